@@ -1,0 +1,182 @@
+//! Events: what happened to an organization. The source of truth and the
+//! audit log.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::{Email, GroupId, GroupName, UserId};
+
+/// The schema version written with every event.
+///
+/// Readers accept every version up to this one; an event written by a newer
+/// library is refused with an error that says to upgrade.
+pub const EVENT_SCHEMA_VERSION: u32 = 1;
+
+/// Something that happened to an organization: when, who did it, and what.
+///
+/// Serialized (with serde) as one flat object carrying a `schema` version and
+/// a `type` tag, for example
+/// `{"schema":1,"at":"2026-01-02T03:04:05Z","actor":1,"type":"user_invited","user":2,"email":"ann@example.com","groups":[3]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "Wire", try_from = "Wire")]
+#[non_exhaustive]
+pub struct Event {
+    /// When it happened (the `now` of the command's context).
+    pub at: Timestamp,
+    /// Who did it: the acting member (for `OrganizationCreated`, the creator;
+    /// for an accepted invitation or a sign-in, the user themself).
+    pub actor: UserId,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub(crate) fn new(at: Timestamp, actor: UserId, kind: EventKind) -> Event {
+        Event { at, actor, kind }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EventKind {
+    /// The organization was created with its default groups; `user` is its
+    /// first member: active, in Administrators.
+    OrganizationCreated {
+        /// The organization's display name.
+        name: String,
+        /// The creator's id.
+        user: UserId,
+        /// The creator's address.
+        email: Email,
+    },
+    /// A user was invited and is a Pending member.
+    UserInvited {
+        /// The new member's id.
+        user: UserId,
+        /// The address invited.
+        email: Email,
+        /// Groups joined at once (never `Everyone`).
+        groups: Vec<GroupId>,
+    },
+    /// A pending user accepted and signed in for the first time.
+    InvitationAccepted {
+        /// Who accepted.
+        user: UserId,
+    },
+    /// An active user signed in; Last active moves to the event's time.
+    UserSignedIn {
+        /// Who signed in.
+        user: UserId,
+    },
+    /// A member was removed from the organization and every group.
+    UserRemoved {
+        /// Who was removed.
+        user: UserId,
+    },
+    /// A custom group was created.
+    GroupCreated {
+        /// The new group's id.
+        group: GroupId,
+        /// Its name.
+        name: GroupName,
+        /// Its initial members.
+        members: Vec<UserId>,
+    },
+    /// A custom group was renamed.
+    GroupRenamed {
+        /// The group.
+        group: GroupId,
+        /// Its new name.
+        name: GroupName,
+    },
+    /// A custom group was deleted.
+    GroupDeleted {
+        /// The group.
+        group: GroupId,
+    },
+    /// Members joined a group.
+    GroupMembersAdded {
+        /// The group.
+        group: GroupId,
+        /// Who joined.
+        users: Vec<UserId>,
+    },
+    /// Members left a group.
+    GroupMembersRemoved {
+        /// The group.
+        group: GroupId,
+        /// Who left.
+        users: Vec<UserId>,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    schema: u32,
+    at: Timestamp,
+    actor: UserId,
+    #[serde(flatten)]
+    kind: EventKind,
+}
+
+impl From<Event> for Wire {
+    fn from(e: Event) -> Wire {
+        Wire {
+            schema: EVENT_SCHEMA_VERSION,
+            at: e.at,
+            actor: e.actor,
+            kind: e.kind,
+        }
+    }
+}
+
+impl TryFrom<Wire> for Event {
+    type Error = String;
+    fn try_from(w: Wire) -> Result<Event, String> {
+        if w.schema == 0 || w.schema > EVENT_SCHEMA_VERSION {
+            return Err(format!(
+                "event schema version {} is not supported by this version of org-accounts \
+                 (it reads versions 1 to {EVENT_SCHEMA_VERSION}); upgrade org-accounts",
+                w.schema
+            ));
+        }
+        Ok(Event {
+            at: w.at,
+            actor: w.actor,
+            kind: w.kind,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_is_flat_tagged_and_versioned() {
+        let e = Event::new(
+            "2026-01-02T03:04:05Z".parse().unwrap(),
+            UserId(1),
+            EventKind::UserInvited {
+                user: UserId(2),
+                email: Email::parse("Ann@example.com").unwrap(),
+                groups: vec![GroupId(3)],
+            },
+        );
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(
+            json,
+            r#"{"schema":1,"at":"2026-01-02T03:04:05Z","actor":1,"type":"user_invited","user":2,"email":"Ann@example.com","groups":[3]}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), e);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_advice() {
+        let json = r#"{"schema":2,"at":"2026-01-02T03:04:05Z","actor":1,"type":"user_signed_in","user":1}"#;
+        let err = serde_json::from_str::<Event>(json).unwrap_err();
+        assert!(err.to_string().contains("upgrade org-accounts"), "{err}");
+    }
+}

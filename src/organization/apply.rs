@@ -1,0 +1,189 @@
+//! Folding events into the state. Never fails: events are facts. An event
+//! that refers to something missing (only possible with a tampered store)
+//! changes nothing rather than panicking.
+
+use std::collections::BTreeSet;
+
+use super::{Member, MemberStatus, Organization, OrganizationInfo};
+use crate::group::{FIRST_CUSTOM_GROUP, Group, GroupKind};
+use crate::{DefaultGroup, Event, EventKind, GroupId, GroupName, UserId};
+
+impl Organization {
+    /// Applies one event. Cannot fail; see the module docs.
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        let at = event.at;
+        match &event.kind {
+            EventKind::OrganizationCreated { name, user, email } => {
+                self.info = Some(OrganizationInfo {
+                    name: name.clone(),
+                    created_at: at,
+                });
+                for default in DefaultGroup::ALL {
+                    // The default names are valid group names.
+                    if let Ok(name) = GroupName::parse(default.name()) {
+                        self.insert_group(default.id(), name, GroupKind::Default(default));
+                    }
+                }
+                self.next_group = self.next_group.max(FIRST_CUSTOM_GROUP);
+                let mut groups = BTreeSet::new();
+                groups.insert(DefaultGroup::Administrators.id());
+                self.insert_member(Member {
+                    id: *user,
+                    email: email.clone(),
+                    status: MemberStatus::Active { last_active: at },
+                    invited_at: at,
+                    groups,
+                });
+            }
+            EventKind::UserInvited {
+                user,
+                email,
+                groups,
+            } => {
+                let groups = groups
+                    .iter()
+                    .copied()
+                    .filter(|g| {
+                        self.kind_of(*g)
+                            .is_some_and(|k| k != GroupKind::Default(DefaultGroup::Everyone))
+                    })
+                    .collect();
+                self.insert_member(Member {
+                    id: *user,
+                    email: email.clone(),
+                    status: MemberStatus::Pending,
+                    invited_at: at,
+                    groups,
+                });
+            }
+            EventKind::InvitationAccepted { user } => {
+                self.update_member(*user, |m| {
+                    if m.status.is_pending() {
+                        m.status = MemberStatus::Active { last_active: at };
+                    }
+                });
+            }
+            EventKind::UserSignedIn { user } => {
+                self.update_member(*user, |m| {
+                    if let MemberStatus::Active { last_active } = m.status
+                        && at > last_active
+                    {
+                        m.status = MemberStatus::Active { last_active: at };
+                    }
+                });
+            }
+            EventKind::UserRemoved { user } => {
+                if let Some(member) = self.members.remove(user) {
+                    self.index.remove(&member);
+                    for group in &member.groups {
+                        if let Some(g) = self.groups.get_mut(group) {
+                            g.members.remove(user);
+                        }
+                    }
+                }
+            }
+            EventKind::GroupCreated {
+                group,
+                name,
+                members,
+            } => {
+                if self.groups.contains_key(group) || self.group_names.contains_key(name) {
+                    return;
+                }
+                self.insert_group(*group, name.clone(), GroupKind::Custom);
+                self.next_group = self.next_group.max(group.0.saturating_add(1));
+                self.join(*group, members);
+            }
+            EventKind::GroupRenamed { group, name } => {
+                let Some(g) = self.groups.get_mut(group) else {
+                    return;
+                };
+                let old = std::mem::replace(&mut g.name, name.clone());
+                self.group_names.remove(&old);
+                self.group_names.insert(name.clone(), *group);
+            }
+            EventKind::GroupDeleted { group } => {
+                if let Some(g) = self.groups.remove(group) {
+                    self.group_names.remove(&g.name);
+                    for user in &g.members {
+                        if let Some(m) = self.members.get_mut(user) {
+                            m.groups.remove(group);
+                        }
+                    }
+                    self.index.drop_group(*group);
+                }
+            }
+            EventKind::GroupMembersAdded { group, users } => self.join(*group, users),
+            EventKind::GroupMembersRemoved { group, users } => {
+                let Some(g) = self.groups.get_mut(group) else {
+                    return;
+                };
+                for user in users {
+                    if g.members.remove(user)
+                        && let Some(m) = self.members.get_mut(user)
+                    {
+                        m.groups.remove(group);
+                        self.index.leave(*group, m);
+                    }
+                }
+            }
+        }
+    }
+
+    fn insert_group(&mut self, id: GroupId, name: GroupName, kind: GroupKind) {
+        self.group_names.insert(name.clone(), id);
+        self.groups.insert(
+            id,
+            Group {
+                id,
+                name,
+                kind,
+                members: BTreeSet::new(),
+            },
+        );
+        if kind != GroupKind::Default(DefaultGroup::Everyone) {
+            self.index.groups.entry(id).or_default();
+        }
+    }
+
+    fn insert_member(&mut self, member: Member) {
+        if self.members.contains_key(&member.id) || self.member(&member.email).is_some() {
+            return;
+        }
+        self.next_user = self.next_user.max(member.id.0.saturating_add(1));
+        for group in &member.groups {
+            if let Some(g) = self.groups.get_mut(group) {
+                g.members.insert(member.id);
+            }
+        }
+        self.index.insert(&member);
+        self.members.insert(member.id, member);
+    }
+
+    /// Changes a member, keeping the indexes in step.
+    fn update_member(&mut self, id: UserId, change: impl FnOnce(&mut Member)) {
+        if let Some(member) = self.members.get_mut(&id) {
+            self.index.remove(member);
+            change(member);
+            self.index.insert(member);
+        }
+    }
+
+    fn join(&mut self, group: GroupId, users: &[UserId]) {
+        let Some(g) = self.groups.get_mut(&group) else {
+            return;
+        };
+        if g.is_everyone() {
+            return;
+        }
+        for user in users {
+            if let Some(m) = self.members.get_mut(user)
+                && g.members.insert(*user)
+            {
+                m.groups.insert(group);
+                self.index.join(group, m);
+            }
+        }
+    }
+}

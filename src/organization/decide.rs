@@ -1,0 +1,351 @@
+//! Turning commands into events. Pure: reads the state, never changes it.
+
+use std::collections::{BTreeSet, HashSet};
+
+use super::Organization;
+use crate::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
+use crate::group::GroupKind;
+use crate::{
+    Command, Context, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
+    UserId,
+};
+
+impl Organization {
+    /// Checks `command` against the current state and returns the events it
+    /// causes, without changing anything.
+    ///
+    /// An empty list means the command was accepted but changes nothing (a
+    /// sign-in older than Last active, adding members already in a group).
+    ///
+    /// # Errors
+    /// A [`DomainError`] whose message says what to fix. Permission is
+    /// checked before anything else, so a non-administrator learns nothing
+    /// about the organization from the error.
+    pub fn decide(&self, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        if let Command::CreateOrganization { name } = command {
+            return self.decide_create(name, ctx);
+        }
+        if !self.exists() {
+            return Err(DomainError::NotCreated);
+        }
+        match command {
+            Command::AcceptInvitation => return self.decide_accept(ctx),
+            Command::RecordSignIn => return self.decide_sign_in(ctx),
+            _ => {}
+        }
+        let actor = self.require_admin(ctx)?;
+        let event = |kind| Event::new(ctx.now, actor, kind);
+        match command {
+            Command::InviteUsers { emails, groups } => self
+                .decide_invite(emails, groups)
+                .map(|invited| invited.into_iter().map(event).collect()),
+            Command::RemoveUsers { emails } => {
+                let users = self.resolve_users(emails)?;
+                if users.contains(&actor) {
+                    return Err(DomainError::CannotRemoveSelf);
+                }
+                self.require_admin_left(&users)?;
+                Ok(users
+                    .into_iter()
+                    .map(|user| event(EventKind::UserRemoved { user }))
+                    .collect())
+            }
+            Command::CreateGroup { name, members } => {
+                if let Some(existing) = self.group(name) {
+                    return Err(DomainError::GroupNameTaken {
+                        name: existing.name.clone(),
+                    });
+                }
+                let members = if members.is_empty() {
+                    Vec::new()
+                } else {
+                    self.resolve_users(members)?
+                };
+                Ok(vec![event(EventKind::GroupCreated {
+                    group: GroupId(self.next_group),
+                    name: name.clone(),
+                    members,
+                })])
+            }
+            Command::RenameGroup { group, new_name } => {
+                let id = self.resolve_custom_group(group)?;
+                if let Some(other) = self.group(new_name) {
+                    if other.id != id {
+                        return Err(DomainError::GroupNameTaken {
+                            name: other.name.clone(),
+                        });
+                    }
+                    if other.name.as_str() == new_name.as_str() {
+                        return Ok(Vec::new());
+                    }
+                }
+                Ok(vec![event(EventKind::GroupRenamed {
+                    group: id,
+                    name: new_name.clone(),
+                })])
+            }
+            Command::DeleteGroup { group } => {
+                let id = self.resolve_custom_group(group)?;
+                Ok(vec![event(EventKind::GroupDeleted { group: id })])
+            }
+            Command::AddGroupMembers { group, members } => {
+                let id = self.resolve_editable_group(group)?;
+                let users: Vec<UserId> = self
+                    .resolve_users(members)?
+                    .into_iter()
+                    .filter(|u| !self.members[u].groups.contains(&id))
+                    .collect();
+                Ok(if users.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![event(EventKind::GroupMembersAdded { group: id, users })]
+                })
+            }
+            Command::RemoveGroupMembers { group, members } => {
+                let id = self.resolve_editable_group(group)?;
+                let users: Vec<UserId> = self
+                    .resolve_users(members)?
+                    .into_iter()
+                    .filter(|u| self.members[u].groups.contains(&id))
+                    .collect();
+                if id == DefaultGroup::Administrators.id() {
+                    self.require_admin_left(&users)?;
+                }
+                Ok(if users.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![event(EventKind::GroupMembersRemoved { group: id, users })]
+                })
+            }
+            Command::CreateOrganization { .. }
+            | Command::AcceptInvitation
+            | Command::RecordSignIn => Ok(Vec::new()),
+        }
+    }
+
+    /// Decides `command` and applies its events; returns the events.
+    ///
+    /// # Errors
+    /// As [`decide`](Organization::decide); on error nothing changes.
+    pub fn execute(&mut self, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        let events = self.decide(command, ctx)?;
+        for event in &events {
+            self.apply(event);
+        }
+        Ok(events)
+    }
+
+    fn decide_create(&self, name: &str, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        if self.exists() {
+            return Err(DomainError::AlreadyCreated);
+        }
+        let trimmed = name.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0
+            || chars > MAX_ORGANIZATION_NAME_CHARS
+            || trimmed.chars().any(char::is_control)
+        {
+            return Err(DomainError::InvalidOrganizationName {
+                name: name.to_owned(),
+            });
+        }
+        let user = UserId(self.next_user.max(1));
+        Ok(vec![Event::new(
+            ctx.now,
+            user,
+            EventKind::OrganizationCreated {
+                name: trimmed.to_owned(),
+                user,
+                email: ctx.actor.clone(),
+            },
+        )])
+    }
+
+    fn decide_accept(&self, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        let Some(member) = self.member(&ctx.actor) else {
+            return Err(DomainError::NotInvited {
+                email: ctx.actor.clone(),
+            });
+        };
+        if !member.status.is_pending() {
+            return Err(DomainError::AlreadyAccepted {
+                email: member.email.clone(),
+            });
+        }
+        Ok(vec![Event::new(
+            ctx.now,
+            member.id,
+            EventKind::InvitationAccepted { user: member.id },
+        )])
+    }
+
+    fn decide_sign_in(&self, ctx: &Context) -> Result<Vec<Event>, DomainError> {
+        let Some(member) = self.member(&ctx.actor) else {
+            return Err(DomainError::NotAMember {
+                email: ctx.actor.clone(),
+            });
+        };
+        match member.status.last_active() {
+            None => Err(DomainError::InvitationNotAccepted {
+                email: member.email.clone(),
+            }),
+            Some(last) if ctx.now <= last => Ok(Vec::new()),
+            Some(_) => Ok(vec![Event::new(
+                ctx.now,
+                member.id,
+                EventKind::UserSignedIn { user: member.id },
+            )]),
+        }
+    }
+
+    /// The event kinds for an invitation, all or nothing.
+    pub(crate) fn decide_invite(
+        &self,
+        emails: &[Email],
+        groups: &[GroupName],
+    ) -> Result<Vec<EventKind>, DomainError> {
+        if emails.is_empty() {
+            return Err(DomainError::NoInvitees);
+        }
+        if emails.len() > MAX_INVITEES {
+            return Err(DomainError::TooManyInvitees {
+                given: emails.len(),
+            });
+        }
+        if groups.len() > MAX_INVITE_GROUPS {
+            return Err(DomainError::TooManyGroups {
+                given: groups.len(),
+            });
+        }
+        let groups = self.resolve_invite_groups(groups)?;
+        let mut seen = HashSet::new();
+        let mut repeated = Vec::new();
+        for email in emails {
+            if !seen.insert(email) && !repeated.contains(email) {
+                repeated.push(email.clone());
+            }
+        }
+        if !repeated.is_empty() {
+            return Err(DomainError::DuplicateInvitees { emails: repeated });
+        }
+        let members: Vec<Email> = emails
+            .iter()
+            .filter_map(|e| self.member(e).map(|m| m.email.clone()))
+            .collect();
+        if !members.is_empty() {
+            return Err(DomainError::AlreadyMembers { emails: members });
+        }
+        Ok(emails
+            .iter()
+            .zip(self.next_user..)
+            .map(|(email, id)| EventKind::UserInvited {
+                user: UserId(id),
+                email: email.clone(),
+                groups: groups.clone(),
+            })
+            .collect())
+    }
+
+    /// Resolves invitation groups: every unknown name is reported; repeats
+    /// and `Everyone` are dropped; the result is in id order.
+    pub(crate) fn resolve_invite_groups(
+        &self,
+        names: &[GroupName],
+    ) -> Result<Vec<GroupId>, DomainError> {
+        let mut ids = BTreeSet::new();
+        let mut unknown: Vec<GroupName> = Vec::new();
+        for name in names {
+            match self.group(name) {
+                Some(g) if g.is_everyone() => {}
+                Some(g) => {
+                    ids.insert(g.id);
+                }
+                None if unknown.contains(name) => {}
+                None => unknown.push(name.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(ids.into_iter().collect())
+        } else {
+            Err(DomainError::UnknownGroups { names: unknown })
+        }
+    }
+
+    /// The actor's id, if they are an active administrator.
+    pub(crate) fn require_admin(&self, ctx: &Context) -> Result<UserId, DomainError> {
+        match self.member(&ctx.actor) {
+            Some(m) if self.is_active_administrator(m.id) => Ok(m.id),
+            _ => Err(DomainError::Forbidden {
+                actor: ctx.actor.clone(),
+            }),
+        }
+    }
+
+    /// Members' ids in first-seen order, repeats dropped; every unknown
+    /// address is reported.
+    fn resolve_users(&self, emails: &[Email]) -> Result<Vec<UserId>, DomainError> {
+        if emails.is_empty() {
+            return Err(DomainError::NoUsers);
+        }
+        let mut ids = Vec::with_capacity(emails.len());
+        let mut seen = HashSet::new();
+        let mut unknown: Vec<Email> = Vec::new();
+        for email in emails {
+            match self.member(email) {
+                Some(m) => {
+                    if seen.insert(m.id) {
+                        ids.push(m.id);
+                    }
+                }
+                None if unknown.contains(email) => {}
+                None => unknown.push(email.clone()),
+            }
+        }
+        if unknown.is_empty() {
+            Ok(ids)
+        } else {
+            Err(DomainError::UnknownUsers { emails: unknown })
+        }
+    }
+
+    fn resolve_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
+        self.group(name)
+            .map(|g| g.id)
+            .ok_or_else(|| DomainError::UnknownGroups {
+                names: vec![name.clone()],
+            })
+    }
+
+    fn resolve_custom_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
+        let id = self.resolve_group(name)?;
+        match self.kind_of(id) {
+            Some(GroupKind::Custom) => Ok(id),
+            _ => Err(DomainError::DefaultGroupImmutable {
+                name: self.groups[&id].name.clone(),
+            }),
+        }
+    }
+
+    fn resolve_editable_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
+        let id = self.resolve_group(name)?;
+        if self.groups[&id].is_everyone() {
+            return Err(DomainError::EveryoneImplicit);
+        }
+        Ok(id)
+    }
+
+    /// Refuses when losing `leaving` would leave no active administrator.
+    fn require_admin_left(&self, leaving: &[UserId]) -> Result<(), DomainError> {
+        let leaving: HashSet<&UserId> = leaving.iter().collect();
+        let admins = &self.groups[&DefaultGroup::Administrators.id()].members;
+        let remaining = admins
+            .iter()
+            .filter(|id| self.is_active_administrator(**id) && !leaving.contains(id))
+            .count();
+        if remaining == 0 {
+            Err(DomainError::LastAdministrator)
+        } else {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Sorted indexes behind the users page, kept up to date by `apply`.
+//!
+//! One [`ScopeIndex`] per listing scope (everyone, pending, active, each
+//! group) holds the scope's members sorted by email and by Last active, so a
+//! page filtered by status or group starts in O(log n) and costs O(page).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+
+use super::{Member, MemberStatus};
+use crate::{Email, GroupId, UserId};
+
+/// Sort key by activity: pending members (`None`) sort before any time.
+pub(crate) type ActivityKey = (Option<Timestamp>, UserId);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ScopeIndex {
+    pub(crate) by_email: BTreeMap<Email, UserId>,
+    pub(crate) by_activity: BTreeSet<ActivityKey>,
+}
+
+impl ScopeIndex {
+    fn insert(&mut self, member: &Member) {
+        self.by_email.insert(member.email.clone(), member.id);
+        self.by_activity.insert(activity_key(member));
+    }
+
+    fn remove(&mut self, member: &Member) {
+        self.by_email.remove(&member.email);
+        self.by_activity.remove(&activity_key(member));
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.by_email.len()
+    }
+}
+
+pub(crate) fn activity_key(member: &Member) -> ActivityKey {
+    (member.status.last_active(), member.id)
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MemberIndex {
+    pub(crate) all: ScopeIndex,
+    pub(crate) pending: ScopeIndex,
+    pub(crate) active: ScopeIndex,
+    /// Explicit group members; `Everyone` has no entry (it is `all`).
+    pub(crate) groups: BTreeMap<GroupId, ScopeIndex>,
+}
+
+impl MemberIndex {
+    /// Adds `member` to every scope it belongs to.
+    pub(crate) fn insert(&mut self, member: &Member) {
+        self.all.insert(member);
+        self.status_scope(&member.status).insert(member);
+        for group in &member.groups {
+            self.groups.entry(*group).or_default().insert(member);
+        }
+    }
+
+    /// Removes `member` (as it is now) from every scope.
+    pub(crate) fn remove(&mut self, member: &Member) {
+        self.all.remove(member);
+        self.status_scope(&member.status).remove(member);
+        for group in &member.groups {
+            if let Some(scope) = self.groups.get_mut(group) {
+                scope.remove(member);
+            }
+        }
+    }
+
+    pub(crate) fn join(&mut self, group: GroupId, member: &Member) {
+        self.groups.entry(group).or_default().insert(member);
+    }
+
+    pub(crate) fn leave(&mut self, group: GroupId, member: &Member) {
+        if let Some(scope) = self.groups.get_mut(&group) {
+            scope.remove(member);
+        }
+    }
+
+    pub(crate) fn drop_group(&mut self, group: GroupId) {
+        self.groups.remove(&group);
+    }
+
+    fn status_scope(&mut self, status: &MemberStatus) -> &mut ScopeIndex {
+        match status {
+            MemberStatus::Pending => &mut self.pending,
+            MemberStatus::Active { .. } => &mut self.active,
+        }
+    }
+}

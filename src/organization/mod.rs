@@ -1,0 +1,221 @@
+//! The `Organization` aggregate: its state, how events change it
+//! ([`Organization::apply`]) and how commands become events
+//! ([`Organization::decide`]).
+
+mod apply;
+mod decide;
+pub(crate) mod index;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::Timestamp;
+
+use crate::group::{Group, GroupKind};
+use crate::{DefaultGroup, Email, GroupId, GroupName, UserId};
+use index::MemberIndex;
+
+/// One organization: its members, groups and the indexes behind the users
+/// page.
+///
+/// The state is built only by applying events. Operations are two steps:
+/// [`decide`](Organization::decide) checks a command against the state and
+/// returns the events it causes (or a [`DomainError`](crate::DomainError),
+/// leaving everything unchanged), and [`apply`](Organization::apply) folds
+/// an event into the state and cannot fail. [`execute`](Organization::execute)
+/// does both. Replaying the same events always rebuilds an equal state.
+///
+/// A new `Organization` (from [`Default`]) does not exist yet; the first
+/// command must be [`Command::CreateOrganization`](crate::Command::CreateOrganization).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Organization {
+    pub(crate) info: Option<OrganizationInfo>,
+    pub(crate) version: u64,
+    pub(crate) next_user: u64,
+    pub(crate) next_group: u32,
+    pub(crate) members: BTreeMap<UserId, Member>,
+    pub(crate) groups: BTreeMap<GroupId, Group>,
+    pub(crate) group_names: BTreeMap<GroupName, GroupId>,
+    pub(crate) index: MemberIndex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct OrganizationInfo {
+    pub(crate) name: String,
+    pub(crate) created_at: Timestamp,
+}
+
+/// A member of an organization, pending or active.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub(crate) id: UserId,
+    pub(crate) email: Email,
+    pub(crate) status: MemberStatus,
+    pub(crate) invited_at: Timestamp,
+    /// Explicit groups; never `Everyone`.
+    pub(crate) groups: BTreeSet<GroupId>,
+}
+
+impl Member {
+    /// The member's id in this organization.
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+    /// The member's address, as the administrator typed it.
+    pub fn email(&self) -> &Email {
+        &self.email
+    }
+    /// Pending or active.
+    pub fn status(&self) -> MemberStatus {
+        self.status
+    }
+    /// When the member was invited (for the creator: when the organization
+    /// was created).
+    pub fn invited_at(&self) -> Timestamp {
+        self.invited_at
+    }
+    /// The member's explicit groups, in id order (`Everyone` is implicit
+    /// and never listed).
+    pub fn group_ids(&self) -> impl ExactSizeIterator<Item = GroupId> + '_ {
+        self.groups.iter().copied()
+    }
+    /// Whether the member is explicitly in `group`.
+    pub fn is_in(&self, group: GroupId) -> bool {
+        self.groups.contains(&group)
+    }
+}
+
+/// Whether a member has accepted their invitation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MemberStatus {
+    /// Invited, not yet accepted: "Pending" in the Last active column.
+    Pending,
+    /// Accepted; `last_active` is the latest sign-in.
+    Active {
+        /// The latest sign-in.
+        last_active: Timestamp,
+    },
+}
+
+impl MemberStatus {
+    /// The latest sign-in, if the member is active.
+    pub fn last_active(self) -> Option<Timestamp> {
+        match self {
+            MemberStatus::Pending => None,
+            MemberStatus::Active { last_active } => Some(last_active),
+        }
+    }
+    /// Whether the member has not accepted yet.
+    pub fn is_pending(self) -> bool {
+        self == MemberStatus::Pending
+    }
+}
+
+impl Organization {
+    /// An organization that does not exist yet (same as `default()`).
+    pub fn new() -> Organization {
+        Organization::default()
+    }
+
+    /// Rebuilds an organization from its events, in order.
+    pub fn replay<'a>(events: impl IntoIterator<Item = &'a crate::Event>) -> Organization {
+        let mut org = Organization::new();
+        for event in events {
+            org.apply(event);
+        }
+        org
+    }
+
+    /// Whether `CreateOrganization` has happened.
+    pub fn exists(&self) -> bool {
+        self.info.is_some()
+    }
+
+    /// The organization's display name (empty before it exists).
+    pub fn name(&self) -> &str {
+        self.info.as_ref().map_or("", |i| i.name.as_str())
+    }
+
+    /// When the organization was created.
+    pub fn created_at(&self) -> Option<Timestamp> {
+        self.info.as_ref().map(|i| i.created_at)
+    }
+
+    /// How many events have been applied. Stores use it as the expected
+    /// version when appending.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The number of members, pending and active.
+    pub fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
+    /// The number of pending members.
+    pub fn pending_count(&self) -> usize {
+        self.index.pending.len()
+    }
+
+    /// The member with this address (case-insensitive), in O(log n).
+    pub fn member(&self, email: &Email) -> Option<&Member> {
+        let id = self.index.all.by_email.get(email)?;
+        self.members.get(id)
+    }
+
+    /// The member with this id.
+    pub fn member_by_id(&self, id: UserId) -> Option<&Member> {
+        self.members.get(&id)
+    }
+
+    /// The group with this name (case-insensitive).
+    pub fn group(&self, name: &GroupName) -> Option<&Group> {
+        let id = self.group_names.get(name)?;
+        self.groups.get(id)
+    }
+
+    /// The group with this id.
+    pub fn group_by_id(&self, id: GroupId) -> Option<&Group> {
+        self.groups.get(&id)
+    }
+
+    /// Every group, default groups first, then custom groups in creation
+    /// order.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// How many members a group has; `Everyone` has every member.
+    pub fn group_member_count(&self, group: &Group) -> usize {
+        if group.is_everyone() {
+            self.members.len()
+        } else {
+            group.members.len()
+        }
+    }
+
+    /// Whether `id` is an active member of Administrators: an Organization
+    /// Administrator.
+    pub fn is_active_administrator(&self, id: UserId) -> bool {
+        self.members.get(&id).is_some_and(|m| {
+            !m.status.is_pending() && m.groups.contains(&DefaultGroup::Administrators.id())
+        })
+    }
+
+    /// The number of active members of Administrators (always at least one
+    /// once the organization exists).
+    pub fn active_administrator_count(&self) -> usize {
+        self.groups
+            .get(&DefaultGroup::Administrators.id())
+            .map_or(0, |g| {
+                g.members
+                    .iter()
+                    .filter(|id| self.is_active_administrator(**id))
+                    .count()
+            })
+    }
+
+    pub(crate) fn kind_of(&self, id: GroupId) -> Option<GroupKind> {
+        self.groups.get(&id).map(|g| g.kind)
+    }
+}
