@@ -80,6 +80,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod bulk;
 mod command;
 mod email;
 mod error;
@@ -90,6 +91,10 @@ mod ids;
 mod organization;
 mod query;
 
+pub use bulk::{
+    BulkInvite, CsvError, CsvOptions, CsvRow, DEFAULT_MAX_FILE_BYTES, ImportReport, ImportTotals,
+    InviteFile, MAX_CSV_ROWS, RowError, RowOutcome, RowReport, SkipReason, read_invite_csv,
+};
 pub use command::{Command, Context, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
 pub use email::{
     AddressListError, Email, EmailError, EmailErrorKind, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES,

@@ -1,0 +1,60 @@
+//! Keeping cells safe to open in a spreadsheet, and reading them back.
+//!
+//! A spreadsheet treats a cell that starts with `=`, `+`, `-`, `@`, tab or
+//! carriage return as a formula ("CSV injection"). Cells we write that
+//! start so are prefixed with an apostrophe, which spreadsheets show as
+//! text. To round-trip, a cell that starts with an apostrophe followed by
+//! one of those characters or by another apostrophe loses its first
+//! apostrophe when read, and a cell of that shape is written with one more.
+//! So `write` then `read` gives back every cell exactly.
+
+/// Characters that make a spreadsheet evaluate a cell.
+fn triggers_formula(c: char) -> bool {
+    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+}
+
+fn escaped_shape(rest: &str) -> bool {
+    rest.chars()
+        .next()
+        .is_some_and(|c| triggers_formula(c) || c == '\'')
+}
+
+/// The cell as it must be written to be inert in a spreadsheet.
+pub(crate) fn escape_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    let needs = match cell.chars().next() {
+        Some('\'') => escaped_shape(&cell[1..]),
+        Some(c) => triggers_formula(c),
+        None => false,
+    };
+    if needs {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// The cell's value as read back (the inverse of [`escape_cell`]).
+pub(crate) fn unescape_cell(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if escaped_shape(rest) => rest,
+        _ => cell,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_cells_are_made_inert_and_read_back() {
+        for cell in [
+            "=1+1", "+x@y.com", "-x", "@SUM(A1)", "'=1", "''", "'", "plain", "", "a=b",
+        ] {
+            let written = escape_cell(cell);
+            assert!(!written.starts_with(triggers_formula), "{written}");
+            assert_eq!(unescape_cell(&written), cell);
+        }
+        assert_eq!(escape_cell("=1+1"), "'=1+1");
+        assert_eq!(escape_cell("o'neil@x.com"), "o'neil@x.com");
+    }
+}

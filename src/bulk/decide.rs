@@ -1,0 +1,165 @@
+//! Deciding an invite file against an organization: one batch of events for
+//! the valid rows, and a report for every row.
+
+use std::collections::HashMap;
+
+use super::reader::InviteFile;
+use super::report::{ImportReport, RowError, RowOutcome, RowReport, SkipReason};
+use crate::{
+    Context, DomainError, Email, Event, EventKind, GroupId, GroupName, Organization, UserId,
+};
+
+/// The decision on an invite file: the events to store (one `UserInvited`
+/// per invited row, to be stored together, all or nothing) and the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkInvite {
+    events: Vec<Event>,
+    report: ImportReport,
+}
+
+impl BulkInvite {
+    /// The events to store atomically.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+    /// What happens to every row once the events are stored.
+    pub fn report(&self) -> &ImportReport {
+        &self.report
+    }
+    /// The events and the report.
+    pub fn into_parts(self) -> (Vec<Event>, ImportReport) {
+        (self.events, self.report)
+    }
+    /// A dry run: the report of this decision, marked as such; the events
+    /// are dropped.
+    pub fn into_dry_run(self) -> ImportReport {
+        ImportReport {
+            dry_run: true,
+            ..self.report
+        }
+    }
+}
+
+/// A group cell resolved: known group ids, canonical names, unknown names.
+type Resolved = (Vec<GroupId>, Vec<GroupName>, Vec<String>);
+
+impl Organization {
+    /// Decides a bulk invitation from a file read by
+    /// [`read_invite_csv`](crate::read_invite_csv).
+    ///
+    /// Each row is decided on its own: rows with an invalid address, unknown
+    /// groups, or an address seen on an earlier row fail; rows whose address
+    /// is already a member are skipped (so uploading the same file again
+    /// changes nothing); the others are invited with their own groups. The
+    /// 20-address limit of [`Command::InviteUsers`](crate::Command::InviteUsers)
+    /// does not apply; the file's own limit is [`MAX_CSV_ROWS`](crate::MAX_CSV_ROWS).
+    ///
+    /// Nothing changes until the caller applies the events (a dry run never
+    /// does: see [`BulkInvite::into_dry_run`]).
+    ///
+    /// # Errors
+    /// [`DomainError::NotCreated`], or [`DomainError::Forbidden`] unless the
+    /// actor is an active administrator: the same rule as single invites.
+    pub fn decide_bulk_invite(
+        &self,
+        file: &InviteFile,
+        ctx: &Context,
+    ) -> Result<BulkInvite, DomainError> {
+        if !self.exists() {
+            return Err(DomainError::NotCreated);
+        }
+        let actor = self.require_admin(ctx)?;
+        let mut cells: HashMap<&str, Resolved> = HashMap::new();
+        let mut first_seen: HashMap<Email, u64> = HashMap::with_capacity(file.rows().len());
+        let mut next_user = self.next_user;
+        let mut events = Vec::new();
+        let mut rows = Vec::with_capacity(file.rows().len());
+
+        for row in file.rows() {
+            let mut errors = Vec::new();
+            let email = match Email::parse(&row.email) {
+                Ok(email) => Some(email),
+                Err(e) => {
+                    errors.push(RowError::InvalidEmail(e.kind().clone()));
+                    None
+                }
+            };
+            let (ids, names, unknown) = cells
+                .entry(row.groups.as_str())
+                .or_insert_with(|| self.resolve_group_cell(&row.groups))
+                .clone();
+            if !unknown.is_empty() {
+                errors.push(RowError::InvalidGroups { unknown });
+            }
+            if let Some(email) = &email {
+                match first_seen.get(email) {
+                    Some(first_line) => errors.push(RowError::DuplicateInFile {
+                        first_line: *first_line,
+                    }),
+                    None => {
+                        first_seen.insert(email.clone(), row.line);
+                    }
+                }
+            }
+            let outcome = match email {
+                _ if !errors.is_empty() => RowOutcome::Failed(errors),
+                Some(email) if self.member(&email).is_some() => {
+                    RowOutcome::Skipped(SkipReason::AlreadyMember)
+                }
+                Some(email) => {
+                    events.push(Event::new(
+                        ctx.now,
+                        actor,
+                        EventKind::UserInvited {
+                            user: UserId(next_user),
+                            email,
+                            groups: ids,
+                        },
+                    ));
+                    next_user += 1;
+                    RowOutcome::Invited
+                }
+                None => RowOutcome::Failed(Vec::new()),
+            };
+            rows.push(RowReport {
+                line: row.line,
+                email: row.email.clone(),
+                groups_cell: row.groups.clone(),
+                groups: names,
+                outcome,
+            });
+        }
+        Ok(BulkInvite {
+            events,
+            report: ImportReport {
+                dry_run: false,
+                rows,
+            },
+        })
+    }
+
+    /// Splits a group cell on commas and resolves each name, ignoring case;
+    /// `Everyone` is dropped, repeats count once.
+    fn resolve_group_cell(&self, cell: &str) -> Resolved {
+        let mut ids = Vec::new();
+        let mut names = Vec::new();
+        let mut unknown = Vec::new();
+        for part in cell.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match GroupName::parse(part).ok().and_then(|n| self.group(&n)) {
+                Some(g) if g.is_everyone() => {}
+                Some(g) => {
+                    if !ids.contains(&g.id()) {
+                        ids.push(g.id());
+                        names.push(g.name().clone());
+                    }
+                }
+                None => {
+                    if !unknown.iter().any(|u: &String| u == part) {
+                        unknown.push(part.to_owned());
+                    }
+                }
+            }
+        }
+        (ids, names, unknown)
+    }
+}

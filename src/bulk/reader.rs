@@ -1,0 +1,516 @@
+//! Reading an uploaded invite file: bytes in, rows with line numbers out.
+//!
+//! Everything that makes real uploads differ from textbook CSV is handled
+//! here, before the `csv` crate sees the bytes: the size cap, encodings, the
+//! BOM, Excel's `sep=` line, delimiter sniffing, unterminated quotes, and
+//! line numbers (computed from the bytes, counting CRLF, blank lines and
+//! multi-line cells).
+
+use super::cells::unescape_cell;
+use super::error::CsvError;
+
+/// The default cap on an uploaded file's size: 4 MiB, far above what 1000
+/// rows need, and checked before anything is parsed.
+pub const DEFAULT_MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// The most data rows one file may hold.
+pub const MAX_CSV_ROWS: usize = 1000;
+
+/// Limits applied when reading an invite file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Files larger than this are refused before parsing.
+    pub max_file_bytes: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// An invite file that passed the file-level checks: its data rows, each
+/// with the line it starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteFile {
+    rows: Vec<CsvRow>,
+    delimiter: u8,
+}
+
+impl InviteFile {
+    /// The data rows, in file order (blank rows are left out).
+    pub fn rows(&self) -> &[CsvRow] {
+        &self.rows
+    }
+    /// The delimiter used: `,`, `;`, tab, or what a `sep=` line named.
+    pub fn delimiter(&self) -> char {
+        char::from(self.delimiter)
+    }
+}
+
+/// One data row of an invite file: the two cells that matter, trimmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvRow {
+    /// The line the record starts on; the header is line 1 (an Excel
+    /// `sep=` line, which spreadsheets hide, is not counted).
+    pub line: u64,
+    /// The `email` cell as written (trimmed).
+    pub email: String,
+    /// The `group membership` cell as written (trimmed): group names
+    /// separated by commas, or empty.
+    pub groups: String,
+}
+
+/// Reads an uploaded invite file.
+///
+/// The header row must name the columns `email` and `group membership`
+/// (case and whitespace do not matter, any order, other columns ignored).
+/// A UTF-8 BOM is stripped; the delimiter (`,`, `;` or tab) is sniffed from
+/// the header unless an Excel `sep=X` first line names it; CRLF and LF line
+/// ends, blank lines and quoted cells holding commas or line breaks are all
+/// fine. A row whose email and group cells are both empty counts as blank.
+///
+/// ```
+/// use org_accounts::{read_invite_csv, CsvOptions};
+///
+/// let file = read_invite_csv(
+///     b"\xEF\xBB\xBFGroup Membership;EMAIL\r\n\r\n\"Administrators, Finance\";ann@example.com\r\n",
+///     &CsvOptions::default(),
+/// )?;
+/// let row = &file.rows()[0];
+/// assert_eq!((row.line, row.email.as_str(), row.groups.as_str()), (3, "ann@example.com", "Administrators, Finance"));
+/// # Ok::<(), org_accounts::CsvError>(())
+/// ```
+///
+/// # Errors
+/// A [`CsvError`] refuses the whole file and says what to fix: empty file,
+/// too large, not UTF-8, a missing or repeated column, more than
+/// [`MAX_CSV_ROWS`] rows, or a quote that is never closed.
+pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile, CsvError> {
+    if bytes.len() > options.max_file_bytes {
+        return Err(CsvError::FileTooLarge {
+            bytes: bytes.len(),
+            max: options.max_file_bytes,
+        });
+    }
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(CsvError::NotUtf8 {
+            line: 1,
+            utf16: true,
+        });
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let before = &bytes[..e.valid_up_to()];
+            // UTF-16 without a BOM shows up as NUL bytes between ASCII.
+            let utf16 = bytes.iter().take(64).filter(|b| **b == 0).count() >= 8;
+            return Err(CsvError::NotUtf8 {
+                line: LineIndex::new(before).line_of(before.len()),
+                utf16,
+            });
+        }
+    };
+    if text.contains('\0') {
+        let at = text.find('\0').unwrap_or(0);
+        return Err(CsvError::NotUtf8 {
+            line: LineIndex::new(bytes).line_of(at),
+            utf16: true,
+        });
+    }
+    if text.trim().is_empty() {
+        return Err(CsvError::EmptyFile);
+    }
+
+    let (body_start, sep) = excel_sep_line(text);
+    let body = &text[body_start..];
+    let lines = LineIndex::new(bytes);
+    let hidden_lines = u64::from(body_start > 0);
+    let line_of = |offset: usize| lines.line_of(body_start + offset) - hidden_lines;
+
+    let delimiter = sep.unwrap_or_else(|| sniff_delimiter(first_line(body)));
+    check_quotes(body.as_bytes(), delimiter).map_err(|offset| CsvError::MalformedCsv {
+        line: line_of(offset),
+        reason: "a quoted cell starting here is never closed; add the closing \" or remove the opening one".into(),
+    })?;
+
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(body.as_bytes());
+    let mut record = csv::ByteRecord::new();
+    let mut header: Option<(usize, usize)> = None;
+    let mut rows = Vec::new();
+    let mut count = 0usize;
+    loop {
+        let more = reader
+            .read_byte_record(&mut record)
+            .map_err(|e| CsvError::MalformedCsv {
+                line: e
+                    .position()
+                    .map_or(1, |p| line_of(start_of_record(body, p.byte()))),
+                reason: e.to_string(),
+            })?;
+        if !more {
+            break;
+        }
+        let Some((email_col, groups_col)) = header else {
+            header = Some(find_columns(&record)?);
+            continue;
+        };
+        let email = cell(&record, email_col);
+        let groups = cell(&record, groups_col);
+        if email.is_empty() && groups.is_empty() {
+            continue;
+        }
+        count += 1;
+        if count > MAX_CSV_ROWS {
+            // Keep counting (cheaply) to tell the administrator how many.
+            continue;
+        }
+        let offset = record.position().map_or(0, |p| p.byte());
+        rows.push(CsvRow {
+            line: line_of(start_of_record(body, offset)),
+            email: unescape_cell(email).to_owned(),
+            groups: unescape_cell(groups).to_owned(),
+        });
+    }
+    if header.is_none() {
+        return Err(CsvError::EmptyFile);
+    }
+    if count > MAX_CSV_ROWS {
+        return Err(CsvError::TooManyRows {
+            rows: count,
+            max: MAX_CSV_ROWS,
+        });
+    }
+    Ok(InviteFile { rows, delimiter })
+}
+
+/// The trimmed text of a cell (missing cells are empty).
+fn cell(record: &csv::ByteRecord, index: usize) -> &str {
+    record
+        .get(index)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .map_or("", str::trim)
+}
+
+/// Skips line breaks that the csv reader counts as part of a record's
+/// position when blank lines precede it.
+fn start_of_record(body: &str, offset: u64) -> usize {
+    let offset = usize::try_from(offset)
+        .unwrap_or(body.len())
+        .min(body.len());
+    let skipped = body.as_bytes()[offset..]
+        .iter()
+        .take_while(|b| **b == b'\n' || **b == b'\r')
+        .count();
+    offset + skipped
+}
+
+/// Finds the `email` and `group membership` columns.
+fn find_columns(header: &csv::ByteRecord) -> Result<(usize, usize), CsvError> {
+    let names: Vec<String> = header
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+        .collect();
+    let normalized: Vec<String> = names
+        .iter()
+        .map(|n| {
+            n.chars()
+                .filter(|c| !c.is_whitespace())
+                .flat_map(char::to_lowercase)
+                .collect()
+        })
+        .collect();
+    let find = |wanted: &'static str, column: &'static str| {
+        let at: Vec<usize> = normalized
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.as_str() == wanted)
+            .map(|(i, _)| i)
+            .collect();
+        match at.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(CsvError::MissingColumn {
+                column,
+                found: names.clone(),
+            }),
+            many => Err(CsvError::DuplicateColumn {
+                column,
+                count: many.len(),
+            }),
+        }
+    };
+    Ok((
+        find("email", "email")?,
+        find("groupmembership", "group membership")?,
+    ))
+}
+
+/// Recognizes Excel's `sep=X` first line; returns where the rest begins
+/// and the delimiter it names.
+fn excel_sep_line(text: &str) -> (usize, Option<u8>) {
+    let line = first_line(text);
+    let trimmed = line.trim();
+    let Some(rest) = trimmed
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("sep="))
+        .map(|_| &trimmed[4..])
+    else {
+        return (0, None);
+    };
+    let rest = rest.as_bytes();
+    let delimiter = match rest {
+        [d] if *d != b'"' && d.is_ascii() && !d.is_ascii_alphanumeric() => *d,
+        [] => b'\t',
+        _ => return (0, None),
+    };
+    let after = text[line.len()..]
+        .strip_prefix("\r\n")
+        .or_else(|| text[line.len()..].strip_prefix('\n'))
+        .or_else(|| text[line.len()..].strip_prefix('\r'))
+        .unwrap_or("");
+    (text.len() - after.len(), Some(delimiter))
+}
+
+/// The first non-blank line (without its line break).
+fn first_line(text: &str) -> &str {
+    text.split(['\n', '\r'])
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+}
+
+/// Picks `,`, `;` or tab: whichever occurs most outside quotes in the
+/// header line (ties favour the comma, then the semicolon).
+fn sniff_delimiter(header: &str) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for b in header.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let candidates = [b',', b';', b'\t'];
+    let mut best = 0;
+    for i in 1..3 {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    candidates[best]
+}
+
+/// Finds a quoted cell that is never closed, the way the `csv` crate reads
+/// quotes (a quote opens a quoted cell only at the start of a cell; `""`
+/// inside is an escaped quote). Returns the offset of the opening quote.
+fn check_quotes(body: &[u8], delimiter: u8) -> Result<(), usize> {
+    let mut at_cell_start = true;
+    let mut open: Option<usize> = None;
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if open.is_some() {
+            if b == b'"' {
+                if body.get(i + 1) == Some(&b'"') {
+                    i += 1;
+                } else {
+                    open = None;
+                    at_cell_start = false;
+                }
+            }
+        } else if b == b'"' && at_cell_start {
+            open = Some(i);
+        } else {
+            at_cell_start = b == delimiter || b == b'\n' || b == b'\r';
+        }
+        i += 1;
+    }
+    match open {
+        Some(start) => Err(start),
+        None => Ok(()),
+    }
+}
+
+/// Byte offsets where lines start; a line ends at `\n`, `\r\n` or a lone
+/// `\r`.
+struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    fn new(bytes: &[u8]) -> LineIndex {
+        let mut starts = vec![0];
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\n' => starts.push(i + 1),
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i + 1),
+                _ => {}
+            }
+            i += 1;
+        }
+        LineIndex { starts }
+    }
+
+    /// The 1-based line holding byte `offset`.
+    fn line_of(&self, offset: usize) -> u64 {
+        let line = self.starts.partition_point(|s| *s <= offset);
+        u64::try_from(line).unwrap_or(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(bytes: &[u8]) -> Result<InviteFile, CsvError> {
+        read_invite_csv(bytes, &CsvOptions::default())
+    }
+
+    fn lines(file: &InviteFile) -> Vec<(u64, &str, &str)> {
+        file.rows()
+            .iter()
+            .map(|r| (r.line, r.email.as_str(), r.groups.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn line_numbers_count_crlf_blank_lines_and_multi_line_cells() {
+        let file = read(
+            b"email,group membership\r\n\r\na@x.com,\"Administrators,\r\nFinance\"\r\n\r\n\r\nb@x.com,\nc@x.com,x\r",
+        )
+        .unwrap();
+        assert_eq!(
+            lines(&file),
+            [
+                (3, "a@x.com", "Administrators,\r\nFinance"),
+                (7, "b@x.com", ""),
+                (8, "c@x.com", "x")
+            ]
+        );
+    }
+
+    #[test]
+    fn lone_cr_line_ends_count() {
+        let file = read(b"email,group membership\ra@x.com,\r\rb@x.com,").unwrap();
+        assert_eq!(lines(&file), [(2, "a@x.com", ""), (4, "b@x.com", "")]);
+    }
+
+    #[test]
+    fn excel_sep_line_is_honoured_and_not_counted() {
+        let file = read(b"sep=;\r\nemail;group membership\r\na@x.com;A, B\r\n").unwrap();
+        assert_eq!(file.delimiter(), ';');
+        assert_eq!(lines(&file), [(2, "a@x.com", "A, B")]);
+    }
+
+    #[test]
+    fn delimiter_is_sniffed_from_the_header() {
+        assert_eq!(
+            read(b"email;group membership;x,y\na@x.com;g;1")
+                .unwrap()
+                .delimiter(),
+            ';'
+        );
+        assert_eq!(
+            read(b"email\tgroup membership\na@x.com\tg")
+                .unwrap()
+                .delimiter(),
+            '\t'
+        );
+        assert_eq!(
+            read(b"\"e;mail\",email,group membership\n1,a@x.com,g")
+                .unwrap()
+                .delimiter(),
+            ','
+        );
+    }
+
+    #[test]
+    fn header_is_case_and_whitespace_insensitive_and_extra_columns_are_ignored() {
+        let file = read(b"Name, Group  Membership ,EMAIL \nAnn,Finance,ann@x.com").unwrap();
+        assert_eq!(lines(&file), [(2, "ann@x.com", "Finance")]);
+    }
+
+    #[test]
+    fn short_rows_have_empty_cells_and_blank_rows_are_skipped() {
+        let file = read(b"email,group membership\na@x.com\n,\n  ,  \n,,,\n").unwrap();
+        assert_eq!(lines(&file), [(2, "a@x.com", "")]);
+    }
+
+    #[test]
+    fn file_level_refusals() {
+        assert_eq!(read(b""), Err(CsvError::EmptyFile));
+        assert_eq!(read(b"\xEF\xBB\xBF \r\n\r\n"), Err(CsvError::EmptyFile));
+        assert!(matches!(
+            read(b"email\na@x.com"),
+            Err(CsvError::MissingColumn {
+                column: "group membership",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read(b"group membership,Email,EMAIL\n"),
+            Err(CsvError::DuplicateColumn {
+                column: "email",
+                count: 2
+            })
+        ));
+        assert_eq!(
+            read(b"email,group membership\na@x.com,\"Finance\nb@x.com,"),
+            Err(CsvError::MalformedCsv {
+                line: 2,
+                reason: "a quoted cell starting here is never closed; add the closing \" or remove the opening one".into()
+            })
+        );
+        assert_eq!(
+            read(b"email,group membership\na@x.com,\nb\xE9@x.com,\n"),
+            Err(CsvError::NotUtf8 {
+                line: 3,
+                utf16: false
+            })
+        );
+        assert_eq!(
+            read(b"\xFF\xFEe\0m\0"),
+            Err(CsvError::NotUtf8 {
+                line: 1,
+                utf16: true
+            })
+        );
+        let big = CsvOptions { max_file_bytes: 10 };
+        assert_eq!(
+            read_invite_csv(b"email,group membership\n", &big),
+            Err(CsvError::FileTooLarge { bytes: 23, max: 10 })
+        );
+    }
+
+    #[test]
+    fn a_thousand_rows_are_fine_and_one_more_is_refused() {
+        let mut text = String::from("email,group membership\n");
+        for i in 0..1000 {
+            text.push_str(&format!("u{i}@x.com,\n"));
+        }
+        assert_eq!(read(text.as_bytes()).unwrap().rows().len(), 1000);
+        text.push_str("one.more@x.com,\n");
+        assert_eq!(
+            read(text.as_bytes()),
+            Err(CsvError::TooManyRows {
+                rows: 1001,
+                max: 1000
+            })
+        );
+    }
+
+    #[test]
+    fn stray_quotes_inside_cells_are_literal() {
+        let file = read(b"email,group membership\nab\"c@x.com,g\n").unwrap();
+        assert_eq!(lines(&file), [(2, "ab\"c@x.com", "g")]);
+    }
+}
