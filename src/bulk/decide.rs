@@ -139,20 +139,15 @@ impl Organization {
     }
 
     /// Splits a group cell on commas and resolves each name, ignoring case;
-    /// `Everyone` is dropped, repeats count once.
+    /// `Everyone` is dropped, repeats count once, known groups come back in
+    /// id order (as for single invites).
     fn resolve_group_cell(&self, cell: &str) -> Resolved {
-        let mut ids = Vec::new();
-        let mut names = Vec::new();
+        let mut found = Vec::new();
         let mut unknown = Vec::new();
         for part in cell.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match GroupName::parse(part).ok().and_then(|n| self.group(&n)) {
                 Some(g) if g.is_everyone() => {}
-                Some(g) => {
-                    if !ids.contains(&g.id()) {
-                        ids.push(g.id());
-                        names.push(g.name().clone());
-                    }
-                }
+                Some(g) => found.push((g.id(), g.name().clone())),
                 None => {
                     if !unknown.iter().any(|u: &String| u == part) {
                         unknown.push(part.to_owned());
@@ -160,6 +155,9 @@ impl Organization {
                 }
             }
         }
+        found.sort_by_key(|(id, _)| *id);
+        found.dedup_by_key(|(id, _)| *id);
+        let (ids, names) = found.into_iter().unzip();
         (ids, names, unknown)
     }
 }

@@ -178,7 +178,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             groups: unescape_cell(groups).to_owned(),
         });
     }
-    if header.is_none() {
+    if header.is_none() || count == 0 {
         return Err(CsvError::EmptyFile);
     }
     if count > MAX_CSV_ROWS {
