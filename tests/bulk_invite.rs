@@ -270,10 +270,7 @@ fn file_level_refusals_say_what_to_fix() {
             max: 1000
         }
     );
-    let small = CsvOptions {
-        max_file_bytes: 1024,
-        ..CsvOptions::default()
-    };
+    let small = CsvOptions::default().with_max_file_bytes(1024);
     assert_eq!(
         read_invite_csv(&fixture("rows_1000.csv"), &small)
             .unwrap_err()

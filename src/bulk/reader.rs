@@ -16,10 +16,24 @@ pub const DEFAULT_MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 pub const MAX_CSV_ROWS: usize = 1000;
 
 /// Limits applied when reading an invite file.
+///
+/// ```
+/// let options = org_accounts::CsvOptions::default().with_max_file_bytes(1 << 20);
+/// assert_eq!(options.max_file_bytes, 1 << 20);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CsvOptions {
     /// Files larger than this are refused before parsing.
     pub max_file_bytes: usize,
+}
+
+impl CsvOptions {
+    /// Sets the size cap.
+    pub fn with_max_file_bytes(mut self, max: usize) -> Self {
+        self.max_file_bytes = max;
+        self
+    }
 }
 
 impl Default for CsvOptions {
@@ -484,7 +498,7 @@ mod tests {
                 utf16: true
             })
         );
-        let big = CsvOptions { max_file_bytes: 10 };
+        let big = CsvOptions::default().with_max_file_bytes(10);
         assert_eq!(
             read_invite_csv(b"email,group membership\n", &big),
             Err(CsvError::FileTooLarge { bytes: 23, max: 10 })
