@@ -291,11 +291,14 @@ fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {
         return Err(EmailErrorKind::DomainWithoutDot);
     }
     for label in &labels {
-        let valid = !label.is_empty()
-            && label.len() <= 63
-            && !label.starts_with('-')
+        // A label starts with a letter or digit (not a hyphen or a mark that
+        // would attach to the dot); marks may follow letters (`ईन्फो`).
+        let valid = label.len() <= 63
+            && label.chars().next().is_some_and(char::is_alphanumeric)
             && !label.ends_with('-')
-            && label.chars().all(|c| c == '-' || c.is_alphanumeric());
+            && label
+                .chars()
+                .all(|c| c == '-' || c.is_alphanumeric() || is_combining_mark(c));
         if !valid {
             return Err(EmailErrorKind::InvalidDomainLabel {
                 label: (*label).to_owned(),
@@ -311,6 +314,66 @@ fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {
     Ok(())
 }
 
+/// Combining marks that Unicode does not count as alphabetic but that are
+/// part of ordinary words: decomposed accents, and the nuktas, viramas, tone
+/// marks and voicing marks of Indic, Thai, Lao, Tibetan, Myanmar, Khmer and
+/// Japanese writing (`ईन्फो`, `ที่`). Vowel signs and most other marks
+/// already count as alphabetic.
+fn is_combining_mark(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0300..=0x036F
+            | 0x1AB0..=0x1AFF
+            | 0x1DC0..=0x1DFF
+            | 0x20D0..=0x20FF
+            | 0xFE20..=0xFE2F
+            // Indic nuktas, viramas and Vedic stress signs.
+            | 0x093C
+            | 0x094D
+            | 0x0951..=0x0954
+            | 0x09BC
+            | 0x09CD
+            | 0x09FE
+            | 0x0A3C
+            | 0x0A4D
+            | 0x0ABC
+            | 0x0ACD
+            | 0x0AFD..=0x0AFF
+            | 0x0B3C
+            | 0x0B4D
+            | 0x0B55
+            | 0x0BCD
+            | 0x0C3C
+            | 0x0C4D
+            | 0x0CBC
+            | 0x0CCD
+            | 0x0D3B..=0x0D3C
+            | 0x0D4D
+            | 0x0DCA
+            // Thai and Lao tone marks.
+            | 0x0E47..=0x0E4C
+            | 0x0E4E
+            | 0x0EBA
+            | 0x0EC8..=0x0ECE
+            // Tibetan, Myanmar and Khmer signs.
+            | 0x0F18..=0x0F19
+            | 0x0F35
+            | 0x0F37
+            | 0x0F39
+            | 0x0F3E..=0x0F3F
+            | 0x0F84
+            | 0x0F86..=0x0F87
+            | 0x0FC6
+            | 0x1037
+            | 0x1039..=0x103A
+            | 0x17C9..=0x17D3
+            | 0x17DD
+            // Ideographic tone marks and the combining kana voicing marks.
+            | 0x302A..=0x302F
+            | 0x3099..=0x309A
+    )
+}
+
 /// Returns a description when `c` may not appear in an address.
 ///
 /// ASCII: control characters and spaces. Beyond ASCII an address may hold
@@ -318,7 +381,9 @@ fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {
 /// punctuation such as curly quotes, spaces, format characters such as the
 /// zero-width space or BOM) is refused, as are the full-width and
 /// mathematical forms of ASCII letters, which look like ASCII but are not,
-/// and invisible fillers that Unicode counts as letters.
+/// other compatibility forms of letters and digits (superscripts, circled
+/// digits, ligatures, ...), and invisible fillers that Unicode counts as
+/// letters.
 fn forbidden(c: char) -> Option<&'static str> {
     let code = u32::from(c);
     if c.is_ascii() {
@@ -338,12 +403,29 @@ fn forbidden(c: char) -> Option<&'static str> {
             Some("(an invisible character)")
         }
         0xE000..=0xF8FF | 0xF0000..=0x10FFFF => Some("(a private-use character)"),
+        // Compatibility forms that Unicode counts as letters or digits but
+        // that imitate plain ones: superscripts, ordinals and fractions,
+        // letterlike symbols (the Kelvin sign U+212A folds to `k`), Roman
+        // numerals, enclosed forms (①, ⒈ which looks like `1.`), ligatures
+        // (ﬁ) and presentation forms.
+        0x00AA
+        | 0x00B2
+        | 0x00B3
+        | 0x00B5
+        | 0x00B9
+        | 0x00BA
+        | 0x00BC..=0x00BE
+        | 0x017F
+        | 0x2070..=0x209F
+        | 0x2100..=0x218F
+        | 0x2460..=0x24FF
+        | 0x3200..=0x33FF
+        | 0xFB00..=0xFDFF
+        | 0xFE70..=0xFEFE
+        | 0x1F100..=0x1F1FF => Some("(a compatibility form that imitates a letter or digit)"),
         _ if c.is_whitespace() => Some("(a space character)"),
         _ if c.is_alphanumeric() => None,
-        // Combining diacritical marks (decomposed accents).
-        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F => {
-            None
-        }
+        _ if is_combining_mark(c) => None,
         0x00AD
         | 0x0600..=0x0605
         | 0x061C
