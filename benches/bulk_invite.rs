@@ -14,7 +14,13 @@ use org_accounts::{
     Command, Context, CsvOptions, Email, GroupName, Organization, Timestamp, read_invite_csv,
 };
 
-const GROUPS: [&str; 5] = ["Finance", "automation users", "ADMINISTRATORS", "Sales, Finance", ""];
+const GROUPS: [&str; 5] = [
+    "Finance",
+    "automation users",
+    "ADMINISTRATORS",
+    "Sales, Finance",
+    "",
+];
 
 fn file() -> Vec<u8> {
     let mut text = String::from("\u{feff}Email,Group Membership,Department\r\n");
@@ -31,7 +37,9 @@ fn file() -> Vec<u8> {
 }
 
 fn org() -> Organization {
-    let now: Timestamp = "2026-11-28T09:00:00Z".parse().unwrap_or(Timestamp::UNIX_EPOCH);
+    let now: Timestamp = "2026-11-28T09:00:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
     let admin = Context::new(Email::parse("ada@example.com").expect("valid"), now);
     let mut org = Organization::new();
     org.execute(

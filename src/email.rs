@@ -45,7 +45,14 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// # Ok::<(), org_accounts::EmailError>(())
 /// ```
 #[derive(Clone)]
-pub struct Email(Arc<str>);
+pub struct Email {
+    text: Arc<str>,
+    /// The case-folded text (Unicode full case folding, as `unicase`
+    /// does); shares `text` when folding changes nothing. Comparing and
+    /// hashing this is a plain byte operation, which keeps lookups in large
+    /// organizations fast.
+    key: Arc<str>,
+}
 
 impl Email {
     /// Parses an address typed by a person. See the type's docs for the rules.
@@ -59,17 +66,49 @@ impl Email {
             input: input.to_owned(),
             kind,
         })?;
-        Ok(Email(Arc::from(text)))
+        Ok(Email::from_checked(Arc::from(text)))
+    }
+
+    /// Like [`Email::parse`], reusing `input`'s allocation when it needs
+    /// no trimming (the bulk import's cells are already trimmed).
+    pub(crate) fn parse_shared(input: &Arc<str>) -> Result<Email, EmailError> {
+        if input.trim().len() != input.len() {
+            return Email::parse(input);
+        }
+        check(input).map_err(|kind| EmailError {
+            input: input.to_string(),
+            kind,
+        })?;
+        Ok(Email::from_checked(Arc::clone(input)))
+    }
+
+    fn from_checked(text: Arc<str>) -> Email {
+        let key = if text.is_ascii() {
+            if text.bytes().any(|b| b.is_ascii_uppercase()) {
+                // Addresses are at most 254 bytes: fold on the stack, so the
+                // key costs one allocation.
+                let mut buf = [0u8; MAX_EMAIL_BYTES];
+                let folded = &mut buf[..text.len()];
+                folded.copy_from_slice(text.as_bytes());
+                folded.make_ascii_lowercase();
+                Arc::from(std::str::from_utf8(folded).unwrap_or(&text))
+            } else {
+                Arc::clone(&text)
+            }
+        } else {
+            Arc::from(UniCase::new(&*text).to_folded_case())
+        };
+        Email { text, key }
     }
 
     /// The address as typed (trimmed).
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The part after the last `@`.
     pub fn domain(&self) -> &str {
-        self.0.rsplit_once('@').map_or("", |(_, d)| d)
+        self.text.rsplit_once('@').map_or("", |(_, d)| d)
     }
 
     /// Whether `needle` occurs in the address, ignoring case.
@@ -79,17 +118,17 @@ impl Email {
         if needle.is_empty() {
             return true;
         }
-        if self.0.is_ascii() && needle.is_ascii() {
-            let hay = self.0.as_bytes();
+        if self.text.is_ascii() && needle.is_ascii() {
+            let hay = self.text.as_bytes();
             let n = needle.as_bytes();
             hay.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
         } else {
-            self.0.to_lowercase().contains(needle)
+            self.text.to_lowercase().contains(needle)
         }
     }
 
-    fn key(&self) -> UniCase<&str> {
-        UniCase::new(&self.0)
+    fn key(&self) -> &str {
+        &self.key
     }
 }
 
@@ -116,12 +155,12 @@ impl PartialOrd for Email {
 }
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.0)
+        f.pad(&self.text)
     }
 }
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Email({:?})", &*self.0)
+        write!(f, "Email({:?})", &*self.text)
     }
 }
 impl std::str::FromStr for Email {
@@ -132,7 +171,7 @@ impl std::str::FromStr for Email {
 }
 impl Serialize for Email {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        s.serialize_str(&self.text)
     }
 }
 impl<'de> Deserialize<'de> for Email {
@@ -231,6 +270,20 @@ pub enum EmailErrorKind {
 }
 
 fn check(text: &str) -> Result<(), EmailErrorKind> {
+    if let Some(local) = plain_ascii_shape(text) {
+        // Our own rules hold, and they are stricter than RFC 5322 for the
+        // domain; the local part's syntax is still the crate's call (its
+        // full parser, run on failure, names the problem).
+        if EmailAddress::is_valid_local_part(local) {
+            return Ok(());
+        }
+        return syntax(text);
+    }
+    check_general(text)
+}
+
+/// Every rule, one at a time, so the first broken one is named.
+fn check_general(text: &str) -> Result<(), EmailErrorKind> {
     if text.is_empty() {
         return Err(EmailErrorKind::Empty);
     }
@@ -264,14 +317,68 @@ fn check(text: &str) -> Result<(), EmailErrorKind> {
         return Err(EmailErrorKind::IpAddress);
     }
     check_domain(domain)?;
+    syntax(text)
+}
+
+/// The RFC 5322 address syntax, as checked by `email_address`.
+fn syntax(text: &str) -> Result<(), EmailErrorKind> {
     let options = Options::default()
         .without_display_text()
         .without_domain_literal()
         .with_required_tld();
-    EmailAddress::parse_with_options(text, options).map_err(|e| EmailErrorKind::Syntax {
-        detail: e.to_string(),
-    })?;
-    Ok(())
+    EmailAddress::parse_with_options(text, options)
+        .map(drop)
+        .map_err(|e| EmailErrorKind::Syntax {
+            detail: e.to_string(),
+        })
+}
+
+/// One pass over a plain ASCII address: its local part when every rule of
+/// ours holds (no display name, comment, quote, space or control
+/// character; a domain of at least two labels of letters, digits and inner
+/// hyphens, not all digits, the last ending in a letter; the length
+/// limits), so the general checks can be skipped. `None` says nothing: the
+/// general checks then find the precise error. This is the common case of
+/// a bulk upload and keeps it fast.
+fn plain_ascii_shape(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_EMAIL_BYTES {
+        return None;
+    }
+    let at = bytes.iter().rposition(|b| *b == b'@')?;
+    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
+    if local.is_empty() || local.len() > MAX_LOCAL_PART_BYTES {
+        return None;
+    }
+    let local_ok = local.iter().all(|b| {
+        b.is_ascii_graphic() && !matches!(b, b'<' | b'>' | b'(' | b')' | b'"' | b'[' | b']')
+    });
+    if !local_ok {
+        return None;
+    }
+    // Domain: dot-separated labels of letters, digits and inner hyphens,
+    // at least two labels, the last ending in a letter.
+    let mut labels = 0;
+    let mut all_numeric = true;
+    let mut last_end = 0u8;
+    for label in domain.split(|b| *b == b'.') {
+        let (Some(first), Some(last)) = (label.first(), label.last()) else {
+            return None;
+        };
+        if label.len() > 63
+            || *first == b'-'
+            || *last == b'-'
+            || !label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        {
+            return None;
+        }
+        all_numeric &= label.iter().all(u8::is_ascii_digit);
+        last_end = *last;
+        labels += 1;
+    }
+    (labels >= 2 && !all_numeric && last_end.is_ascii_alphabetic()).then(|| &text[..at])
 }
 
 fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {
@@ -280,17 +387,15 @@ fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {
             detail: "nothing after the @".into(),
         });
     }
-    let labels: Vec<&str> = domain.split('.').collect();
-    let all_numeric = labels
-        .iter()
-        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
+    let labels = || domain.split('.');
+    let all_numeric = labels().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()));
     if all_numeric {
         return Err(EmailErrorKind::IpAddress);
     }
-    if labels.len() < 2 {
+    if !domain.contains('.') {
         return Err(EmailErrorKind::DomainWithoutDot);
     }
-    for label in &labels {
+    for label in labels() {
         // A label starts with a letter or digit (not a hyphen or a mark that
         // would attach to the dot); marks may follow letters (`ईन्फो`).
         let valid = label.len() <= 63
@@ -301,11 +406,11 @@ fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {
                 .all(|c| c == '-' || c.is_alphanumeric() || is_combining_mark(c));
         if !valid {
             return Err(EmailErrorKind::InvalidDomainLabel {
-                label: (*label).to_owned(),
+                label: label.to_owned(),
             });
         }
     }
-    let tld = labels[labels.len() - 1];
+    let tld = domain.rsplit('.').next().unwrap_or(domain);
     if !tld.chars().last().is_some_and(char::is_alphabetic) {
         return Err(EmailErrorKind::InvalidTopLevelDomain {
             tld: tld.to_owned(),
@@ -507,6 +612,17 @@ fn join(errors: &[EmailError]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The ASCII fast path decides exactly as the general checks do.
+        #[test]
+        fn fast_path_agrees_with_the_general_checks(
+            text in "[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~@<>()\\[\\]\" ,;:-]{0,12}@[a-zA-Z0-9.\\[\\]_-]{0,12}"
+        ) {
+            proptest::prop_assert_eq!(check(&text), check_general(&text));
+        }
+    }
 
     #[test]
     fn keeps_spelling_and_ignores_case() {

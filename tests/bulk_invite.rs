@@ -53,7 +53,7 @@ fn outcomes(report: &ImportReport) -> Vec<(u64, &str, Vec<&str>)> {
                 RowOutcome::Failed(errors) => errors.iter().map(RowError::code).collect(),
                 _ => vec!["?"],
             };
-            (r.line, r.email.as_str(), what)
+            (r.line, &*r.email, what)
         })
         .collect()
 }
@@ -204,7 +204,7 @@ fn quoted_multi_line_group_cells() {
 fn formula_looking_cells_are_inert_in_the_failed_rows_csv_and_round_trip() {
     let mut s = org();
     let report = import(&mut s, "formula_cells.csv");
-    let failed: Vec<&str> = report.failed().map(|r| r.email.as_str()).collect();
+    let failed: Vec<&str> = report.failed().map(|r| &*r.email).collect();
     assert_eq!(failed.len(), 4, "{report}");
     let csv = report.failed_rows_csv();
     let text = std::str::from_utf8(&csv).unwrap();
@@ -224,11 +224,11 @@ fn formula_looking_cells_are_inert_in_the_failed_rows_csv_and_round_trip() {
     let back: Vec<(&str, &str)> = again
         .rows()
         .iter()
-        .map(|r| (r.email.as_str(), r.groups.as_str()))
+        .map(|r| (&*r.email, &*r.groups))
         .collect();
     let original: Vec<(&str, &str)> = report
         .failed()
-        .map(|r| (r.email.as_str(), r.groups_cell.as_str()))
+        .map(|r| (&*r.email, &*r.groups_cell))
         .collect();
     assert_eq!(back, original);
 }

@@ -173,7 +173,7 @@ proptest! {
         match read_invite_csv(&bytes, &CsvOptions::default()) {
             Ok(file) => {
                 let got: Vec<(u64, String, String)> =
-                    file.rows().iter().map(|r| (r.line, r.email.clone(), r.groups.clone())).collect();
+                    file.rows().iter().map(|r| (r.line, r.email.to_string(), r.groups.to_string())).collect();
                 prop_assert_eq!(got, expected);
                 prop_assert_eq!(file.delimiter(), spec.delimiter);
             }
@@ -215,10 +215,10 @@ proptest! {
         let (_, mut report) = org.decide_bulk_invite(&file, &ctx(ADMIN, 9)).unwrap().into_parts();
         report.mark_api_error("store failed");
         let csv = report.failed_rows_csv();
-        let failed: Vec<(String, String)> = report.failed().map(|r| (r.email.clone(), r.groups_cell.clone())).collect();
+        let failed: Vec<(String, String)> = report.failed().map(|r| (r.email.to_string(), r.groups_cell.to_string())).collect();
         match read_invite_csv(&csv, &CsvOptions::default()) {
             Ok(again) => {
-                let back: Vec<(String, String)> = again.rows().iter().map(|r| (r.email.clone(), r.groups.clone())).collect();
+                let back: Vec<(String, String)> = again.rows().iter().map(|r| (r.email.to_string(), r.groups.to_string())).collect();
                 prop_assert_eq!(back, failed);
             }
             Err(CsvError::EmptyFile) => prop_assert!(failed.is_empty()),

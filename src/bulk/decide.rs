@@ -1,8 +1,10 @@
 //! Deciding an invite file against an organization: one batch of events for
 //! the valid rows, and a report for every row.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
+use super::fast_hash::FxHashMap;
 use super::reader::InviteFile;
 use super::report::{ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::{
@@ -41,7 +43,7 @@ impl BulkInvite {
 }
 
 /// A group cell resolved: known group ids, canonical names, unknown names.
-type Resolved = (Vec<GroupId>, Vec<GroupName>, Vec<String>);
+type Resolved = (Vec<GroupId>, Arc<[GroupName]>, Vec<String>);
 
 impl Organization {
     /// Decides a bulk invitation from a file read by
@@ -69,35 +71,41 @@ impl Organization {
             return Err(DomainError::NotCreated);
         }
         let actor = self.require_admin(ctx)?;
-        let mut cells: HashMap<&str, Resolved> = HashMap::new();
-        let mut first_seen: HashMap<Email, u64> = HashMap::with_capacity(file.rows().len());
+        // Rows often share a group cell: resolve each distinct cell once.
+        let mut cell_index: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut resolved: Vec<Resolved> = Vec::new();
+        let mut first_seen: FxHashMap<Email, u64> =
+            FxHashMap::with_capacity_and_hasher(file.rows().len(), Default::default());
         let mut next_user = self.next_user;
         let mut events = Vec::new();
         let mut rows = Vec::with_capacity(file.rows().len());
 
         for row in file.rows() {
             let mut errors = Vec::new();
-            let email = match Email::parse(&row.email) {
+            let email = match Email::parse_shared(&row.email) {
                 Ok(email) => Some(email),
                 Err(e) => {
                     errors.push(RowError::InvalidEmail(e.kind().clone()));
                     None
                 }
             };
-            let (ids, names, unknown) = cells
-                .entry(row.groups.as_str())
-                .or_insert_with(|| self.resolve_group_cell(&row.groups))
-                .clone();
+            let at = *cell_index.entry(&*row.groups).or_insert_with(|| {
+                resolved.push(self.resolve_group_cell(&row.groups));
+                resolved.len() - 1
+            });
+            let (ids, names, unknown) = &resolved[at];
             if !unknown.is_empty() {
-                errors.push(RowError::InvalidGroups { unknown });
+                errors.push(RowError::InvalidGroups {
+                    unknown: unknown.clone(),
+                });
             }
             if let Some(email) = &email {
-                match first_seen.get(email) {
-                    Some(first_line) => errors.push(RowError::DuplicateInFile {
-                        first_line: *first_line,
+                match first_seen.entry(email.clone()) {
+                    Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
+                        first_line: *first.get(),
                     }),
-                    None => {
-                        first_seen.insert(email.clone(), row.line);
+                    Entry::Vacant(slot) => {
+                        slot.insert(row.line);
                     }
                 }
             }
@@ -113,7 +121,7 @@ impl Organization {
                         EventKind::UserInvited {
                             user: UserId(next_user),
                             email,
-                            groups: ids,
+                            groups: ids.clone(),
                         },
                     ));
                     next_user += 1;
@@ -123,9 +131,9 @@ impl Organization {
             };
             rows.push(RowReport {
                 line: row.line,
-                email: row.email.clone(),
-                groups_cell: row.groups.clone(),
-                groups: names,
+                email: Arc::clone(&row.email),
+                groups_cell: Arc::clone(&row.groups),
+                groups: names.clone(),
                 outcome,
             });
         }
@@ -157,7 +165,7 @@ impl Organization {
         }
         found.sort_by_key(|(id, _)| *id);
         found.dedup_by_key(|(id, _)| *id);
-        let (ids, names) = found.into_iter().unzip();
-        (ids, names, unknown)
+        let (ids, names): (Vec<GroupId>, Vec<GroupName>) = found.into_iter().unzip();
+        (ids, names.into(), unknown)
     }
 }

@@ -9,6 +9,7 @@
 mod cells;
 mod decide;
 mod error;
+mod fast_hash;
 mod reader;
 mod report;
 

@@ -6,8 +6,11 @@
 //! line numbers (computed from the bytes, counting CRLF, blank lines and
 //! multi-line cells).
 
+use std::sync::Arc;
+
 use super::cells::unescape_cell;
 use super::error::CsvError;
+use super::fast_hash::FxHashSet;
 
 /// The default cap on an uploaded file's size: 4 MiB, far above what 1000
 /// rows need, and checked before anything is parsed.
@@ -70,10 +73,10 @@ pub struct CsvRow {
     /// `sep=` line, which spreadsheets hide, is not counted).
     pub line: u64,
     /// The `email` cell as written (trimmed).
-    pub email: String,
+    pub email: Arc<str>,
     /// The `group membership` cell as written (trimmed): group names
-    /// separated by commas, or empty.
-    pub groups: String,
+    /// separated by commas, or empty. Rows with the same cell share it.
+    pub groups: Arc<str>,
 }
 
 /// Reads an uploaded invite file.
@@ -118,11 +121,11 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
-            let before = &bytes[..e.valid_up_to()];
+            let before = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
             // UTF-16 without a BOM shows up as NUL bytes between ASCII.
             let utf16 = bytes.iter().take(64).filter(|b| **b == 0).count() >= 8;
             return Err(CsvError::NotUtf8 {
-                line: LineIndex::new(before).line_of(before.len()),
+                line: LineCounter::new(before).line_of(before.len()),
                 utf16,
             });
         }
@@ -130,7 +133,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     if text.contains('\0') {
         let at = text.find('\0').unwrap_or(0);
         return Err(CsvError::NotUtf8 {
-            line: LineIndex::new(bytes).line_of(at),
+            line: LineCounter::new(text).line_of(at),
             utf16: true,
         });
     }
@@ -140,12 +143,12 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
 
     let (body_start, sep) = excel_sep_line(text);
     let body = &text[body_start..];
-    let lines = LineIndex::new(bytes);
+    let mut lines = LineCounter::new(text);
     let hidden_lines = u64::from(body_start > 0);
-    let line_of = |offset: usize| lines.line_of(body_start + offset) - hidden_lines;
+    let mut line_of = |offset: usize| lines.line_of(body_start + offset) - hidden_lines;
 
     let delimiter = sep.unwrap_or_else(|| sniff_delimiter(first_line(body)));
-    check_quotes(body.as_bytes(), delimiter).map_err(|offset| CsvError::MalformedCsv {
+    check_quotes(body, delimiter).map_err(|offset| CsvError::MalformedCsv {
         line: line_of(offset),
         reason: "a quoted cell starting here is never closed; add the closing \" or remove the opening one".into(),
     })?;
@@ -159,6 +162,8 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let mut header: Option<(usize, usize)> = None;
     let mut rows = Vec::new();
     let mut count = 0usize;
+    // Group cells repeat a lot: keep one copy of each.
+    let mut group_cells: FxHashSet<Arc<str>> = FxHashSet::default();
     loop {
         let more = reader
             .read_byte_record(&mut record)
@@ -186,10 +191,19 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             continue;
         }
         let offset = record.position().map_or(0, |p| p.byte());
+        let groups = unescape_cell(groups);
+        let groups = match group_cells.get(groups) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let shared: Arc<str> = Arc::from(groups);
+                group_cells.insert(Arc::clone(&shared));
+                shared
+            }
+        };
         rows.push(CsvRow {
             line: line_of(start_of_record(body, offset)),
-            email: unescape_cell(email).to_owned(),
-            groups: unescape_cell(groups).to_owned(),
+            email: Arc::from(unescape_cell(email)),
+            groups,
         });
     }
     if header.is_none() || count == 0 {
@@ -325,27 +339,28 @@ fn sniff_delimiter(header: &str) -> u8 {
 /// Finds a quoted cell that is never closed, the way the `csv` crate reads
 /// quotes (a quote opens a quoted cell only at the start of a cell; `""`
 /// inside is an escaped quote). Returns the offset of the opening quote.
-fn check_quotes(body: &[u8], delimiter: u8) -> Result<(), usize> {
-    let mut at_cell_start = true;
+fn check_quotes(body: &str, delimiter: u8) -> Result<(), usize> {
+    let bytes = body.as_bytes();
+    let mut pos = 0;
     let mut open: Option<usize> = None;
-    let mut i = 0;
-    while i < body.len() {
-        let b = body[i];
-        if open.is_some() {
-            if b == b'"' {
-                if body.get(i + 1) == Some(&b'"') {
-                    i += 1;
-                } else {
-                    open = None;
-                    at_cell_start = false;
-                }
+    // Jump from quote to quote (`find` on a char uses memchr).
+    while let Some(found) = body[pos..].find('"') {
+        let i = pos + found;
+        match open {
+            Some(_) if bytes.get(i + 1) == Some(&b'"') => pos = i + 2,
+            Some(_) => {
+                open = None;
+                pos = i + 1;
             }
-        } else if b == b'"' && at_cell_start {
-            open = Some(i);
-        } else {
-            at_cell_start = b == delimiter || b == b'\n' || b == b'\r';
+            None => {
+                let at_cell_start =
+                    i == 0 || matches!(bytes[i - 1], b'\n' | b'\r') || bytes[i - 1] == delimiter;
+                if at_cell_start {
+                    open = Some(i);
+                }
+                pos = i + 1;
+            }
         }
-        i += 1;
     }
     match open {
         Some(start) => Err(start),
@@ -353,31 +368,53 @@ fn check_quotes(body: &[u8], delimiter: u8) -> Result<(), usize> {
     }
 }
 
-/// Byte offsets where lines start; a line ends at `\n`, `\r\n` or a lone
-/// `\r`.
-struct LineIndex {
-    starts: Vec<usize>,
+/// Turns byte offsets into 1-based line numbers; a line ends at `\n`,
+/// `\r\n` or a lone `\r`. Offsets asked for in increasing order cost one
+/// pass over the bytes in all.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: u64,
+    lone_cr: bool,
 }
 
-impl LineIndex {
-    fn new(bytes: &[u8]) -> LineIndex {
-        let mut starts = vec![0];
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => starts.push(i + 1),
-                b'\r' if bytes.get(i + 1) != Some(&b'\n') => starts.push(i + 1),
-                _ => {}
-            }
-            i += 1;
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> LineCounter<'a> {
+        let bytes = text.as_bytes();
+        // `match_indices` on a char uses memchr: cheap even for CRLF files.
+        let lone_cr = text
+            .match_indices('\r')
+            .any(|(i, _)| bytes.get(i + 1) != Some(&b'\n'));
+        LineCounter {
+            bytes,
+            pos: 0,
+            line: 1,
+            lone_cr,
         }
-        LineIndex { starts }
     }
 
-    /// The 1-based line holding byte `offset`.
-    fn line_of(&self, offset: usize) -> u64 {
-        let line = self.starts.partition_point(|s| *s <= offset);
-        u64::try_from(line).unwrap_or(u64::MAX)
+    /// The line holding byte `offset`.
+    fn line_of(&mut self, offset: usize) -> u64 {
+        let offset = offset.min(self.bytes.len());
+        if offset < self.pos {
+            self.pos = 0;
+            self.line = 1;
+        }
+        let span = &self.bytes[self.pos..offset];
+        let breaks = if self.lone_cr {
+            let base = self.pos;
+            span.iter()
+                .enumerate()
+                .filter(|(i, b)| {
+                    **b == b'\n' || (**b == b'\r' && self.bytes.get(base + i + 1) != Some(&b'\n'))
+                })
+                .count()
+        } else {
+            span.iter().filter(|b| **b == b'\n').count()
+        };
+        self.line += u64::try_from(breaks).unwrap_or(u64::MAX);
+        self.pos = offset;
+        self.line
     }
 }
 
@@ -392,7 +429,7 @@ mod tests {
     fn lines(file: &InviteFile) -> Vec<(u64, &str, &str)> {
         file.rows()
             .iter()
-            .map(|r| (r.line, r.email.as_str(), r.groups.as_str()))
+            .map(|r| (r.line, &*r.email, &*r.groups))
             .collect()
     }
 

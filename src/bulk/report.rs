@@ -2,6 +2,7 @@
 //! CSV of failed rows to fix and upload again.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
@@ -23,12 +24,12 @@ pub struct RowReport {
     /// The line the row starts on (header = line 1).
     pub line: u64,
     /// The email cell as written.
-    pub email: String,
+    pub email: Arc<str>,
     /// The group membership cell as written.
-    pub groups_cell: String,
-    /// The canonical names of the row's groups that exist (`Everyone` is
-    /// never listed).
-    pub groups: Vec<GroupName>,
+    pub groups_cell: Arc<str>,
+    /// The canonical names of the row's groups that exist, in id order
+    /// (`Everyone` is never listed).
+    pub groups: Arc<[GroupName]>,
     /// Invited, skipped or failed.
     pub outcome: RowOutcome,
 }
@@ -255,8 +256,8 @@ impl Serialize for ImportReport {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("row", &self.0.line)?;
-                m.serialize_entry("email", &self.0.email)?;
-                m.serialize_entry("groups", &self.0.groups)?;
+                m.serialize_entry("email", &*self.0.email)?;
+                m.serialize_entry("groups", &*self.0.groups)?;
                 m.end()
             }
         }
@@ -265,7 +266,7 @@ impl Serialize for ImportReport {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("row", &self.0.line)?;
-                m.serialize_entry("email", &self.0.email)?;
+                m.serialize_entry("email", &*self.0.email)?;
                 m.serialize_entry("reason", self.1.code())?;
                 m.end()
             }
@@ -276,7 +277,7 @@ impl Serialize for ImportReport {
                 let codes: Vec<&str> = self.0.errors().iter().map(RowError::code).collect();
                 let mut m = s.serialize_map(Some(4))?;
                 m.serialize_entry("row", &self.0.line)?;
-                m.serialize_entry("email", &self.0.email)?;
+                m.serialize_entry("email", &*self.0.email)?;
                 m.serialize_entry("reasons", &codes)?;
                 m.serialize_entry("message", &self.0.message())?;
                 m.end()
