@@ -145,7 +145,7 @@ impl Hash for Email {
 }
 impl Ord for Email {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
+        self.key().cmp(other.key())
     }
 }
 impl PartialOrd for Email {
