@@ -46,12 +46,14 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// ```
 #[derive(Clone)]
 pub struct Email {
-    text: Arc<str>,
-    /// The case-folded text (Unicode full case folding, as `unicase`
-    /// does); shares `text` when folding changes nothing. Comparing and
-    /// hashing this is a plain byte operation, which keeps lookups in large
-    /// organizations fast.
-    key: Arc<str>,
+    /// The text as typed, followed by its case-folded form (Unicode full
+    /// case folding, as `unicase` does) when folding changes it: one
+    /// allocation per address. Comparing and hashing the folded form is a
+    /// plain byte operation, which keeps look-ups in large organizations and
+    /// bulk imports fast.
+    buf: Arc<str>,
+    /// Where the typed text ends in `buf`.
+    text_len: usize,
 }
 
 impl Email {
@@ -66,69 +68,62 @@ impl Email {
             input: input.to_owned(),
             kind,
         })?;
-        Ok(Email::from_checked(Arc::from(text)))
+        Ok(Email::from_checked(text))
     }
 
-    /// Like [`Email::parse`], reusing `input`'s allocation when it needs
-    /// no trimming (the bulk import's cells are already trimmed).
-    pub(crate) fn parse_shared(input: &Arc<str>) -> Result<Email, EmailError> {
-        if input.trim().len() != input.len() {
-            return Email::parse(input);
-        }
-        check(input).map_err(|kind| EmailError {
-            input: input.to_string(),
-            kind,
-        })?;
-        Ok(Email::from_checked(Arc::clone(input)))
-    }
-
-    fn from_checked(text: Arc<str>) -> Email {
-        let key = if text.is_ascii() {
+    fn from_checked(text: &str) -> Email {
+        let text_len = text.len();
+        let buf: Arc<str> = if text.is_ascii() {
             if text.bytes().any(|b| b.is_ascii_uppercase()) {
-                // Addresses are at most 254 bytes: fold on the stack, so the
-                // key costs one allocation.
-                let mut buf = [0u8; MAX_EMAIL_BYTES];
-                let folded = &mut buf[..text.len()];
-                folded.copy_from_slice(text.as_bytes());
-                folded.make_ascii_lowercase();
-                Arc::from(std::str::from_utf8(folded).unwrap_or(&text))
+                // Addresses are at most 254 bytes: build text and key on the
+                // stack, then make the one allocation.
+                let mut stack = [0u8; 2 * MAX_EMAIL_BYTES];
+                let both = &mut stack[..2 * text_len];
+                both[..text_len].copy_from_slice(text.as_bytes());
+                both[text_len..].copy_from_slice(text.as_bytes());
+                both[text_len..].make_ascii_lowercase();
+                match std::str::from_utf8(both) {
+                    Ok(both) => Arc::from(both),
+                    Err(_) => Arc::from(format!("{text}{}", text.to_ascii_lowercase())),
+                }
             } else {
-                Arc::clone(&text)
+                Arc::from(text)
             }
         } else {
-            Arc::from(UniCase::new(&*text).to_folded_case())
+            let folded = UniCase::new(text).to_folded_case();
+            if folded == text {
+                Arc::from(text)
+            } else {
+                Arc::from(format!("{text}{folded}"))
+            }
         };
-        Email { text, key }
+        Email { buf, text_len }
     }
 
     /// The address as typed (trimmed).
     pub fn as_str(&self) -> &str {
-        &self.text
+        self.buf.get(..self.text_len).unwrap_or(&self.buf)
     }
 
     /// The part after the last `@`.
     pub fn domain(&self) -> &str {
-        self.text.rsplit_once('@').map_or("", |(_, d)| d)
+        self.as_str().rsplit_once('@').map_or("", |(_, d)| d)
     }
 
     /// Whether `needle` occurs in the address, ignoring case.
     ///
-    /// `needle` must already be lower case (see [`str::to_lowercase`]).
-    pub(crate) fn contains_lowercase(&self, needle: &str) -> bool {
-        if needle.is_empty() {
-            return true;
-        }
-        if self.text.is_ascii() && needle.is_ascii() {
-            let hay = self.text.as_bytes();
-            let n = needle.as_bytes();
-            hay.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
-        } else {
-            self.text.to_lowercase().contains(needle)
-        }
+    /// `needle` must already be case-folded (see [`fold_case`]).
+    pub(crate) fn contains_folded(&self, needle: &str) -> bool {
+        self.key().contains(needle)
     }
 
-    fn key(&self) -> &str {
-        &self.key
+    /// The case-folded form that equality, hashing and ordering use.
+    pub(crate) fn key(&self) -> &str {
+        if self.buf.len() == self.text_len {
+            &self.buf
+        } else {
+            self.buf.get(self.text_len..).unwrap_or(&self.buf)
+        }
     }
 }
 
@@ -155,12 +150,12 @@ impl PartialOrd for Email {
 }
 impl fmt::Display for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.text)
+        f.pad(self.as_str())
     }
 }
 impl fmt::Debug for Email {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Email({:?})", &*self.text)
+        write!(f, "Email({:?})", self.as_str())
     }
 }
 impl std::str::FromStr for Email {
@@ -171,7 +166,7 @@ impl std::str::FromStr for Email {
 }
 impl Serialize for Email {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.text)
+        s.serialize_str(self.as_str())
     }
 }
 impl<'de> Deserialize<'de> for Email {
@@ -179,6 +174,11 @@ impl<'de> Deserialize<'de> for Email {
         let s = String::deserialize(d)?;
         Email::parse(&s).map_err(serde::de::Error::custom)
     }
+}
+
+/// The text case-folded the way [`Email`] compares addresses.
+pub(crate) fn fold_case(text: &str) -> String {
+    UniCase::new(text).to_folded_case()
 }
 
 /// Why a text is not an acceptable email address.
@@ -357,27 +357,40 @@ fn plain_ascii_shape(text: &str) -> Option<&str> {
         return None;
     }
     // Domain: dot-separated labels of letters, digits and inner hyphens,
-    // at least two labels, the last ending in a letter.
-    let mut labels = 0;
+    // at least two labels, not all digits, the last ending in a letter. One
+    // pass; `prev` is the byte before the current one (`.` at the start).
+    let mut labels = 1;
+    let mut label_len = 0;
     let mut all_numeric = true;
-    let mut last_end = 0u8;
-    for label in domain.split(|b| *b == b'.') {
-        let (Some(first), Some(last)) = (label.first(), label.last()) else {
-            return None;
-        };
-        if label.len() > 63
-            || *first == b'-'
-            || *last == b'-'
-            || !label
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        {
-            return None;
+    let mut label_numeric = true;
+    let mut prev = b'.';
+    for &b in domain {
+        match b {
+            b'.' => {
+                if label_len == 0 || prev == b'-' {
+                    return None;
+                }
+                all_numeric &= label_numeric;
+                label_numeric = true;
+                label_len = 0;
+                labels += 1;
+            }
+            b'-' if prev == b'.' => return None,
+            b'-' => label_numeric = false,
+            b'0'..=b'9' => {}
+            b if b.is_ascii_alphabetic() => label_numeric = false,
+            _ => return None,
         }
-        all_numeric &= label.iter().all(u8::is_ascii_digit);
-        last_end = *last;
-        labels += 1;
+        if b != b'.' {
+            label_len += 1;
+            if label_len > 63 {
+                return None;
+            }
+        }
+        prev = b;
     }
+    all_numeric &= label_numeric;
+    let last_end = prev;
     (labels >= 2 && !all_numeric && last_end.is_ascii_alphabetic()).then(|| &text[..at])
 }
 
@@ -647,10 +660,10 @@ mod tests {
     #[test]
     fn substring_ignores_case() {
         let a = Email::parse("Ann.Lee@Example.com").unwrap();
-        assert!(a.contains_lowercase("lee@ex"));
-        assert!(!a.contains_lowercase("bob"));
+        assert!(a.contains_folded(&fold_case("LEE@ex")));
+        assert!(!a.contains_folded("bob"));
         let b = Email::parse("ÄNN@exämple.de").unwrap();
-        assert!(b.contains_lowercase("änn"));
+        assert!(b.contains_folded(&fold_case("äNN")));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Events: what happened to an organization. The source of truth and the
 //! audit log.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -57,8 +59,9 @@ pub enum EventKind {
         user: UserId,
         /// The address invited.
         email: Email,
-        /// Groups joined at once (never `Everyone`).
-        groups: Vec<GroupId>,
+        /// Groups joined at once, in id order (never `Everyone`). Shared:
+        /// a batch of invitations into the same groups holds one copy.
+        groups: Arc<[GroupId]>,
     },
     /// A pending user accepted and signed in for the first time.
     InvitationAccepted {
@@ -162,7 +165,7 @@ mod tests {
             EventKind::UserInvited {
                 user: UserId(2),
                 email: Email::parse("Ann@example.com").unwrap(),
-                groups: vec![GroupId(3)],
+                groups: Arc::from([GroupId(3)]),
             },
         );
         let json = serde_json::to_string(&e).unwrap();

@@ -80,7 +80,7 @@ impl MemberQuery {
     /// Only addresses containing this text, ignoring case and surrounding
     /// whitespace. An empty text matches everyone.
     pub fn email_contains(mut self, text: &str) -> Self {
-        let needle = text.trim().to_lowercase();
+        let needle = crate::email::fold_case(text.trim());
         self.email_contains = (!needle.is_empty()).then_some(needle);
         self
     }
@@ -237,7 +237,7 @@ impl Organization {
             let email_ok = query
                 .email_contains
                 .as_deref()
-                .is_none_or(|n| member.email.contains_lowercase(n));
+                .is_none_or(|n| member.email.contains_folded(n));
             if status_ok && email_ok {
                 rows.push(self.row(member));
             }

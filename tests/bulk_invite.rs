@@ -47,13 +47,13 @@ fn outcomes(report: &ImportReport) -> Vec<(u64, &str, Vec<&str>)> {
         .rows()
         .iter()
         .map(|r| {
-            let what = match &r.outcome {
+            let what = match &r.outcome() {
                 RowOutcome::Invited => vec!["invited"],
                 RowOutcome::Skipped(reason) => vec![reason.code()],
                 RowOutcome::Failed(errors) => errors.iter().map(RowError::code).collect(),
                 _ => vec!["?"],
             };
-            (r.line, &*r.email, what)
+            (r.line(), r.email(), what)
         })
         .collect()
 }
@@ -92,7 +92,7 @@ fn mixed_file_invites_valid_rows_and_explains_the_others() {
     // Canonical groups, Everyone never listed.
     let cy = &report.rows()[6];
     assert_eq!(
-        cy.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        cy.groups().iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         ["Finance"]
     );
     assert!(
@@ -155,7 +155,7 @@ fn excel_files_with_bom_crlf_semicolons_and_sep_lines() {
     assert_eq!(report.totals().invited, 3);
     let bob = &report.rows()[1];
     assert_eq!(
-        bob.groups.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+        bob.groups().iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         ["Automation Users", "Automation Developers"]
     );
     assert!(s.org.member(&email("josé@EXÄMPLE.de")).is_some());
@@ -197,14 +197,14 @@ fn quoted_multi_line_group_cells() {
             (6, "cy@example.com", vec!["invited"]),
         ]
     );
-    assert_eq!(report.rows()[0].groups.len(), 2);
+    assert_eq!(report.rows()[0].groups().len(), 2);
 }
 
 #[test]
 fn formula_looking_cells_are_inert_in_the_failed_rows_csv_and_round_trip() {
     let mut s = org();
     let report = import(&mut s, "formula_cells.csv");
-    let failed: Vec<&str> = report.failed().map(|r| &*r.email).collect();
+    let failed: Vec<&str> = report.failed().map(|r| r.email()).collect();
     assert_eq!(failed.len(), 4, "{report}");
     let csv = report.failed_rows_csv();
     let text = std::str::from_utf8(&csv).unwrap();
@@ -221,14 +221,10 @@ fn formula_looking_cells_are_inert_in_the_failed_rows_csv_and_round_trip() {
     }
     // Uploading the failed rows unchanged addresses the same emails and groups.
     let again = read_invite_csv(&csv, &CsvOptions::default()).unwrap();
-    let back: Vec<(&str, &str)> = again
-        .rows()
-        .iter()
-        .map(|r| (&*r.email, &*r.groups))
-        .collect();
+    let back: Vec<(&str, &str)> = again.rows().map(|r| (r.email, r.groups)).collect();
     let original: Vec<(&str, &str)> = report
         .failed()
-        .map(|r| (&*r.email, &*r.groups_cell))
+        .map(|r| (r.email(), r.groups_cell()))
         .collect();
     assert_eq!(back, original);
 }
@@ -285,7 +281,7 @@ fn a_thousand_rows_are_invited_in_one_batch() {
     let report = import(&mut s, "rows_1000.csv");
     assert_eq!(report.totals().invited, 1000);
     assert_eq!(s.org.member_count(), 1001);
-    assert_eq!(report.rows()[999].line, 1001);
+    assert_eq!(report.rows()[999].line(), 1001);
     let finance = s.org.group(&group("Finance")).unwrap();
     assert_eq!(finance.members().count(), 500);
 }

@@ -139,7 +139,7 @@ proptest! {
     fn arbitrary_bytes_never_panic_and_every_row_is_accounted_for(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
         let org = org();
         if let Ok(file) = read_invite_csv(&bytes, &CsvOptions::default()) {
-            let lines: Vec<u64> = file.rows().iter().map(|r| r.line).collect();
+            let lines: Vec<u64> = file.rows().map(|r| r.line).collect();
             prop_assert!(lines.windows(2).all(|w| w[0] < w[1]), "lines not increasing: {lines:?}");
             prop_assert!(lines.iter().all(|l| *l >= 2));
             let bulk = org.decide_bulk_invite(&file, &ctx(ADMIN, 9)).unwrap();
@@ -173,7 +173,7 @@ proptest! {
         match read_invite_csv(&bytes, &CsvOptions::default()) {
             Ok(file) => {
                 let got: Vec<(u64, String, String)> =
-                    file.rows().iter().map(|r| (r.line, r.email.to_string(), r.groups.to_string())).collect();
+                    file.rows().map(|r| (r.line, r.email.to_string(), r.groups.to_string())).collect();
                 prop_assert_eq!(got, expected);
                 prop_assert_eq!(file.delimiter(), spec.delimiter);
             }
@@ -192,13 +192,13 @@ proptest! {
         prop_assert_eq!(report.rows().len(), file.rows().len());
         let mut invited = std::collections::HashSet::new();
         for row in report.rows() {
-            if let RowOutcome::Invited = row.outcome {
-                prop_assert!(invited.insert(email(&row.email)), "invited twice: {}", row.email);
-                prop_assert!(org.member(&email(&row.email)).is_none());
+            if let RowOutcome::Invited = row.outcome() {
+                prop_assert!(invited.insert(email(&row.email())), "invited twice: {}", row.email());
+                prop_assert!(org.member(&email(&row.email())).is_none());
             }
             for e in row.errors() {
                 if let org_accounts::RowError::DuplicateInFile { first_line } = e {
-                    prop_assert!(*first_line < row.line);
+                    prop_assert!(*first_line < row.line());
                 }
             }
         }
@@ -215,10 +215,10 @@ proptest! {
         let (_, mut report) = org.decide_bulk_invite(&file, &ctx(ADMIN, 9)).unwrap().into_parts();
         report.mark_api_error("store failed");
         let csv = report.failed_rows_csv();
-        let failed: Vec<(String, String)> = report.failed().map(|r| (r.email.to_string(), r.groups_cell.to_string())).collect();
+        let failed: Vec<(String, String)> = report.failed().map(|r| (r.email().to_string(), r.groups_cell().to_string())).collect();
         match read_invite_csv(&csv, &CsvOptions::default()) {
             Ok(again) => {
-                let back: Vec<(String, String)> = again.rows().iter().map(|r| (r.email.to_string(), r.groups.to_string())).collect();
+                let back: Vec<(String, String)> = again.rows().map(|r| (r.email.to_string(), r.groups.to_string())).collect();
                 prop_assert_eq!(back, failed);
             }
             Err(CsvError::EmptyFile) => prop_assert!(failed.is_empty()),

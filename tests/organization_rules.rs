@@ -93,7 +93,7 @@ fn invitees_are_pending_members_in_the_chosen_groups() {
         .when(ADMIN, invite(&["bob@example.com", "Cy@Example.com"], &["automation users", "Everyone"]))
         .then_events(|events| {
             assert_eq!(events.len(), 2);
-            assert!(events.iter().all(|e| matches!(&e.kind, EventKind::UserInvited { groups, .. } if groups == &[DefaultGroup::AutomationUsers.id()])));
+            assert!(events.iter().all(|e| matches!(&e.kind, EventKind::UserInvited { groups, .. } if **groups == [DefaultGroup::AutomationUsers.id()])));
         });
     let cy = org.member(&email("cy@example.com")).unwrap();
     assert_eq!(cy.email().as_str(), "Cy@Example.com", "spelling kept");

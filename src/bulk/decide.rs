@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::fast_hash::FxHashMap;
 use super::reader::InviteFile;
-use super::report::{ImportReport, RowError, RowOutcome, RowReport, SkipReason};
+use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::{
     Context, DomainError, Email, Event, EventKind, GroupId, GroupName, Organization, UserId,
 };
@@ -43,7 +43,7 @@ impl BulkInvite {
 }
 
 /// A group cell resolved: known group ids, canonical names, unknown names.
-type Resolved = (Vec<GroupId>, Arc<[GroupName]>, Vec<String>);
+type Resolved = (Arc<[GroupId]>, Arc<[GroupName]>, Vec<String>);
 
 impl Organization {
     /// Decides a bulk invitation from a file read by
@@ -75,22 +75,23 @@ impl Organization {
         let mut cell_index: FxHashMap<&str, usize> = FxHashMap::default();
         let mut resolved: Vec<Resolved> = Vec::new();
         let mut first_seen: FxHashMap<Email, u64> =
-            FxHashMap::with_capacity_and_hasher(file.rows().len(), Default::default());
+            FxHashMap::with_capacity_and_hasher(file.len(), Default::default());
         let mut next_user = self.next_user;
         let mut events = Vec::new();
-        let mut rows = Vec::with_capacity(file.rows().len());
+        let mut rows = Vec::with_capacity(file.len());
+        events.reserve(file.len());
 
-        for row in file.rows() {
+        for (line, email_cell, groups_cell) in file.rows_shared() {
             let mut errors = Vec::new();
-            let email = match Email::parse_shared(&row.email) {
+            let email = match Email::parse(email_cell) {
                 Ok(email) => Some(email),
                 Err(e) => {
                     errors.push(RowError::InvalidEmail(e.kind().clone()));
                     None
                 }
             };
-            let at = *cell_index.entry(&*row.groups).or_insert_with(|| {
-                resolved.push(self.resolve_group_cell(&row.groups));
+            let at = *cell_index.entry(&**groups_cell).or_insert_with(|| {
+                resolved.push(self.resolve_group_cell(groups_cell));
                 resolved.len() - 1
             });
             let (ids, names, unknown) = &resolved[at];
@@ -105,10 +106,14 @@ impl Organization {
                         first_line: *first.get(),
                     }),
                     Entry::Vacant(slot) => {
-                        slot.insert(row.line);
+                        slot.insert(line);
                     }
                 }
             }
+            let cell = match &email {
+                Some(email) => CellText::Parsed(email.clone()),
+                None => CellText::Raw(Arc::from(email_cell)),
+            };
             let outcome = match email {
                 _ if !errors.is_empty() => RowOutcome::Failed(errors),
                 Some(email) if self.member(&email).is_some() => {
@@ -130,10 +135,10 @@ impl Organization {
                 None => RowOutcome::Failed(Vec::new()),
             };
             rows.push(RowReport {
-                line: row.line,
-                email: Arc::clone(&row.email),
-                groups_cell: Arc::clone(&row.groups),
-                groups: names.clone(),
+                line,
+                email: cell,
+                groups_cell: Arc::clone(groups_cell),
+                groups: Arc::clone(names),
                 outcome,
             });
         }
@@ -166,6 +171,6 @@ impl Organization {
         found.sort_by_key(|(id, _)| *id);
         found.dedup_by_key(|(id, _)| *id);
         let (ids, names): (Vec<GroupId>, Vec<GroupName>) = found.into_iter().unzip();
-        (ids, names.into(), unknown)
+        (ids.into(), names.into(), unknown)
     }
 }

@@ -6,6 +6,7 @@
 //! line numbers (computed from the bytes, counting CRLF, blank lines and
 //! multi-line cells).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use super::cells::unescape_cell;
@@ -51,32 +52,64 @@ impl Default for CsvOptions {
 /// with the line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteFile {
-    rows: Vec<CsvRow>,
+    /// Every row's email cell, one after another (one allocation per file).
+    emails: String,
+    rows: Vec<RowData>,
     delimiter: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RowData {
+    line: u64,
+    email: Range<usize>,
+    groups: Arc<str>,
 }
 
 impl InviteFile {
     /// The data rows, in file order (blank rows are left out).
-    pub fn rows(&self) -> &[CsvRow] {
-        &self.rows
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = CsvRow<'_>> + '_ {
+        self.rows.iter().map(|r| CsvRow {
+            line: r.line,
+            email: self.emails.get(r.email.clone()).unwrap_or_default(),
+            groups: &r.groups,
+        })
+    }
+    /// How many data rows.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    /// Whether there are no data rows (never true for a file that was read).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
     /// The delimiter used: `,`, `;`, tab, or what a `sep=` line named.
     pub fn delimiter(&self) -> char {
         char::from(self.delimiter)
     }
+    /// Rows with their shared group cells, for the report.
+    pub(crate) fn rows_shared(&self) -> impl Iterator<Item = (u64, &str, &Arc<str>)> + '_ {
+        self.rows.iter().map(|r| {
+            (
+                r.line,
+                self.emails.get(r.email.clone()).unwrap_or_default(),
+                &r.groups,
+            )
+        })
+    }
 }
 
 /// One data row of an invite file: the two cells that matter, trimmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CsvRow {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CsvRow<'a> {
     /// The line the record starts on; the header is line 1 (an Excel
     /// `sep=` line, which spreadsheets hide, is not counted).
     pub line: u64,
     /// The `email` cell as written (trimmed).
-    pub email: Arc<str>,
+    pub email: &'a str,
     /// The `group membership` cell as written (trimmed): group names
-    /// separated by commas, or empty. Rows with the same cell share it.
-    pub groups: Arc<str>,
+    /// separated by commas, or empty.
+    pub groups: &'a str,
 }
 
 /// Reads an uploaded invite file.
@@ -95,8 +128,8 @@ pub struct CsvRow {
 ///     b"\xEF\xBB\xBFGroup Membership;EMAIL\r\n\r\n\"Administrators, Finance\";ann@example.com\r\n",
 ///     &CsvOptions::default(),
 /// )?;
-/// let row = &file.rows()[0];
-/// assert_eq!((row.line, row.email.as_str(), row.groups.as_str()), (3, "ann@example.com", "Administrators, Finance"));
+/// let row = file.rows().next().unwrap();
+/// assert_eq!((row.line, row.email, row.groups), (3, "ann@example.com", "Administrators, Finance"));
 /// # Ok::<(), org_accounts::CsvError>(())
 /// ```
 ///
@@ -148,10 +181,6 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let mut line_of = |offset: usize| lines.line_of(body_start + offset) - hidden_lines;
 
     let delimiter = sep.unwrap_or_else(|| sniff_delimiter(first_line(body)));
-    check_quotes(body, delimiter).map_err(|offset| CsvError::MalformedCsv {
-        line: line_of(offset),
-        reason: "a quoted cell starting here is never closed; add the closing \" or remove the opening one".into(),
-    })?;
 
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -159,8 +188,10 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         .flexible(true)
         .from_reader(body.as_bytes());
     let mut record = csv::ByteRecord::new();
+    let mut last_record_start = 0;
     let mut header: Option<(usize, usize)> = None;
     let mut rows = Vec::new();
+    let mut emails = String::new();
     let mut count = 0usize;
     // Group cells repeat a lot: keep one copy of each.
     let mut group_cells: FxHashSet<Arc<str>> = FxHashSet::default();
@@ -176,12 +207,15 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         if !more {
             break;
         }
+        let offset = record.position().map_or(0, |p| p.byte());
+        last_record_start = start_of_record(body, offset);
         let Some((email_col, groups_col)) = header else {
             header = Some(find_columns(&record)?);
             continue;
         };
-        let email = cell(&record, email_col);
-        let groups = cell(&record, groups_col);
+        let fields = std::str::from_utf8(record.as_slice()).unwrap_or_default();
+        let email = cell(&record, fields, email_col);
+        let groups = cell(&record, fields, groups_col);
         if email.is_empty() && groups.is_empty() {
             continue;
         }
@@ -190,7 +224,6 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             // Keep counting (cheaply) to tell the administrator how many.
             continue;
         }
-        let offset = record.position().map_or(0, |p| p.byte());
         let groups = unescape_cell(groups);
         let groups = match group_cells.get(groups) {
             Some(shared) => Arc::clone(shared),
@@ -200,12 +233,22 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
                 shared
             }
         };
-        rows.push(CsvRow {
-            line: line_of(start_of_record(body, offset)),
-            email: Arc::from(unescape_cell(email)),
+        let start = emails.len();
+        emails.push_str(unescape_cell(email));
+        rows.push(RowData {
+            line: line_of(last_record_start),
+            email: start..emails.len(),
             groups,
         });
     }
+    // A quote that is never closed swallows the rest of the file into the
+    // last record, so that record is the only place to look for one.
+    check_quotes(&body[last_record_start..], delimiter).map_err(|offset| {
+        CsvError::MalformedCsv {
+            line: line_of(last_record_start + offset),
+            reason: "a quoted cell starting here is never closed; add the closing \" or remove the opening one".into(),
+        }
+    })?;
     if header.is_none() || count == 0 {
         return Err(CsvError::EmptyFile);
     }
@@ -215,14 +258,21 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             max: MAX_CSV_ROWS,
         });
     }
-    Ok(InviteFile { rows, delimiter })
+    Ok(InviteFile {
+        emails,
+        rows,
+        delimiter,
+    })
 }
 
 /// The trimmed text of a cell (missing cells are empty).
-fn cell(record: &csv::ByteRecord, index: usize) -> &str {
+///
+/// `fields` is the record's bytes as text, validated once per record (the
+/// file is UTF-8 and fields split at ASCII delimiters, so it always is).
+fn cell<'a>(record: &csv::ByteRecord, fields: &'a str, index: usize) -> &'a str {
     record
-        .get(index)
-        .and_then(|b| std::str::from_utf8(b).ok())
+        .range(index)
+        .and_then(|r| fields.get(r))
         .map_or("", str::trim)
 }
 
@@ -381,10 +431,14 @@ struct LineCounter<'a> {
 impl<'a> LineCounter<'a> {
     fn new(text: &'a str) -> LineCounter<'a> {
         let bytes = text.as_bytes();
-        // `match_indices` on a char uses memchr: cheap even for CRLF files.
-        let lone_cr = text
-            .match_indices('\r')
-            .any(|(i, _)| bytes.get(i + 1) != Some(&b'\n'));
+        // Two counts the compiler vectorizes: cheap even for CRLF files.
+        let cr = bytes.iter().filter(|b| **b == b'\r').count();
+        let crlf = bytes
+            .iter()
+            .zip(bytes.iter().skip(1))
+            .filter(|(a, b)| **a == b'\r' && **b == b'\n')
+            .count();
+        let lone_cr = cr != crlf;
         LineCounter {
             bytes,
             pos: 0,
@@ -427,10 +481,7 @@ mod tests {
     }
 
     fn lines(file: &InviteFile) -> Vec<(u64, &str, &str)> {
-        file.rows()
-            .iter()
-            .map(|r| (r.line, &*r.email, &*r.groups))
-            .collect()
+        file.rows().map(|r| (r.line, r.email, r.groups)).collect()
     }
 
     #[test]
@@ -548,7 +599,7 @@ mod tests {
         for i in 0..1000 {
             text.push_str(&format!("u{i}@x.com,\n"));
         }
-        assert_eq!(read(text.as_bytes()).unwrap().rows().len(), 1000);
+        assert_eq!(read(text.as_bytes()).unwrap().len(), 1000);
         text.push_str("one.more@x.com,\n");
         assert_eq!(
             read(text.as_bytes()),

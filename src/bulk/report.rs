@@ -8,7 +8,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::cells::escape_cell;
-use crate::{EmailErrorKind, GroupName};
+use crate::{Email, EmailErrorKind, GroupName};
 
 /// What happened to every row of an invite file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,19 +19,30 @@ pub struct ImportReport {
 
 /// One data row's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct RowReport {
-    /// The line the row starts on (header = line 1).
-    pub line: u64,
-    /// The email cell as written.
-    pub email: Arc<str>,
-    /// The group membership cell as written.
-    pub groups_cell: Arc<str>,
-    /// The canonical names of the row's groups that exist, in id order
-    /// (`Everyone` is never listed).
-    pub groups: Arc<[GroupName]>,
-    /// Invited, skipped or failed.
-    pub outcome: RowOutcome,
+    pub(crate) line: u64,
+    pub(crate) email: CellText,
+    pub(crate) groups_cell: Arc<str>,
+    pub(crate) groups: Arc<[GroupName]>,
+    pub(crate) outcome: RowOutcome,
+}
+
+/// A row's email cell: the parsed address (whose text is the cell as
+/// written) shares its allocation with the event; only cells that are not
+/// addresses keep text of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CellText {
+    Parsed(Email),
+    Raw(Arc<str>),
+}
+
+impl CellText {
+    fn as_str(&self) -> &str {
+        match self {
+            CellText::Parsed(email) => email.as_str(),
+            CellText::Raw(text) => text,
+        }
+    }
 }
 
 /// What happened to a row.
@@ -138,6 +149,27 @@ pub struct ImportTotals {
 }
 
 impl RowReport {
+    /// The line the row starts on (header = line 1).
+    pub fn line(&self) -> u64 {
+        self.line
+    }
+    /// The email cell as written (trimmed).
+    pub fn email(&self) -> &str {
+        self.email.as_str()
+    }
+    /// The group membership cell as written (trimmed).
+    pub fn groups_cell(&self) -> &str {
+        &self.groups_cell
+    }
+    /// The canonical names of the row's groups that exist, in id order
+    /// (`Everyone` is never listed).
+    pub fn groups(&self) -> &[GroupName] {
+        &self.groups
+    }
+    /// Invited, skipped or failed.
+    pub fn outcome(&self) -> &RowOutcome {
+        &self.outcome
+    }
     /// The failure reasons, empty unless the row failed.
     pub fn errors(&self) -> &[RowError] {
         match &self.outcome {
@@ -221,7 +253,7 @@ impl ImportReport {
             };
             write(["email", "group membership", "error"]);
             for row in self.failed() {
-                write([&row.email, &row.groups_cell, &row.message()]);
+                write([row.email(), row.groups_cell(), &row.message()]);
             }
             let _ = writer.flush();
         }
@@ -256,7 +288,7 @@ impl Serialize for ImportReport {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("row", &self.0.line)?;
-                m.serialize_entry("email", &*self.0.email)?;
+                m.serialize_entry("email", self.0.email())?;
                 m.serialize_entry("groups", &*self.0.groups)?;
                 m.end()
             }
@@ -266,7 +298,7 @@ impl Serialize for ImportReport {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 let mut m = s.serialize_map(Some(3))?;
                 m.serialize_entry("row", &self.0.line)?;
-                m.serialize_entry("email", &*self.0.email)?;
+                m.serialize_entry("email", self.0.email())?;
                 m.serialize_entry("reason", self.1.code())?;
                 m.end()
             }
@@ -277,7 +309,7 @@ impl Serialize for ImportReport {
                 let codes: Vec<&str> = self.0.errors().iter().map(RowError::code).collect();
                 let mut m = s.serialize_map(Some(4))?;
                 m.serialize_entry("row", &self.0.line)?;
-                m.serialize_entry("email", &*self.0.email)?;
+                m.serialize_entry("email", self.0.email())?;
                 m.serialize_entry("reasons", &codes)?;
                 m.serialize_entry("message", &self.0.message())?;
                 m.end()
@@ -314,7 +346,7 @@ impl fmt::Display for ImportReport {
         if t.failed > 0 {
             let rows: Vec<[String; 3]> = self
                 .failed()
-                .map(|r| [r.line.to_string(), printable(&r.email), r.message()])
+                .map(|r| [r.line.to_string(), printable(r.email()), r.message()])
                 .collect();
             writeln!(f, "\nError Summary")?;
             table(f, ["Line", "Email", "Error"], &rows)?;
@@ -327,7 +359,7 @@ impl fmt::Display for ImportReport {
                 .map(|r| {
                     [
                         r.line.to_string(),
-                        printable(&r.email),
+                        printable(r.email()),
                         "Already a member".to_owned(),
                     ]
                 })

@@ -1,6 +1,7 @@
 //! Turning commands into events. Pure: reads the state, never changes it.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
 use super::Organization;
 use crate::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
@@ -217,7 +218,7 @@ impl Organization {
                 given: groups.len(),
             });
         }
-        let groups = self.resolve_invite_groups(groups)?;
+        let groups: Arc<[GroupId]> = self.resolve_invite_groups(groups)?.into();
         let mut seen = HashSet::new();
         let mut repeated = Vec::new();
         for email in emails {

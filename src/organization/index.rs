@@ -4,7 +4,7 @@
 //! group) holds the scope's members sorted by email and by Last active, so a
 //! page filtered by status or group starts in O(log n) and costs O(page).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::Timestamp;
 
@@ -42,6 +42,9 @@ pub(crate) fn activity_key(member: &Member) -> ActivityKey {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MemberIndex {
+    /// Address to member, for O(1) look-ups (commands and imports look up
+    /// every address they name; a B-tree walk costs a cache miss per key).
+    pub(crate) lookup: HashMap<Email, UserId>,
     pub(crate) all: ScopeIndex,
     pub(crate) pending: ScopeIndex,
     pub(crate) active: ScopeIndex,
@@ -52,6 +55,7 @@ pub(crate) struct MemberIndex {
 impl MemberIndex {
     /// Adds `member` to every scope it belongs to.
     pub(crate) fn insert(&mut self, member: &Member) {
+        self.lookup.insert(member.email.clone(), member.id);
         self.all.insert(member);
         self.status_scope(&member.status).insert(member);
         for group in &member.groups {
@@ -61,6 +65,7 @@ impl MemberIndex {
 
     /// Removes `member` (as it is now) from every scope.
     pub(crate) fn remove(&mut self, member: &Member) {
+        self.lookup.remove(&member.email);
         self.all.remove(member);
         self.status_scope(&member.status).remove(member);
         for group in &member.groups {

@@ -157,9 +157,9 @@ impl Organization {
         self.index.pending.len()
     }
 
-    /// The member with this address (case-insensitive), in O(log n).
+    /// The member with this address (case-insensitive), in O(1).
     pub fn member(&self, email: &Email) -> Option<&Member> {
-        let id = self.index.all.by_email.get(email)?;
+        let id = self.index.lookup.get(email)?;
         self.members.get(id)
     }
 
