@@ -193,8 +193,8 @@ proptest! {
         let mut invited = std::collections::HashSet::new();
         for row in report.rows() {
             if let RowOutcome::Invited = row.outcome() {
-                prop_assert!(invited.insert(email(&row.email())), "invited twice: {}", row.email());
-                prop_assert!(org.member(&email(&row.email())).is_none());
+                prop_assert!(invited.insert(email(row.email())), "invited twice: {}", row.email());
+                prop_assert!(org.member(&email(row.email())).is_none());
             }
             for e in row.errors() {
                 if let org_accounts::RowError::DuplicateInFile { first_line } = e {
