@@ -90,6 +90,11 @@ mod group_name;
 mod ids;
 mod organization;
 mod query;
+mod service;
+mod snapshot;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use bulk::{
     BulkInvite, CsvError, CsvOptions, CsvRow, DEFAULT_MAX_FILE_BYTES, ImportReport, ImportTotals,
@@ -109,6 +114,16 @@ pub use organization::{Member, MemberStatus, Organization};
 pub use query::{
     Cursor, DEFAULT_PAGE_SIZE, DEFAULT_SCAN_LIMIT, MemberPage, MemberQuery, MemberRow, SortBy,
     SortOrder, StatusFilter,
+};
+
+pub use service::{AccountService, Executed, ServiceConfig, ServiceError};
+pub use snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
+pub use store::memory::InMemoryStore;
+#[cfg(feature = "sqlite")]
+pub use store::sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteStore};
+pub use store::{
+    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, OrganizationId, SignIn,
+    SnapshotStore, Store, StoreError, Version,
 };
 
 pub use jiff::Timestamp;

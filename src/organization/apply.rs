@@ -131,6 +131,25 @@ impl Organization {
         }
     }
 
+    /// Moves a member's Last active to `at` if that is later, without an
+    /// event: for sign-ins kept in an activity store outside the event
+    /// stream (see [`ActivityStore`](crate::ActivityStore)). Pending members
+    /// are left alone: accepting an invitation is an event. Returns whether
+    /// anything changed.
+    pub fn observe_sign_in(&mut self, user: UserId, at: jiff::Timestamp) -> bool {
+        let later = self
+            .members
+            .get(&user)
+            .and_then(|m| m.status.last_active())
+            .is_some_and(|last| at > last);
+        if later {
+            self.update_member(user, |m| {
+                m.status = MemberStatus::Active { last_active: at }
+            });
+        }
+        later
+    }
+
     fn insert_group(&mut self, id: GroupId, name: GroupName, kind: GroupKind) {
         self.group_names.insert(name.clone(), id);
         self.groups.insert(

@@ -1,0 +1,182 @@
+//! Snapshots: an organization's state at a version, so loading reads the
+//! latest snapshot and only the events after it.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::group::{Group, GroupKind};
+use crate::organization::{Member, MemberStatus, Organization, OrganizationInfo};
+use crate::{DefaultGroup, Email, GroupId, GroupName, UserId};
+
+/// The snapshot schema version written by this library.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+
+/// An organization's state after `version` events, serializable (serde) for
+/// storage. Indexes are not stored; they are rebuilt on load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    schema: u32,
+    version: u64,
+    name: String,
+    created_at: Option<Timestamp>,
+    next_user: u64,
+    next_group: u32,
+    members: Vec<SnapshotMember>,
+    groups: Vec<SnapshotGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SnapshotMember {
+    id: UserId,
+    email: Email,
+    last_active: Option<Timestamp>,
+    invited_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SnapshotGroup {
+    id: GroupId,
+    name: GroupName,
+    /// `None` for custom groups.
+    default: Option<u32>,
+    members: Vec<UserId>,
+}
+
+/// A snapshot this library cannot load.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cannot load the snapshot: {reason}; delete it and the organization will be rebuilt from its events"
+)]
+pub struct SnapshotError {
+    reason: String,
+}
+
+impl Snapshot {
+    /// How many events the snapshot covers.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+}
+
+impl Organization {
+    /// The state as a snapshot at [`version`](Organization::version).
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            schema: SNAPSHOT_SCHEMA_VERSION,
+            version: self.version,
+            name: self.name().to_owned(),
+            created_at: self.created_at(),
+            next_user: self.next_user,
+            next_group: self.next_group,
+            members: self
+                .members
+                .values()
+                .map(|m| SnapshotMember {
+                    id: m.id,
+                    email: m.email.clone(),
+                    last_active: m.status.last_active(),
+                    invited_at: m.invited_at,
+                })
+                .collect(),
+            groups: self
+                .groups
+                .values()
+                .map(|g| SnapshotGroup {
+                    id: g.id,
+                    name: g.name.clone(),
+                    default: match g.kind {
+                        GroupKind::Default(d) => Some(d.id().get()),
+                        GroupKind::Custom => None,
+                    },
+                    members: g.members.iter().copied().collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the state a snapshot was taken of.
+    ///
+    /// # Errors
+    /// [`SnapshotError`] when the snapshot was written by a newer library or
+    /// is inconsistent; the caller can drop it and replay the events.
+    pub fn from_snapshot(snapshot: &Snapshot) -> Result<Organization, SnapshotError> {
+        let fail = |reason: String| SnapshotError { reason };
+        if snapshot.schema == 0 || snapshot.schema > SNAPSHOT_SCHEMA_VERSION {
+            return Err(fail(format!(
+                "it has schema version {}, newer than this library reads ({SNAPSHOT_SCHEMA_VERSION})",
+                snapshot.schema
+            )));
+        }
+        let mut org = Organization {
+            info: snapshot.created_at.map(|created_at| OrganizationInfo {
+                name: snapshot.name.clone(),
+                created_at,
+            }),
+            version: snapshot.version,
+            next_user: snapshot.next_user,
+            next_group: snapshot.next_group,
+            ..Organization::default()
+        };
+        for g in &snapshot.groups {
+            let kind = match g.default {
+                None => GroupKind::Custom,
+                Some(id) => match DefaultGroup::from_id(GroupId(id)) {
+                    Some(d) => GroupKind::Default(d),
+                    None => return Err(fail(format!("unknown default group {id}"))),
+                },
+            };
+            if org.group_names.insert(g.name.clone(), g.id).is_some() {
+                return Err(fail(format!("two groups are named {}", g.name)));
+            }
+            org.groups.insert(
+                g.id,
+                Group {
+                    id: g.id,
+                    name: g.name.clone(),
+                    kind,
+                    members: Default::default(),
+                },
+            );
+            if kind != GroupKind::Default(DefaultGroup::Everyone) {
+                org.index.groups.entry(g.id).or_default();
+            }
+        }
+        let mut members: Vec<Member> = snapshot
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id,
+                email: m.email.clone(),
+                status: match m.last_active {
+                    None => MemberStatus::Pending,
+                    Some(last_active) => MemberStatus::Active { last_active },
+                },
+                invited_at: m.invited_at,
+                groups: Default::default(),
+            })
+            .collect();
+        members.sort_by_key(|m| m.id);
+        for g in &snapshot.groups {
+            for user in &g.members {
+                let Ok(at) = members.binary_search_by_key(user, |m| m.id) else {
+                    return Err(fail(format!(
+                        "{} lists a member that does not exist",
+                        g.name
+                    )));
+                };
+                members[at].groups.insert(g.id);
+                if let Some(group) = org.groups.get_mut(&g.id) {
+                    group.members.insert(*user);
+                }
+            }
+        }
+        for member in members {
+            if org.index.lookup.contains_key(&member.email) {
+                return Err(fail(format!("{} is listed twice", member.email)));
+            }
+            org.index.insert(&member);
+            org.members.insert(member.id, member);
+        }
+        Ok(org)
+    }
+}

@@ -1,0 +1,258 @@
+//! The checks every [`Store`] must pass. Each check panics with a message
+//! naming the broken rule.
+//!
+//! ```
+//! # #[cfg(feature = "testing")] {
+//! org_accounts::testing::conformance::run_all(org_accounts::InMemoryStore::new);
+//! # }
+//! ```
+
+use std::collections::BTreeSet;
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::store::{OrganizationId, Store, StoreError};
+use crate::{Command, Context, Email, Event, EventKind, GroupName, Organization, UserId};
+
+/// Runs every check, each on a fresh store from `make`.
+pub fn run_all<S: Store>(make: impl Fn() -> S) {
+    empty_store_has_nothing(&make());
+    appended_events_read_back_in_order(&make());
+    wrong_expected_version_conflicts_and_stores_nothing(&make());
+    organizations_are_independent(&make());
+    events_round_trip_exactly(&make());
+    latest_snapshot_wins(&make());
+    sign_ins_only_move_forward_and_are_read_incrementally(&make());
+    concurrent_appenders_lose_nothing(&make(), 4, 25);
+}
+
+fn org(id: &str) -> OrganizationId {
+    OrganizationId::new(id).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn start() -> Timestamp {
+    Timestamp::from_second(1_790_000_000).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// `n` events of a real organization: created, then invitations.
+pub fn sample_events(n: usize) -> Vec<Event> {
+    let admin = Email::parse("ada@example.com").unwrap_or_else(|e| panic!("{e}"));
+    let mut org = Organization::new();
+    let mut events = Vec::new();
+    let mut now = start();
+    let ctx = |now| Context::new(admin.clone(), now);
+    events.extend(
+        org.execute(
+            &Command::CreateOrganization {
+                name: "Conformance".into(),
+            },
+            &ctx(now),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let mut i = 0;
+    while events.len() < n {
+        now += SignedDuration::from_nanos(1_234_567);
+        let email =
+            Email::parse(&format!("Person.{i}@exämple.org")).unwrap_or_else(|e| panic!("{e}"));
+        let groups = if i % 2 == 0 {
+            vec![GroupName::parse("automation users").unwrap_or_else(|e| panic!("{e}"))]
+        } else {
+            Vec::new()
+        };
+        events.extend(
+            org.execute(
+                &Command::InviteUsers {
+                    emails: vec![email],
+                    groups,
+                },
+                &ctx(now),
+            )
+            .unwrap_or_else(|e| panic!("{e}")),
+        );
+        i += 1;
+    }
+    events.truncate(n);
+    events
+}
+
+/// A new store holds no events, snapshots or sign-ins.
+pub fn empty_store_has_nothing<S: Store>(store: &S) {
+    let id = org("empty");
+    assert!(
+        store.read(&id, 0).expect("read").is_empty(),
+        "a new store returned events"
+    );
+    assert!(
+        store.load_snapshot(&id).expect("load").is_none(),
+        "a new store returned a snapshot"
+    );
+    let (sign_ins, _) = store.sign_ins_after(&id, 0).expect("sign-ins");
+    assert!(sign_ins.is_empty(), "a new store returned sign-ins");
+}
+
+/// Appends return the new version; reads return events after a version,
+/// in order.
+pub fn appended_events_read_back_in_order<S: Store>(store: &S) {
+    let id = org("ordering");
+    let events = sample_events(5);
+    assert_eq!(store.append(&id, 0, &events[..2]).expect("append"), 2);
+    assert_eq!(store.append(&id, 2, &events[2..]).expect("append"), 5);
+    assert_eq!(
+        store.read(&id, 0).expect("read"),
+        events,
+        "read(0) must return every event in order"
+    );
+    assert_eq!(
+        store.read(&id, 3).expect("read"),
+        events[3..],
+        "read(3) must start at event 4"
+    );
+    assert!(
+        store.read(&id, 5).expect("read").is_empty(),
+        "nothing after the last version"
+    );
+    assert!(
+        store.read(&id, 99).expect("read").is_empty(),
+        "nothing after a future version"
+    );
+    assert_eq!(
+        store.append(&id, 5, &[]).expect("empty append"),
+        5,
+        "an empty append keeps the version"
+    );
+}
+
+/// An append at the wrong version is refused with the actual version, and
+/// none of its events are stored (all or nothing).
+pub fn wrong_expected_version_conflicts_and_stores_nothing<S: Store>(store: &S) {
+    let id = org("conflicts");
+    let events = sample_events(6);
+    store.append(&id, 0, &events[..3]).expect("append");
+    for expected in [0, 2, 4] {
+        match store.append(&id, expected, &events[3..]) {
+            Err(StoreError::Conflict(c)) => {
+                assert_eq!(
+                    (c.expected, c.actual),
+                    (expected, 3),
+                    "conflict must report both versions"
+                );
+            }
+            other => panic!("append at version {expected} of 3 must conflict, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.read(&id, 0).expect("read"),
+        events[..3],
+        "a refused append stored events"
+    );
+}
+
+/// Each organization has its own stream and versions.
+pub fn organizations_are_independent<S: Store>(store: &S) {
+    let (a, b) = (org("tenant-a"), org("tenant-b"));
+    let events = sample_events(4);
+    store.append(&a, 0, &events[..3]).expect("append a");
+    store.append(&b, 0, &events[..1]).expect("append b at 0");
+    assert_eq!(store.read(&b, 0).expect("read b"), events[..1]);
+    assert_eq!(store.read(&a, 0).expect("read a"), events[..3]);
+}
+
+/// Events come back equal: Unicode addresses, shared group lists,
+/// nanosecond timestamps.
+pub fn events_round_trip_exactly<S: Store>(store: &S) {
+    let id = org("round-trip");
+    let events = sample_events(9);
+    assert!(
+        events.iter().any(
+            |e| matches!(&e.kind, EventKind::UserInvited { groups, .. } if !groups.is_empty())
+        )
+    );
+    store.append(&id, 0, &events).expect("append");
+    let back = store.read(&id, 0).expect("read");
+    assert_eq!(back, events, "events changed on the way through the store");
+    assert_eq!(Organization::replay(&back), Organization::replay(&events));
+}
+
+/// Loading returns the newest snapshot saved; an older one never replaces
+/// it.
+pub fn latest_snapshot_wins<S: Store>(store: &S) {
+    let id = org("snapshots");
+    let events = sample_events(8);
+    let at = |n: usize| Organization::replay(&events[..n]).snapshot();
+    store.save_snapshot(&id, &at(3)).expect("save");
+    assert_eq!(store.load_snapshot(&id).expect("load"), Some(at(3)));
+    store.save_snapshot(&id, &at(7)).expect("save");
+    store.save_snapshot(&id, &at(5)).expect("save older");
+    let loaded = store.load_snapshot(&id).expect("load").expect("a snapshot");
+    assert_eq!(
+        loaded.version(),
+        7,
+        "an older snapshot replaced a newer one"
+    );
+    assert_eq!(
+        Organization::from_snapshot(&loaded).expect("loadable"),
+        Organization::replay(&events[..7]),
+        "the snapshot does not rebuild the state"
+    );
+}
+
+/// Sign-ins keep the latest time per member and are read after a position.
+pub fn sign_ins_only_move_forward_and_are_read_incrementally<S: Store>(store: &S) {
+    let id = org("activity");
+    let (u1, u2) = (UserId(1), UserId(2));
+    let t = |s: i64| start() + SignedDuration::from_secs(s);
+    store.record_sign_in(&id, u1, t(10)).expect("sign in");
+    let (first, p1) = store.sign_ins_after(&id, 0).expect("read");
+    assert_eq!(first.len(), 1);
+    assert_eq!((first[0].user, first[0].at), (u1, t(10)));
+    store.record_sign_in(&id, u1, t(5)).expect("older sign in");
+    let (none, p1b) = store.sign_ins_after(&id, p1).expect("read");
+    assert!(none.is_empty(), "an older sign-in must change nothing");
+    assert_eq!(p1b, p1);
+    store.record_sign_in(&id, u2, t(11)).expect("sign in");
+    store.record_sign_in(&id, u1, t(12)).expect("sign in");
+    let (newer, p2) = store.sign_ins_after(&id, p1).expect("read");
+    let mut got: Vec<(UserId, Timestamp)> = newer.iter().map(|s| (s.user, s.at)).collect();
+    got.sort();
+    assert_eq!(got, [(u1, t(12)), (u2, t(11))]);
+    assert!(p2 > p1);
+    let (all, _) = store.sign_ins_after(&id, 0).expect("read");
+    assert_eq!(
+        all.len(),
+        2,
+        "each member appears once, with the latest time"
+    );
+}
+
+/// `threads` writers each append `per_thread` single-event batches,
+/// retrying on conflict: every event is stored exactly once, versions have
+/// no gaps.
+pub fn concurrent_appenders_lose_nothing<S: Store>(store: &S, threads: usize, per_thread: usize) {
+    let id = org("concurrency");
+    let events = sample_events(threads * per_thread);
+    std::thread::scope(|scope| {
+        for chunk in events.chunks(per_thread) {
+            let id = &id;
+            scope.spawn(move || {
+                for event in chunk {
+                    loop {
+                        let version = store.read(id, 0).expect("read").len() as u64;
+                        match store.append(id, version, std::slice::from_ref(event)) {
+                            Ok(v) => {
+                                assert_eq!(v, version + 1);
+                                break;
+                            }
+                            Err(StoreError::Conflict(_)) => continue,
+                            Err(e) => panic!("append failed: {e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let stored = store.read(&id, 0).expect("read");
+    assert_eq!(stored.len(), events.len(), "events were lost or duplicated");
+    let distinct: BTreeSet<String> = stored.iter().map(|e| format!("{e:?}")).collect();
+    assert_eq!(distinct.len(), events.len(), "an event was stored twice");
+}

@@ -1,0 +1,12 @@
+//! Test support for store implementations (feature `testing`).
+//!
+//! - [`conformance`]: checks any [`Store`](crate::Store) must pass: ordering,
+//!   atomicity, conflicts, snapshots, sign-ins, concurrent appenders. Run
+//!   [`conformance::run_all`] from a test of your own store.
+//! - [`FaultyStore`]: wraps a store and fails appends on demand, before or
+//!   after writing, to test what callers do when storage fails.
+
+pub mod conformance;
+mod faulty;
+
+pub use faulty::{Fault, FaultyStore};
