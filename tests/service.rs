@@ -1,0 +1,473 @@
+//! The application service: retries on conflict, snapshots, sign-ins kept
+//! out of the event stream, and what happens when storage fails.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::*;
+use org_accounts::{
+    AccountService, ActivityStore, Command, CsvOptions, DomainError, Event, EventStore,
+    InMemoryStore, OrganizationId, ServiceConfig, ServiceError, SignIn, Snapshot, SnapshotStore,
+    StoreError, Timestamp, UserId, Version, read_invite_csv,
+};
+
+fn id() -> OrganizationId {
+    OrganizationId::new("acme").unwrap()
+}
+
+fn create<S: org_accounts::Store>(service: &AccountService<S>) {
+    service
+        .execute(
+            &id(),
+            &Command::CreateOrganization {
+                name: "Acme".into(),
+            },
+            &ctx(ADMIN, 0),
+        )
+        .unwrap();
+}
+
+fn invite(list: &[&str]) -> Command {
+    Command::InviteUsers {
+        emails: emails(list),
+        groups: vec![],
+    }
+}
+
+/// Counts appends and conflicts, passing everything through.
+#[derive(Default)]
+struct Counting {
+    inner: InMemoryStore,
+    appends: AtomicUsize,
+    conflicts: AtomicUsize,
+    appended_events: AtomicUsize,
+    last_read_after: AtomicUsize,
+}
+
+impl EventStore for Counting {
+    fn append(
+        &self,
+        org: &OrganizationId,
+        expected: Version,
+        events: &[Event],
+    ) -> Result<Version, StoreError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        let result = self.inner.append(org, expected, events);
+        match &result {
+            Err(StoreError::Conflict(_)) => {
+                self.conflicts.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(_) => {
+                self.appended_events
+                    .fetch_add(events.len(), Ordering::SeqCst);
+            }
+            Err(_) => {}
+        }
+        result
+    }
+    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+        self.last_read_after.store(after as usize, Ordering::SeqCst);
+        self.inner.read(org, after)
+    }
+}
+impl SnapshotStore for Counting {
+    fn save_snapshot(&self, org: &OrganizationId, s: &Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(org, s)
+    }
+    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(org)
+    }
+}
+impl ActivityStore for Counting {
+    fn record_sign_in(
+        &self,
+        org: &OrganizationId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.record_sign_in(org, user, at)
+    }
+    fn sign_ins_after(
+        &self,
+        org: &OrganizationId,
+        after: u64,
+    ) -> Result<(Vec<SignIn>, u64), StoreError> {
+        self.inner.sign_ins_after(org, after)
+    }
+}
+
+#[test]
+fn commands_are_stored_and_a_new_service_sees_them() {
+    let service = AccountService::new(InMemoryStore::new());
+    create(&service);
+    let done = service
+        .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+        .unwrap();
+    assert_eq!((done.events.len(), done.version), (1, 2));
+    let refused = service
+        .execute(&id(), &invite(&["BOB@example.com"]), &ctx(ADMIN, 2))
+        .unwrap_err();
+    assert!(matches!(
+        refused,
+        ServiceError::Refused(DomainError::AlreadyMembers { .. })
+    ));
+    assert_eq!(refused.code(), "already_members");
+
+    let store = service.store();
+    let events = store.read(&id(), 0).unwrap();
+    let fresh = AccountService::new(InMemoryStore::new());
+    fresh.store().append(&id(), 0, &events).unwrap();
+    let org = fresh.organization(&id()).unwrap();
+    assert!(org.member(&email("bob@example.com")).is_some());
+}
+
+#[test]
+fn a_stale_service_reloads_and_decides_again_on_conflict() {
+    let store = std::sync::Arc::new(Counting::default());
+    let a = AccountService::new(ArcStore(store.clone()));
+    let b = AccountService::new(ArcStore(store.clone()));
+    create(&a);
+    a.organization(&id()).unwrap(); // a caches version 1
+    b.execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+        .unwrap();
+    // a's cache is stale, but it reads what is newer before deciding:
+    let err = a
+        .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        ServiceError::Refused(DomainError::AlreadyMembers { .. })
+    ));
+    a.execute(&id(), &invite(&["cy@example.com"]), &ctx(ADMIN, 3))
+        .unwrap();
+    assert_eq!(a.organization(&id()).unwrap().member_count(), 3);
+}
+
+#[test]
+fn concurrent_administrators_never_lose_or_duplicate_an_invitation() {
+    let store = std::sync::Arc::new(Counting::default());
+    let service = AccountService::with_config(
+        ArcStore(store.clone()),
+        ServiceConfig::default().with_max_attempts(50),
+    );
+    create(&service);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let service = &service;
+            s.spawn(move || {
+                for i in 0..15 {
+                    // Every thread also tries one shared address.
+                    let list = [
+                        format!("t{t}-{i}@example.com"),
+                        "shared@example.com".to_owned(),
+                    ];
+                    let mine = [list[0].as_str()];
+                    let _ = service.execute(&id(), &invite(&[list[1].as_str()]), &ctx(ADMIN, 10));
+                    service
+                        .execute(&id(), &invite(&mine), &ctx(ADMIN, 10))
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let org = service.organization(&id()).unwrap();
+    assert_eq!(org.member_count(), 1 + 60 + 1);
+    let events = store.inner.read(&id(), 0).unwrap();
+    assert_eq!(
+        org_accounts::Organization::replay(&events).member_count(),
+        62
+    );
+}
+
+#[test]
+fn sign_ins_never_make_administrators_retry() {
+    let store = std::sync::Arc::new(Counting::default());
+    let service = AccountService::new(ArcStore(store.clone()));
+    create(&service);
+    let people: Vec<String> = (0..10).map(|i| format!("p{i}@example.com")).collect();
+    let refs: Vec<&str> = people.iter().map(String::as_str).collect();
+    service
+        .execute(&id(), &invite(&refs), &ctx(ADMIN, 1))
+        .unwrap();
+    for p in &people {
+        service
+            .execute(&id(), &Command::AcceptInvitation, &ctx(p, 2))
+            .unwrap();
+    }
+    let before = store.inner.read(&id(), 0).unwrap().len();
+    let appends_before = store.appends.load(Ordering::SeqCst);
+    std::thread::scope(|s| {
+        for p in &people {
+            let service = &service;
+            s.spawn(move || {
+                for minute in 3..200 {
+                    service.record_sign_in(&id(), &ctx(p, minute)).unwrap();
+                }
+            });
+        }
+        let service = &service;
+        s.spawn(move || {
+            for i in 0..20 {
+                let who = format!("new{i}@example.com");
+                service
+                    .execute(&id(), &invite(&[who.as_str()]), &ctx(ADMIN, 100))
+                    .unwrap();
+            }
+        });
+    });
+    assert_eq!(
+        store.conflicts.load(Ordering::SeqCst),
+        0,
+        "an administrator's command had to retry"
+    );
+    assert_eq!(
+        store.appends.load(Ordering::SeqCst) - appends_before,
+        20,
+        "sign-ins must not append events"
+    );
+    assert_eq!(store.inner.read(&id(), 0).unwrap().len(), before + 20);
+    let org = service.organization(&id()).unwrap();
+    for p in &people {
+        assert_eq!(
+            org.member(&email(p)).unwrap().status().last_active(),
+            Some(at(199))
+        );
+    }
+    // A fresh service (another process) sees the same Last active.
+    let fresh = AccountService::new(ArcStore(store.clone()));
+    let seen = fresh.organization(&id()).unwrap();
+    assert_eq!(
+        seen.member(&email("p3@example.com"))
+            .unwrap()
+            .status()
+            .last_active(),
+        Some(at(199))
+    );
+    // Older sign-ins change nothing; pending users cannot sign in.
+    service
+        .record_sign_in(&id(), &ctx("p3@example.com", 50))
+        .unwrap();
+    assert_eq!(
+        service
+            .organization(&id())
+            .unwrap()
+            .member(&email("p3@example.com"))
+            .unwrap()
+            .status()
+            .last_active(),
+        Some(at(199))
+    );
+    let err = service
+        .record_sign_in(&id(), &ctx("new1@example.com", 300))
+        .unwrap_err();
+    assert_eq!(err.code(), "invitation_not_accepted");
+}
+
+#[test]
+fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
+    let store = std::sync::Arc::new(Counting::default());
+    let service = AccountService::with_config(
+        ArcStore(store.clone()),
+        ServiceConfig::default().with_snapshot_every(Some(10)),
+    );
+    create(&service);
+    for chunk in 0..5 {
+        let list: Vec<String> = (0..5)
+            .map(|i| format!("u{chunk}-{i}@example.com"))
+            .collect();
+        let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+        service
+            .execute(&id(), &invite(&refs), &ctx(ADMIN, 1))
+            .unwrap();
+    }
+    assert_eq!(store.appended_events.load(Ordering::SeqCst), 26);
+    let appends = store.appends.load(Ordering::SeqCst);
+    service
+        .execute(&id(), &invite(&["one.more@example.com"]), &ctx(ADMIN, 2))
+        .unwrap();
+    assert_eq!(store.appends.load(Ordering::SeqCst), appends + 1);
+    assert_eq!(
+        store.appended_events.load(Ordering::SeqCst),
+        27,
+        "one invitation, one event"
+    );
+    let snapshot = store
+        .inner
+        .load_snapshot(&id())
+        .unwrap()
+        .expect("a snapshot");
+    assert_eq!(
+        snapshot.version(),
+        21,
+        "taken when version 21 crossed 20; 27 crossed no multiple of 10"
+    );
+    // A cold service loads the snapshot plus the six events after it.
+    let cold = AccountService::new(ArcStore(store.clone()));
+    let org = cold.organization(&id()).unwrap();
+    assert_eq!(
+        store.last_read_after.load(Ordering::SeqCst),
+        21,
+        "the cold load must start from the snapshot"
+    );
+    assert_eq!(org.version(), 27);
+    assert_eq!(
+        *org,
+        org_accounts::Organization::replay(&store.inner.read(&id(), 0).unwrap())
+    );
+}
+
+/// Shares one store between services.
+struct ArcStore<S>(std::sync::Arc<S>);
+impl<S: EventStore> EventStore for ArcStore<S> {
+    fn append(
+        &self,
+        org: &OrganizationId,
+        expected: Version,
+        events: &[Event],
+    ) -> Result<Version, StoreError> {
+        self.0.append(org, expected, events)
+    }
+    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+        self.0.read(org, after)
+    }
+}
+impl<S: SnapshotStore> SnapshotStore for ArcStore<S> {
+    fn save_snapshot(&self, org: &OrganizationId, s: &Snapshot) -> Result<(), StoreError> {
+        self.0.save_snapshot(org, s)
+    }
+    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        self.0.load_snapshot(org)
+    }
+}
+impl<S: ActivityStore> ActivityStore for ArcStore<S> {
+    fn record_sign_in(
+        &self,
+        org: &OrganizationId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.0.record_sign_in(org, user, at)
+    }
+    fn sign_ins_after(
+        &self,
+        org: &OrganizationId,
+        after: u64,
+    ) -> Result<(Vec<SignIn>, u64), StoreError> {
+        self.0.sign_ins_after(org, after)
+    }
+}
+
+#[cfg(feature = "testing")]
+mod faults {
+    use super::*;
+    use org_accounts::testing::{Fault, FaultyStore};
+
+    const FILE: &[u8] = b"email,group membership\nann@example.com,\nbad-address,\nbob@example.com,Automation Users\n";
+
+    fn service() -> AccountService<FaultyStore<InMemoryStore>> {
+        let service = AccountService::new(FaultyStore::new(InMemoryStore::new()));
+        create(&service);
+        service
+    }
+
+    #[test]
+    fn an_append_that_fails_before_writing_stores_nothing_and_can_be_retried() {
+        let service = service();
+        service.store().fail_appends([Fault::BeforeWrite]);
+        let err = service
+            .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+            .unwrap_err();
+        assert_eq!(err.code(), "store_error");
+        assert_eq!(
+            service.store().read(&id(), 0).unwrap().len(),
+            1,
+            "nothing new was stored"
+        );
+        service
+            .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
+            .unwrap();
+        assert_eq!(service.organization(&id()).unwrap().member_count(), 2);
+    }
+
+    #[test]
+    fn an_append_that_fails_after_writing_is_never_applied_twice() {
+        let service = service();
+        service.store().fail_appends([Fault::AfterWrite]);
+        assert!(
+            service
+                .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+                .is_err()
+        );
+        // The caller retries: the reload shows bob was stored after all.
+        let retry = service
+            .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
+            .unwrap_err();
+        assert!(matches!(
+            retry,
+            ServiceError::Refused(DomainError::AlreadyMembers { .. })
+        ));
+        let events = service.store().read(&id(), 0).unwrap();
+        assert_eq!(events.len(), 2, "bob was invited exactly once");
+        // Everything stored before the failure is still there.
+        assert!(
+            service
+                .organization(&id())
+                .unwrap()
+                .member(&email(ADMIN))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_failed_bulk_append_reports_api_errors_and_stores_nothing() {
+        let service = service();
+        let file = read_invite_csv(FILE, &CsvOptions::default()).unwrap();
+        service.store().fail_appends([Fault::BeforeWrite]);
+        let report = service
+            .bulk_invite(&id(), &file, &ctx(ADMIN, 1), false)
+            .unwrap();
+        let codes: Vec<Vec<&str>> = report
+            .rows()
+            .iter()
+            .map(|r| r.errors().iter().map(|e| e.code()).collect())
+            .collect();
+        assert_eq!(
+            codes,
+            [vec!["api_error"], vec!["invalid_email"], vec!["api_error"]]
+        );
+        assert_eq!(service.organization(&id()).unwrap().member_count(), 1);
+        let again = service
+            .bulk_invite(&id(), &file, &ctx(ADMIN, 2), false)
+            .unwrap();
+        assert_eq!(again.totals().invited, 2);
+    }
+
+    #[test]
+    fn a_bulk_append_that_failed_after_writing_invites_nobody_twice_on_upload_again() {
+        let service = service();
+        let file = read_invite_csv(FILE, &CsvOptions::default()).unwrap();
+        service.store().fail_appends([Fault::AfterWrite]);
+        let report = service
+            .bulk_invite(&id(), &file, &ctx(ADMIN, 1), false)
+            .unwrap();
+        assert_eq!(report.totals().failed, 3);
+        let again = service
+            .bulk_invite(&id(), &file, &ctx(ADMIN, 2), false)
+            .unwrap();
+        assert_eq!((again.totals().invited, again.totals().skipped), (0, 2));
+        assert_eq!(service.store().read(&id(), 0).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_dry_run_stores_nothing() {
+        let service = service();
+        let file = read_invite_csv(FILE, &CsvOptions::default()).unwrap();
+        let report = service
+            .bulk_invite(&id(), &file, &ctx(ADMIN, 1), true)
+            .unwrap();
+        assert!(report.is_dry_run());
+        assert_eq!(report.totals().invited, 2);
+        assert_eq!(service.store().read(&id(), 0).unwrap().len(), 1);
+    }
+}
