@@ -1,30 +1,40 @@
-//! Create an organization, invite people, list who is pending, remove one.
+//! The main job in one run: create an organization, invite people one by
+//! one and from a CSV file, see who is Pending, remove someone.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run --example quickstart`. It keeps everything in memory;
+//! `examples/admin.rs` is the same over a SQLite file, from the terminal.
 
 use org_accounts::{
-    Command, Context, Email, GroupName, MemberQuery, Organization, SortBy, SortOrder, StatusFilter,
-    Timestamp, parse_address_list,
+    AccountService, Command, Context, CsvOptions, Email, GroupName, InMemoryStore, MemberQuery,
+    OrganizationId, SortBy, SortOrder, StatusFilter, Timestamp, parse_address_list,
+    read_invite_csv,
 };
+
+const UPLOAD: &str = "\u{feff}Email,Group Membership,Department\r
+dee@example.org,\"Finance, automation developers\",Accounts\r
+not-an-address,Finance,Accounts\r
+eve@example.org,Finanse,Sales\r
+bob@example.com,Finance,Accounts\r
+";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let now: Timestamp = "2026-11-28T09:00:00Z".parse()?;
     let admin = Context::new(Email::parse("ada@example.com")?, now);
+    let service = AccountService::new(InMemoryStore::new());
+    let org = OrganizationId::new("example-corp")?;
 
-    let mut org = Organization::new();
-    org.execute(
+    service.execute(
+        &org,
         &Command::CreateOrganization {
             name: "Example Corp".into(),
         },
         &admin,
     )?;
-    println!(
-        "created {:?}; ada@example.com is its administrator",
-        org.name()
-    );
+    println!("created Example Corp; ada@example.com is its administrator");
 
     let finance = GroupName::parse("Finance")?;
-    org.execute(
+    service.execute(
+        &org,
         &Command::CreateGroup {
             name: finance.clone(),
             members: vec![],
@@ -32,50 +42,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &admin,
     )?;
 
-    let typed = "bob@example.com, Cy@Example.com; dee@example.org";
-    let events = org.execute(
+    // What an administrator types into the invite box.
+    let typed = "bob@example.com, Cy@Example.com";
+    service.execute(
+        &org,
         &Command::InviteUsers {
             emails: parse_address_list(typed)?,
             groups: vec![finance.clone(), GroupName::parse("automation users")?],
         },
         &admin,
     )?;
-    println!("invited {} people: {typed}", events.len());
+    println!("invited {typed}");
 
     // Inviting someone twice is refused, with a message that says what to fix.
-    let again = org.execute(
-        &Command::InviteUsers {
-            emails: parse_address_list("cy@example.com")?,
-            groups: vec![],
-        },
-        &admin,
-    );
-    if let Err(e) = again {
+    let again = Command::InviteUsers {
+        emails: parse_address_list("cy@example.com")?,
+        groups: vec![],
+    };
+    if let Err(e) = service.execute(&org, &again, &admin) {
         println!("refused: {e}");
     }
+
+    // A spreadsheet upload: good rows are invited, the others explained.
+    let file = read_invite_csv(UPLOAD.as_bytes(), &CsvOptions::default())?;
+    let report = service.bulk_invite(&org, &file, &admin, false)?;
+    println!("\nbulk invite from CSV:\n{report}");
 
     // Bob accepts.
     let bob = Context::new(
         Email::parse("bob@example.com")?,
         "2026-11-28T10:00:00Z".parse()?,
     );
-    org.execute(&Command::AcceptInvitation, &bob)?;
+    service.execute(&org, &Command::AcceptInvitation, &bob)?;
 
-    println!("\nusers:");
+    let state = service.organization(&org)?;
+    println!("users:");
     let page =
-        org.members_page(&MemberQuery::new().sort(SortBy::LastActive, SortOrder::Descending));
+        state.members_page(&MemberQuery::new().sort(SortBy::LastActive, SortOrder::Descending));
     for row in &page.rows {
         let last = row
             .last_active()
             .map_or_else(|| "Pending".to_owned(), |t| t.to_string());
         let groups: Vec<&str> = row.groups().iter().map(|g| g.as_str()).collect();
-        println!("  {:<20} {:<22} {}", row.email(), last, groups.join(", "));
+        println!("  {:<18} {:<22} {}", row.email(), last, groups.join(", "));
     }
+    let pending = state.members_page(&MemberQuery::new().status(StatusFilter::Pending));
+    println!("still pending: {}", pending.rows.len());
 
-    let pending = org.members_page(&MemberQuery::new().status(StatusFilter::Pending));
-    println!("\nstill pending: {}", pending.rows.len());
-
-    org.execute(
+    service.execute(
+        &org,
         &Command::RemoveUsers {
             emails: vec![Email::parse("dee@example.org")?],
         },
@@ -83,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     println!(
         "removed dee@example.org; {} members left",
-        org.member_count()
+        service.organization(&org)?.member_count()
     );
     Ok(())
 }

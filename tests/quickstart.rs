@@ -1,0 +1,37 @@
+//! The README's first command runs `examples/quickstart.rs`: check it does
+//! the main job (`cargo test` builds the examples before running tests).
+
+use std::process::Command;
+
+#[test]
+fn quickstart_runs_the_main_job() {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test` (it builds the examples)",
+        bin.display()
+    );
+    let out = Command::new(bin).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "refused: already members of this organization: Cy@Example.com",
+        "4 rows: 1 invited, 1 skipped, 2 failed.",
+        "   4  eve@example.org  Some or all groups were invalid: no group is named \"Finanse\"",
+        "still pending: 2",
+        "removed dee@example.org; 3 members left",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
