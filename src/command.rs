@@ -2,7 +2,9 @@
 
 use jiff::Timestamp;
 
-use crate::{Email, GroupName};
+use std::time::Duration;
+
+use crate::{Assignee, Email, GroupName, LicenseKind, MailSettings, RoleName, ServiceName};
 
 /// Most addresses one invitation may name (use a CSV file for more).
 pub const MAX_INVITEES: usize = 20;
@@ -105,5 +107,108 @@ pub enum Command {
         group: GroupName,
         /// Who leaves.
         members: Vec<Email>,
+    },
+    /// Add a service. Administrators get `admin_role`; each default group
+    /// named in `default_roles` gets its role (`Everyone` cannot have one);
+    /// custom groups get nothing until assigned.
+    AddService {
+        /// A name no other service has (ignoring case).
+        name: ServiceName,
+        /// The roles the service defines (at least its administrator role).
+        roles: Vec<RoleName>,
+        /// The role Administrators get; one of `roles`.
+        admin_role: RoleName,
+        /// Default groups other than Administrators and Everyone, each with
+        /// one of `roles`.
+        default_roles: Vec<(GroupName, RoleName)>,
+    },
+    /// Remove a service and all its role assignments.
+    RemoveService {
+        /// The service.
+        service: ServiceName,
+    },
+    /// Give a group or member one of a service's roles (no-op if held).
+    AssignRole {
+        /// The service.
+        service: ServiceName,
+        /// Who gets it.
+        to: Assignee,
+        /// One of the service's roles.
+        role: RoleName,
+    },
+    /// Take a role assignment away (no-op if not held). A default group's
+    /// default role cannot be revoked.
+    RevokeRole {
+        /// The service.
+        service: ServiceName,
+        /// Who loses it.
+        from: Assignee,
+        /// The role.
+        role: RoleName,
+    },
+    /// Create a license pool or change its seats (never below the seats in
+    /// use).
+    SetLicensePool {
+        /// The license kind.
+        kind: LicenseKind,
+        /// Seats in the pool.
+        seats: u32,
+    },
+    /// Remove a license pool whose seats are all free.
+    RemoveLicensePool {
+        /// The license kind.
+        kind: LicenseKind,
+    },
+    /// Members of `group` receive `kind` (at most `quota` of them). Replaces
+    /// the group's previous rule; current members receive it at once.
+    SetGroupLicenseRule {
+        /// The group (not `Everyone`).
+        group: GroupName,
+        /// A kind with a pool.
+        kind: LicenseKind,
+        /// At most this many members (at least 1), or all.
+        quota: Option<u32>,
+    },
+    /// Remove a group's license rule; what it granted is released.
+    RemoveGroupLicenseRule {
+        /// The group.
+        group: GroupName,
+    },
+    /// Allocate a license to a member directly (pending members too). It
+    /// replaces what the member inherits from groups.
+    AllocateLicense {
+        /// The member.
+        user: Email,
+        /// A kind with a free seat.
+        kind: LicenseKind,
+    },
+    /// Take a directly allocated license back.
+    DeallocateLicense {
+        /// The member.
+        user: Email,
+        /// The kind.
+        kind: LicenseKind,
+    },
+    /// Use a custom mail server for invitation emails.
+    SetMailSettings {
+        /// The settings.
+        settings: MailSettings,
+    },
+    /// Stop sending invitation emails.
+    ClearMailSettings,
+    /// How long invitations stay valid (`None`: forever, the default).
+    SetInvitationExpiry {
+        /// The validity period (at least one minute).
+        after: Option<Duration>,
+    },
+    /// Send a pending member's invitation again; an expired one is renewed.
+    ResendInvitation {
+        /// The invitee.
+        user: Email,
+    },
+    /// Withdraw a pending invitation: the invitee is removed.
+    RevokeInvitation {
+        /// The invitee.
+        user: Email,
     },
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-use crate::{Email, GroupName};
+use crate::{Email, GroupName, LicenseKind, RoleName, ServiceName};
 
 /// A command was refused; the organization is unchanged.
 ///
@@ -149,6 +149,113 @@ pub enum DomainError {
     /// least one address.
     #[error("no users were given; name at least one")]
     NoUsers,
+    /// No service has this name. Handle: check the spelling or add the
+    /// service first.
+    #[error("no service is named {name}; check the spelling or add the service first")]
+    UnknownService {
+        /// The name given.
+        name: ServiceName,
+    },
+    /// Another service has this name. Handle: choose another name.
+    #[error("a service named {name} already exists; choose another name")]
+    ServiceNameTaken {
+        /// The existing service's name.
+        name: ServiceName,
+    },
+    /// A service definition does not hold together. Handle: show the reason.
+    #[error("the service definition is not valid: {reason}")]
+    InvalidService {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The service does not define this role. Handle: pick one of its roles.
+    #[error("{service} has no role named {role}; pick one of its roles")]
+    UnknownRole {
+        /// The service.
+        service: ServiceName,
+        /// The role given.
+        role: RoleName,
+    },
+    /// A default group's default role cannot be revoked. Handle: show the
+    /// message.
+    #[error("{role} is the default role of {group} in {service} and cannot be revoked")]
+    DefaultRoleProtected {
+        /// The service.
+        service: ServiceName,
+        /// The default group.
+        group: GroupName,
+        /// Its default role.
+        role: RoleName,
+    },
+    /// There is no pool of this license kind. Handle: create the pool first.
+    #[error("there is no pool of {kind} licenses; add one first")]
+    UnknownLicenseKind {
+        /// The kind given.
+        kind: LicenseKind,
+    },
+    /// Not enough free seats: nothing was changed. Handle: add seats or free
+    /// some, then retry.
+    #[error(
+        "not enough {kind} licenses: {needed} more needed, {free} free of {seats}; add seats or free some first"
+    )]
+    NoSeatsLeft {
+        /// The license kind.
+        kind: LicenseKind,
+        /// Seats in the pool.
+        seats: u32,
+        /// Seats free.
+        free: u32,
+        /// Seats the command needs.
+        needed: u32,
+    },
+    /// A pool cannot shrink below, or be removed with, seats in use. Handle:
+    /// free seats first.
+    #[error("{used} {kind} licenses are in use; free them before shrinking the pool to {seats}")]
+    SeatsInUse {
+        /// The license kind.
+        kind: LicenseKind,
+        /// Seats in use.
+        used: u32,
+        /// Seats asked for.
+        seats: u32,
+    },
+    /// A group license rule quota of zero. Handle: use at least 1, or no
+    /// quota.
+    #[error("a license quota must be at least 1; leave it out to give the license to every member")]
+    InvalidQuota,
+    /// The member does not hold this license directly. Handle: show the
+    /// message.
+    #[error("{email} has no {kind} license allocated directly")]
+    NotAllocated {
+        /// The member.
+        email: Email,
+        /// The license kind.
+        kind: LicenseKind,
+    },
+    /// Mail settings that cannot work. Handle: show the reason.
+    #[error("the mail settings are not valid: {reason}")]
+    InvalidMailSettings {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An invitation expiry shorter than a minute. Handle: choose a longer
+    /// period, or none.
+    #[error("an invitation must stay valid for at least one minute")]
+    InvalidExpiry,
+    /// Resending or revoking the invitation of someone who already accepted.
+    /// Handle: show the message.
+    #[error("{email} has already accepted the invitation")]
+    NotPending {
+        /// The member.
+        email: Email,
+    },
+    /// Accepting an expired invitation. Handle: ask an administrator to
+    /// resend it.
+    #[error("the invitation for {email} has expired; ask an administrator to send it again")]
+    InvitationExpired {
+        /// The invitee.
+        email: Email,
+    },
 }
 
 impl DomainError {
@@ -176,6 +283,20 @@ impl DomainError {
             DomainError::DefaultGroupImmutable { .. } => "default_group_immutable",
             DomainError::EveryoneImplicit => "everyone_implicit",
             DomainError::NoUsers => "no_users",
+            DomainError::UnknownService { .. } => "unknown_service",
+            DomainError::ServiceNameTaken { .. } => "service_name_taken",
+            DomainError::InvalidService { .. } => "invalid_service",
+            DomainError::UnknownRole { .. } => "unknown_role",
+            DomainError::DefaultRoleProtected { .. } => "default_role_protected",
+            DomainError::UnknownLicenseKind { .. } => "unknown_license_kind",
+            DomainError::NoSeatsLeft { .. } => "no_seats_left",
+            DomainError::SeatsInUse { .. } => "seats_in_use",
+            DomainError::InvalidQuota => "invalid_quota",
+            DomainError::NotAllocated { .. } => "not_allocated",
+            DomainError::InvalidMailSettings { .. } => "invalid_mail_settings",
+            DomainError::InvalidExpiry => "invalid_expiry",
+            DomainError::NotPending { .. } => "not_pending",
+            DomainError::InvitationExpired { .. } => "invitation_expired",
         }
     }
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Email, GroupId, GroupName, UserId};
+use crate::{
+    Email, GroupId, GroupName, Holder, LicenseKind, LicenseSource, MailSettings, NotificationId,
+    RoleName, ServiceId, ServiceName, UserId,
+};
 
 /// The schema version written with every event.
 ///
@@ -112,6 +115,126 @@ pub enum EventKind {
         group: GroupId,
         /// Who left.
         users: Vec<UserId>,
+    },
+    /// A service was added; its default roles are assigned to the default
+    /// groups.
+    ServiceAdded {
+        /// The new service's id.
+        service: ServiceId,
+        /// Its name.
+        name: ServiceName,
+        /// The roles it defines.
+        roles: Vec<RoleName>,
+        /// The role Administrators get.
+        admin_role: RoleName,
+        /// The default role of other default groups.
+        default_roles: Vec<(GroupId, RoleName)>,
+    },
+    /// A service was removed with all its assignments.
+    ServiceRemoved {
+        /// The service.
+        service: ServiceId,
+    },
+    /// A role was assigned to a group or member.
+    RoleAssigned {
+        /// The service.
+        service: ServiceId,
+        /// Who holds it.
+        holder: Holder,
+        /// The role.
+        role: RoleName,
+    },
+    /// A role assignment was revoked.
+    RoleRevoked {
+        /// The service.
+        service: ServiceId,
+        /// Who held it.
+        holder: Holder,
+        /// The role.
+        role: RoleName,
+    },
+    /// A license pool was created or resized.
+    LicensePoolSet {
+        /// The license kind.
+        kind: LicenseKind,
+        /// Its seats.
+        seats: u32,
+    },
+    /// A license pool was removed (no seat was in use).
+    LicensePoolRemoved {
+        /// The license kind.
+        kind: LicenseKind,
+    },
+    /// A group license rule was set (replacing the group's previous rule).
+    LicenseRuleSet {
+        /// The group.
+        group: GroupId,
+        /// The kind its members receive.
+        kind: LicenseKind,
+        /// At most this many members receive it.
+        quota: Option<u32>,
+    },
+    /// A group license rule was removed; what it granted is released.
+    LicenseRuleRemoved {
+        /// The group.
+        group: GroupId,
+    },
+    /// A member received a license seat.
+    LicenseGranted {
+        /// The member.
+        user: UserId,
+        /// The license kind.
+        kind: LicenseKind,
+        /// Directly or through a group rule.
+        source: LicenseSource,
+    },
+    /// A member gave a license seat back.
+    LicenseReleased {
+        /// The member.
+        user: UserId,
+        /// The license kind.
+        kind: LicenseKind,
+    },
+    /// Custom mail settings were set or changed.
+    MailSettingsSet {
+        /// The settings (a credential reference, never a secret).
+        settings: MailSettings,
+    },
+    /// Custom mail settings were cleared: invitations send nothing.
+    MailSettingsCleared,
+    /// How long invitations stay valid was set (`None`: forever).
+    InvitationExpirySet {
+        /// The validity period.
+        after: Option<jiff::SignedDuration>,
+    },
+    /// A pending invitation was sent again; its validity starts over.
+    InvitationResent {
+        /// The invitee.
+        user: UserId,
+    },
+    /// A pending invitation was revoked: the invitee is removed.
+    InvitationRevoked {
+        /// The invitee.
+        user: UserId,
+    },
+    /// An invitation email was queued for delivery.
+    InvitationEmailQueued {
+        /// The delivery's id.
+        notification: NotificationId,
+        /// The invitee.
+        user: UserId,
+    },
+    /// A queued invitation email was delivered.
+    InvitationEmailDelivered {
+        /// The delivery's id.
+        notification: NotificationId,
+    },
+    /// A delivery attempt failed; the email stays queued.
+    InvitationEmailFailed {
+        /// The delivery's id.
+        notification: NotificationId,
+        /// What went wrong.
+        error: String,
     },
 }
 

@@ -47,3 +47,29 @@ impl fmt::Display for GroupId {
         write!(f, "group #{}", self.0)
     }
 }
+
+/// Identifies a service within one organization (allocated from a counter
+/// in the state, from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ServiceId(pub(crate) u32);
+
+impl ServiceId {
+    /// The raw number, for storage and logs.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+/// Identifies one invitation email to deliver (allocated from a counter in
+/// the state, from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NotificationId(pub(crate) u64);
+
+impl NotificationId {
+    /// The raw number, for storage and logs.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}

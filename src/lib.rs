@@ -88,8 +88,12 @@ mod event;
 mod group;
 mod group_name;
 mod ids;
+mod licenses;
+mod mail;
+mod name;
 mod organization;
 mod query;
+mod roles;
 mod service;
 mod snapshot;
 mod store;
@@ -109,12 +113,16 @@ pub use error::DomainError;
 pub use event::{EVENT_SCHEMA_VERSION, Event, EventKind};
 pub use group::{DefaultGroup, Group, GroupKind};
 pub use group_name::{GroupName, GroupNameError, GroupNameErrorKind, MAX_GROUP_NAME_CHARS};
-pub use ids::{GroupId, UserId};
-pub use organization::{Member, MemberStatus, Organization};
+pub use ids::{GroupId, NotificationId, ServiceId, UserId};
+pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
+pub use mail::{CredentialRef, InvitationEmail, MailError, MailSettings, Mailer, SmtpAuth};
+pub use name::{LicenseKind, MAX_NAME_CHARS, NameError, RoleName, ServiceName};
+pub use organization::{InvitationStatus, Member, MemberStatus, Organization, QueuedEmail};
 pub use query::{
     Cursor, DEFAULT_PAGE_SIZE, DEFAULT_SCAN_LIMIT, MemberPage, MemberQuery, MemberRow, SortBy,
     SortOrder, StatusFilter,
 };
+pub use roles::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Service};
 
 pub use service::{AccountService, Executed, ServiceConfig, ServiceError};
 pub use snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};

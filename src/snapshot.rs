@@ -1,12 +1,16 @@
 //! Snapshots: an organization's state at a version, so loading reads the
 //! latest snapshot and only the events after it.
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::group::{Group, GroupKind};
+use crate::licenses::Licenses;
 use crate::organization::{Member, MemberStatus, Organization, OrganizationInfo};
-use crate::{DefaultGroup, Email, GroupId, GroupName, UserId};
+use crate::{
+    DefaultGroup, Email, GroupId, GroupName, MailSettings, NotificationId, QueuedEmail, Service,
+    UserId,
+};
 
 /// The snapshot schema version written by this library.
 pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
@@ -23,6 +27,20 @@ pub struct Snapshot {
     next_group: u32,
     members: Vec<SnapshotMember>,
     groups: Vec<SnapshotGroup>,
+    #[serde(default)]
+    next_service: u32,
+    #[serde(default)]
+    services: Vec<Service>,
+    #[serde(default)]
+    licenses: Licenses,
+    #[serde(default)]
+    mail: Option<MailSettings>,
+    #[serde(default)]
+    invitation_expiry: Option<SignedDuration>,
+    #[serde(default)]
+    next_notification: u64,
+    #[serde(default)]
+    outbox: Vec<(NotificationId, QueuedEmail)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,6 +49,7 @@ struct SnapshotMember {
     email: Email,
     last_active: Option<Timestamp>,
     invited_at: Timestamp,
+    invitation_sent_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +95,7 @@ impl Organization {
                     email: m.email.clone(),
                     last_active: m.status.last_active(),
                     invited_at: m.invited_at,
+                    invitation_sent_at: m.invitation_sent_at,
                 })
                 .collect(),
             groups: self
@@ -91,6 +111,13 @@ impl Organization {
                     members: g.members.iter().copied().collect(),
                 })
                 .collect(),
+            next_service: self.next_service,
+            services: self.services.values().cloned().collect(),
+            licenses: self.licenses.clone(),
+            mail: self.mail.clone(),
+            invitation_expiry: self.invitation_expiry,
+            next_notification: self.next_notification,
+            outbox: self.outbox.iter().map(|(id, q)| (*id, q.clone())).collect(),
         }
     }
 
@@ -115,8 +142,24 @@ impl Organization {
             version: snapshot.version,
             next_user: snapshot.next_user,
             next_group: snapshot.next_group,
+            next_service: snapshot.next_service,
+            licenses: snapshot.licenses.clone(),
+            mail: snapshot.mail.clone(),
+            invitation_expiry: snapshot.invitation_expiry,
+            next_notification: snapshot.next_notification,
+            outbox: snapshot.outbox.iter().cloned().collect(),
             ..Organization::default()
         };
+        for service in &snapshot.services {
+            if org
+                .service_names
+                .insert(service.name.clone(), service.id)
+                .is_some()
+            {
+                return Err(fail(format!("two services are named {}", service.name)));
+            }
+            org.services.insert(service.id, service.clone());
+        }
         for g in &snapshot.groups {
             let kind = match g.default {
                 None => GroupKind::Custom,
@@ -152,6 +195,7 @@ impl Organization {
                     Some(last_active) => MemberStatus::Active { last_active },
                 },
                 invited_at: m.invited_at,
+                invitation_sent_at: m.invitation_sent_at,
                 groups: Default::default(),
             })
             .collect();

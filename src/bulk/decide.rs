@@ -142,6 +142,12 @@ impl Organization {
                 outcome,
             });
         }
+        let follow_up = self.after_invitations(events.iter().map(|e| &e.kind), actor)?;
+        events.extend(
+            follow_up
+                .into_iter()
+                .map(|kind| Event::new(ctx.now, actor, kind)),
+        );
         Ok(BulkInvite {
             events,
             report: ImportReport {

@@ -33,6 +33,7 @@ impl Organization {
                     email: email.clone(),
                     status: MemberStatus::Active { last_active: at },
                     invited_at: at,
+                    invitation_sent_at: at,
                     groups,
                 });
             }
@@ -54,6 +55,7 @@ impl Organization {
                     email: email.clone(),
                     status: MemberStatus::Pending,
                     invited_at: at,
+                    invitation_sent_at: at,
                     groups,
                 });
             }
@@ -73,15 +75,8 @@ impl Organization {
                     }
                 });
             }
-            EventKind::UserRemoved { user } => {
-                if let Some(member) = self.members.remove(user) {
-                    self.index.remove(&member);
-                    for group in &member.groups {
-                        if let Some(g) = self.groups.get_mut(group) {
-                            g.members.remove(user);
-                        }
-                    }
-                }
+            EventKind::UserRemoved { user } | EventKind::InvitationRevoked { user } => {
+                self.remove_member(*user);
             }
             EventKind::GroupCreated {
                 group,
@@ -104,6 +99,8 @@ impl Organization {
                 self.group_names.insert(name.clone(), *group);
             }
             EventKind::GroupDeleted { group } => {
+                self.roles_forget_group(*group);
+                self.licenses_forget_group(*group);
                 if let Some(g) = self.groups.remove(group) {
                     self.group_names.remove(&g.name);
                     for user in &g.members {
@@ -119,16 +116,55 @@ impl Organization {
                 let Some(g) = self.groups.get_mut(group) else {
                     return;
                 };
+                let mut left = Vec::new();
                 for user in users {
                     if g.members.remove(user)
                         && let Some(m) = self.members.get_mut(user)
                     {
                         m.groups.remove(group);
                         self.index.leave(*group, m);
+                        left.push(*user);
                     }
                 }
+                for user in left {
+                    self.licenses_left_group(user, *group);
+                }
+            }
+            EventKind::ServiceAdded { .. }
+            | EventKind::ServiceRemoved { .. }
+            | EventKind::RoleAssigned { .. }
+            | EventKind::RoleRevoked { .. } => self.apply_roles(event),
+            EventKind::LicensePoolSet { .. }
+            | EventKind::LicensePoolRemoved { .. }
+            | EventKind::LicenseRuleSet { .. }
+            | EventKind::LicenseRuleRemoved { .. }
+            | EventKind::LicenseGranted { .. }
+            | EventKind::LicenseReleased { .. } => self.apply_licenses(event),
+            EventKind::MailSettingsSet { .. }
+            | EventKind::MailSettingsCleared
+            | EventKind::InvitationExpirySet { .. }
+            | EventKind::InvitationResent { .. }
+            | EventKind::InvitationEmailQueued { .. }
+            | EventKind::InvitationEmailDelivered { .. }
+            | EventKind::InvitationEmailFailed { .. } => self.apply_invitations(event),
+        }
+    }
+
+    /// Takes a member out of the organization, every group, every role
+    /// assignment, every license and the email queue.
+    fn remove_member(&mut self, user: UserId) {
+        let Some(member) = self.members.remove(&user) else {
+            return;
+        };
+        self.index.remove(&member);
+        for group in &member.groups {
+            if let Some(g) = self.groups.get_mut(group) {
+                g.members.remove(&user);
             }
         }
+        self.roles_forget_user(user);
+        self.licenses_forget_user(user);
+        self.outbox.retain(|_, queued| queued.user != user);
     }
 
     /// Moves a member's Last active to `at` if that is later, without an

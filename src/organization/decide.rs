@@ -37,9 +37,11 @@ impl Organization {
         let actor = self.require_admin(ctx)?;
         let event = |kind| Event::new(ctx.now, actor, kind);
         match command {
-            Command::InviteUsers { emails, groups } => self
-                .decide_invite(emails, groups)
-                .map(|invited| invited.into_iter().map(event).collect()),
+            Command::InviteUsers { emails, groups } => {
+                let invited = self.decide_invite(emails, groups)?;
+                let follow_up = self.after_invitations(&invited, actor)?;
+                Ok(invited.into_iter().chain(follow_up).map(event).collect())
+            }
             Command::RemoveUsers { emails } => {
                 let users = self.resolve_users(emails)?;
                 if users.contains(&actor) {
@@ -96,11 +98,19 @@ impl Organization {
                     .into_iter()
                     .filter(|u| !self.members[u].groups.contains(&id))
                     .collect();
-                Ok(if users.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![event(EventKind::GroupMembersAdded { group: id, users })]
-                })
+                if users.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let group = [id];
+                let joins: Vec<(UserId, &[GroupId])> =
+                    users.iter().map(|u| (*u, &group[..])).collect();
+                let grants = self.license_grants_for_joins(&joins)?;
+                Ok(
+                    std::iter::once(EventKind::GroupMembersAdded { group: id, users })
+                        .chain(grants)
+                        .map(event)
+                        .collect(),
+                )
             }
             Command::RemoveGroupMembers { group, members } => {
                 let id = self.resolve_editable_group(group)?;
@@ -118,10 +128,62 @@ impl Organization {
                     vec![event(EventKind::GroupMembersRemoved { group: id, users })]
                 })
             }
+            Command::AddService { .. }
+            | Command::RemoveService { .. }
+            | Command::AssignRole { .. }
+            | Command::RevokeRole { .. } => {
+                Ok(self.decide_roles(command)?.into_iter().map(event).collect())
+            }
+            Command::SetLicensePool { .. }
+            | Command::RemoveLicensePool { .. }
+            | Command::SetGroupLicenseRule { .. }
+            | Command::RemoveGroupLicenseRule { .. }
+            | Command::AllocateLicense { .. }
+            | Command::DeallocateLicense { .. } => Ok(self
+                .decide_licenses(command)?
+                .into_iter()
+                .map(event)
+                .collect()),
+            Command::SetMailSettings { .. }
+            | Command::ClearMailSettings
+            | Command::SetInvitationExpiry { .. }
+            | Command::ResendInvitation { .. }
+            | Command::RevokeInvitation { .. } => Ok(self
+                .decide_invitations(command, actor, ctx)?
+                .into_iter()
+                .map(event)
+                .collect()),
             Command::CreateOrganization { .. }
             | Command::AcceptInvitation
             | Command::RecordSignIn => Ok(Vec::new()),
         }
+    }
+
+    /// What follows new invitations: license grants from group rules and
+    /// invitation emails. `invited` holds the `UserInvited` kinds.
+    ///
+    /// # Errors
+    /// [`DomainError::NoSeatsLeft`] when group rules need more seats than
+    /// are free.
+    pub(crate) fn after_invitations<'a>(
+        &self,
+        invited: impl IntoIterator<Item = &'a EventKind>,
+        actor: UserId,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        if self.licenses.rules.is_empty() && self.mail.is_none() {
+            return Ok(Vec::new());
+        }
+        let joins: Vec<(UserId, &[GroupId])> = invited
+            .into_iter()
+            .filter_map(|kind| match kind {
+                EventKind::UserInvited { user, groups, .. } => Some((*user, &groups[..])),
+                _ => None,
+            })
+            .collect();
+        let mut follow_up = self.license_grants_for_joins(&joins)?;
+        let users: Vec<UserId> = joins.iter().map(|(u, _)| *u).collect();
+        follow_up.extend(self.queue_invitation_emails(&users, actor));
+        Ok(follow_up)
     }
 
     /// Decides `command` and applies its events; returns the events.
@@ -170,6 +232,11 @@ impl Organization {
         };
         if !member.status.is_pending() {
             return Err(DomainError::AlreadyAccepted {
+                email: member.email.clone(),
+            });
+        }
+        if self.is_expired(member, ctx.now) {
+            return Err(DomainError::InvitationExpired {
                 email: member.email.clone(),
             });
         }

@@ -5,13 +5,22 @@
 mod apply;
 mod decide;
 pub(crate) mod index;
+mod invitations;
+mod licenses;
+mod roles;
+
+pub use invitations::{InvitationStatus, QueuedEmail};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
 use crate::group::{Group, GroupKind};
-use crate::{DefaultGroup, Email, GroupId, GroupName, UserId};
+use crate::licenses::Licenses;
+use crate::{
+    DefaultGroup, Email, GroupId, GroupName, MailSettings, NotificationId, Service, ServiceId,
+    ServiceName, UserId,
+};
 use index::MemberIndex;
 
 /// One organization: its members, groups and the indexes behind the users
@@ -36,6 +45,14 @@ pub struct Organization {
     pub(crate) groups: BTreeMap<GroupId, Group>,
     pub(crate) group_names: BTreeMap<GroupName, GroupId>,
     pub(crate) index: MemberIndex,
+    pub(crate) services: BTreeMap<ServiceId, Service>,
+    pub(crate) service_names: BTreeMap<ServiceName, ServiceId>,
+    pub(crate) next_service: u32,
+    pub(crate) licenses: Licenses,
+    pub(crate) mail: Option<MailSettings>,
+    pub(crate) invitation_expiry: Option<jiff::SignedDuration>,
+    pub(crate) outbox: BTreeMap<NotificationId, QueuedEmail>,
+    pub(crate) next_notification: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +68,9 @@ pub struct Member {
     pub(crate) email: Email,
     pub(crate) status: MemberStatus,
     pub(crate) invited_at: Timestamp,
+    /// When the invitation was last sent (invited or resent): expiry counts
+    /// from here.
+    pub(crate) invitation_sent_at: Timestamp,
     /// Explicit groups; never `Everyone`.
     pub(crate) groups: BTreeSet<GroupId>,
 }

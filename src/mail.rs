@@ -1,0 +1,199 @@
+//! Invitation emails: the organization's mail settings, the messages the
+//! core asks to send, and the [`Mailer`] port that sends them.
+//!
+//! An organization has no mail settings by default, and then inviting sends
+//! nothing. With custom settings, every new invitation (and every resend)
+//! queues exactly one invitation email; the
+//! [`AccountService`](crate::AccountService) delivers queued emails after
+//! the invitation is stored, and records each delivery's success or
+//! failure as an event. A failed delivery stays queued for
+//! [`AccountService::retry_deliveries`](crate::AccountService::retry_deliveries);
+//! a delivered one is never sent again.
+//!
+//! Settings hold a [`CredentialRef`], the name of a secret the host keeps,
+//! never the password itself: events, snapshots, `Debug` output and
+//! reports never contain a secret.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Email;
+
+/// The name of a secret the host keeps (a vault path, an environment
+/// variable name, ...), resolved only when a message is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CredentialRef(pub String);
+
+/// SMTP authentication: a user name and where its password is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SmtpAuth {
+    /// The SMTP user name.
+    pub username: String,
+    /// Where the password is kept.
+    pub credential: CredentialRef,
+}
+
+/// An organization's custom mail server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct MailSettings {
+    /// SMTP host name.
+    pub host: String,
+    /// SMTP port (1 to 65535).
+    pub port: u16,
+    /// Whether to use TLS (STARTTLS on 587, implicit TLS on 465).
+    pub tls: bool,
+    /// Authentication, if the server requires it.
+    pub auth: Option<SmtpAuth>,
+    /// The address invitations come from.
+    pub sender_address: Email,
+    /// The name invitations come from.
+    pub sender_name: String,
+    /// How long one delivery may take.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+}
+
+impl MailSettings {
+    /// Settings for `host:port` sending as `sender_name <sender_address>`,
+    /// with TLS, no authentication and a 30-second timeout.
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        sender_address: Email,
+        sender_name: impl Into<String>,
+    ) -> MailSettings {
+        MailSettings {
+            host: host.into(),
+            port,
+            tls: true,
+            auth: None,
+            sender_address,
+            sender_name: sender_name.into(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Sets TLS on or off.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Sets authentication.
+    pub fn with_auth(mut self, username: impl Into<String>, credential: CredentialRef) -> Self {
+        self.auth = Some(SmtpAuth {
+            username: username.into(),
+            credential,
+        });
+        self
+    }
+
+    /// Sets the delivery timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// What is wrong with these settings, if anything.
+    pub(crate) fn problem(&self) -> Option<&'static str> {
+        let host = self.host.trim();
+        if host.is_empty()
+            || host.len() > 253
+            || host.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            Some("the host must be a server name without spaces")
+        } else if self.port == 0 {
+            Some("the port must be between 1 and 65535")
+        } else if self.sender_name.trim().is_empty()
+            || self.sender_name.chars().any(char::is_control)
+        {
+            Some("the sender name must not be empty or hold control characters")
+        } else if self.timeout.is_zero() || self.timeout > Duration::from_secs(600) {
+            Some("the timeout must be between 1 millisecond and 10 minutes")
+        } else if self
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.username.trim().is_empty() || a.credential.0.trim().is_empty())
+        {
+            Some("authentication needs a user name and a credential reference")
+        } else {
+            None
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// One invitation email, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InvitationEmail {
+    /// The invitee.
+    pub to: Email,
+    /// The sender address (from the settings).
+    pub from_address: Email,
+    /// The sender name (from the settings).
+    pub from_name: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body; it names the organization and who invited.
+    pub body: String,
+}
+
+impl InvitationEmail {
+    pub(crate) fn new(
+        settings: &MailSettings,
+        to: Email,
+        organization: &str,
+        invited_by: &Email,
+    ) -> InvitationEmail {
+        InvitationEmail {
+            subject: format!("You are invited to join {organization}"),
+            body: format!(
+                "Hello,\n\n{invited_by} invited you to join the organization \"{organization}\".\n\
+                 Sign in with this address ({to}) to accept the invitation.\n"
+            ),
+            to,
+            from_address: settings.sender_address.clone(),
+            from_name: settings.sender_name.clone(),
+        }
+    }
+}
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The credential reference could not be resolved. Handle: fix the
+    /// host's secret store, then retry the delivery.
+    #[error("the credential {0:?} is not available")]
+    MissingCredential(String),
+    /// The mail server could not be reached or refused the message. Handle:
+    /// retry later.
+    #[error("the mail server failed: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Sends invitation emails through an organization's mail server.
+pub trait Mailer: Send + Sync {
+    /// Sends `email` through the server `settings` describe.
+    ///
+    /// # Errors
+    /// [`MailError`]; the delivery stays queued and can be retried.
+    fn send(&self, settings: &MailSettings, email: &InvitationEmail) -> Result<(), MailError>;
+}

@@ -1,0 +1,112 @@
+//! Services and roles: group-based and user-based access.
+//!
+//! A service lists the roles it defines, which one is its administrator
+//! role, and the default role of each default group. When an administrator
+//! adds a service, Administrators get its administrator role and the other
+//! default groups their default roles (`Everyone` gets none); custom groups
+//! get roles only when an administrator assigns them. A member's effective
+//! roles in a service are the union of their direct roles and the roles of
+//! every group they are in (every member is in `Everyone`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Email, GroupId, GroupName, RoleName, ServiceId, ServiceName, UserId};
+
+/// Who a role is assigned to, as a command names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Assignee {
+    /// A group (default or custom), by name.
+    Group(GroupName),
+    /// A member (pending or active), by address.
+    User(Email),
+}
+
+/// Who holds a role assignment, as events and state record them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Holder {
+    /// A group.
+    Group(GroupId),
+    /// A member.
+    User(UserId),
+}
+
+/// A service added to the organization, with its role assignments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    pub(crate) id: ServiceId,
+    pub(crate) name: ServiceName,
+    pub(crate) roles: BTreeSet<RoleName>,
+    pub(crate) admin_role: RoleName,
+    /// The default role of each default group (never `Everyone`); it cannot
+    /// be revoked.
+    pub(crate) default_roles: BTreeMap<GroupId, RoleName>,
+    /// Every assignment, default ones included.
+    pub(crate) grants: BTreeMap<Holder, BTreeSet<RoleName>>,
+}
+
+impl Service {
+    /// The service's id.
+    pub fn id(&self) -> ServiceId {
+        self.id
+    }
+    /// The service's name.
+    pub fn name(&self) -> &ServiceName {
+        &self.name
+    }
+    /// The roles the service defines.
+    pub fn roles(&self) -> impl Iterator<Item = &RoleName> {
+        self.roles.iter()
+    }
+    /// The role Administrators get.
+    pub fn admin_role(&self) -> &RoleName {
+        &self.admin_role
+    }
+    /// The default role of a default group, if it has one.
+    pub fn default_role(&self, group: GroupId) -> Option<&RoleName> {
+        self.default_roles.get(&group)
+    }
+    /// The roles assigned to a group or member directly.
+    pub fn roles_of(&self, holder: Holder) -> impl Iterator<Item = &RoleName> {
+        self.grants.get(&holder).into_iter().flatten()
+    }
+    /// The groups and members the service references, with their roles.
+    pub fn assignments(&self) -> impl Iterator<Item = (Holder, &BTreeSet<RoleName>)> {
+        self.grants.iter().map(|(h, r)| (*h, r))
+    }
+}
+
+/// Where a member's role comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RoleSource {
+    /// Assigned to the member directly.
+    Direct,
+    /// Through membership of this group (`Everyone` included).
+    Group(GroupId),
+}
+
+/// One role a member holds in a service, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[non_exhaustive]
+pub struct RoleGrant {
+    /// The role.
+    pub role: RoleName,
+    /// Where it comes from. A role held several ways appears once per way.
+    pub source: RoleSource,
+}
+
+/// A member's role in the organization itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OrganizationRole {
+    /// An active member of Administrators.
+    Administrator,
+    /// Every other member.
+    User,
+}
