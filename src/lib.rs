@@ -124,7 +124,7 @@ pub use query::{
 };
 pub use roles::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Service};
 
-pub use service::{AccountService, Executed, ServiceConfig, ServiceError};
+pub use service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
 pub use snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 pub use store::memory::InMemoryStore;
 #[cfg(feature = "sqlite")]

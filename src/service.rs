@@ -4,8 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use jiff::Timestamp;
+
 use crate::store::{OrganizationId, Store, StoreError, Version};
-use crate::{Command, Context, DomainError, Event, ImportReport, InviteFile, Organization};
+use crate::{
+    Command, Context, DomainError, Email, Event, EventKind, ImportReport, InviteFile, Mailer,
+    NotificationId, Organization,
+};
 
 /// How the service retries and snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,22 @@ pub struct Executed {
     pub events: Vec<Event>,
     /// The organization's version afterwards.
     pub version: Version,
+    /// The invitation emails this command queued and the service tried to
+    /// deliver (empty without mail settings or without a mailer).
+    pub deliveries: Vec<Delivery>,
+}
+
+/// One attempt to deliver a queued invitation email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery {
+    /// The queued email.
+    pub notification: NotificationId,
+    /// The invitee.
+    pub to: Email,
+    /// `Err` holds why it failed; the email stays queued for
+    /// [`AccountService::retry_deliveries`].
+    pub result: Result<(), String>,
 }
 
 /// An organization as last seen, and how far its sign-ins were read.
@@ -109,6 +130,7 @@ pub struct AccountService<S> {
     store: S,
     config: ServiceConfig,
     cache: Mutex<HashMap<OrganizationId, Cached>>,
+    mailer: Option<Arc<dyn Mailer>>,
 }
 
 impl<S: Store> AccountService<S> {
@@ -123,7 +145,15 @@ impl<S: Store> AccountService<S> {
             store,
             config,
             cache: Mutex::new(HashMap::new()),
+            mailer: None,
         }
+    }
+
+    /// Delivers invitation emails through `mailer`. Without a mailer,
+    /// queued emails stay queued (see [`Organization::queued_emails`]).
+    pub fn with_mailer(mut self, mailer: impl Mailer + 'static) -> AccountService<S> {
+        self.mailer = Some(Arc::new(mailer));
+        self
     }
 
     /// The underlying store.
@@ -159,12 +189,18 @@ impl<S: Store> AccountService<S> {
                 return Ok(Executed {
                     events,
                     version: current.org.version(),
+                    deliveries: Vec::new(),
                 });
             }
             match self.store.append(id, current.org.version(), &events) {
                 Ok(version) => {
                     self.stored(id, current, &events);
-                    return Ok(Executed { events, version });
+                    let deliveries = self.deliver(id, &queued_in(&events), ctx.now)?;
+                    return Ok(Executed {
+                        events,
+                        version,
+                        deliveries,
+                    });
                 }
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => {
@@ -210,6 +246,9 @@ impl<S: Store> AccountService<S> {
             match self.store.append(id, current.org.version(), &events) {
                 Ok(_) => {
                     self.stored(id, current, &events);
+                    // The invitations are stored; a failed delivery stays
+                    // queued and never undoes them.
+                    let _ = self.deliver(id, &queued_in(&events), ctx.now);
                     return Ok(report);
                 }
                 Err(StoreError::Conflict(_)) => last_report = Some(report),
@@ -248,6 +287,93 @@ impl<S: Store> AccountService<S> {
         };
         self.store.record_sign_in(id, event.actor, ctx.now)?;
         Ok(())
+    }
+
+    /// Tries again to deliver every queued invitation email, recording each
+    /// result at `now`.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] when the organization cannot be loaded or a
+    /// result cannot be recorded.
+    pub fn retry_deliveries(
+        &self,
+        id: &OrganizationId,
+        now: Timestamp,
+    ) -> Result<Vec<Delivery>, ServiceError> {
+        let current = self.current(id)?;
+        let queued: Vec<NotificationId> = current.org.outbox.keys().copied().collect();
+        self.deliver(id, &queued, now)
+    }
+
+    /// Sends the queued emails `notifications` and records each result as
+    /// an event. A delivered email is recorded before the next is sent, so
+    /// it is never sent again; if recording fails after a successful send,
+    /// the email stays queued and a later retry may send it a second time
+    /// (at least once, never zero times).
+    fn deliver(
+        &self,
+        id: &OrganizationId,
+        notifications: &[NotificationId],
+        now: Timestamp,
+    ) -> Result<Vec<Delivery>, ServiceError> {
+        let Some(mailer) = &self.mailer else {
+            return Ok(Vec::new());
+        };
+        let mut deliveries = Vec::new();
+        for notification in notifications {
+            let current = self.current(id)?;
+            let Some(settings) = current.org.mail_settings().cloned() else {
+                break;
+            };
+            let Some((_, _, email)) = current
+                .org
+                .queued_emails()
+                .find(|(n, _, _)| n == notification)
+            else {
+                continue;
+            };
+            let result = mailer
+                .send(&settings, &email)
+                .map_err(|e| e.to_string());
+            self.record(id, *notification, result.clone(), now)?;
+            deliveries.push(Delivery {
+                notification: *notification,
+                to: email.to,
+                result,
+            });
+        }
+        Ok(deliveries)
+    }
+
+    /// Appends the delivery result, retrying on conflict.
+    fn record(
+        &self,
+        id: &OrganizationId,
+        notification: NotificationId,
+        result: Result<(), String>,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        for _ in 0..self.config.max_attempts {
+            let current = self.current(id)?;
+            let Some(event) = current.org.delivery_event(notification, result.clone(), now) else {
+                return Ok(());
+            };
+            let events = [event];
+            match self.store.append(id, current.org.version(), &events) {
+                Ok(_) => {
+                    self.stored(id, current, &events);
+                    return Ok(());
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => {
+                    self.forget(id);
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(ServiceError::Contention {
+            attempts: self.config.max_attempts,
+        })
     }
 
     /// The cached state brought up to date with the store.
@@ -327,4 +453,15 @@ impl<S: Store> AccountService<S> {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
     }
+}
+
+/// The emails queued by `events`.
+fn queued_in(events: &[Event]) -> Vec<NotificationId> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::InvitationEmailQueued { notification, .. } => Some(notification),
+            _ => None,
+        })
+        .collect()
 }
