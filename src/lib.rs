@@ -127,6 +127,8 @@ pub use roles::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Servi
 pub use service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
 pub use snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 pub use store::memory::InMemoryStore;
+#[cfg(feature = "postgres")]
+pub use store::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use store::sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteStore};
 pub use store::{
