@@ -145,7 +145,7 @@ impl App {
         Ok(())
     }
 
-    fn organization(&self) -> Result<std::sync::Arc<Organization>, Failure> {
+    fn organization(&self) -> Result<Organization, Failure> {
         let org = self.service.organization(&self.org)?;
         if !org.exists() {
             return Err(Failure::refused(

@@ -95,6 +95,8 @@ mod organization;
 mod query;
 mod roles;
 mod service;
+#[cfg(feature = "smtp")]
+mod smtp;
 mod snapshot;
 mod store;
 #[cfg(feature = "testing")]
@@ -125,6 +127,8 @@ pub use query::{
 pub use roles::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Service};
 
 pub use service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
+#[cfg(feature = "smtp")]
+pub use smtp::SmtpMailer;
 pub use snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 pub use store::memory::InMemoryStore;
 #[cfg(feature = "postgres")]

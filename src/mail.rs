@@ -156,6 +156,43 @@ pub struct InvitationEmail {
 }
 
 impl InvitationEmail {
+    /// The invitation email the core queues when `invited_by` invites `to`
+    /// into `organization` and the organization's mail settings are
+    /// `settings`: sent from the settings' sender, with a subject and a
+    /// plain-text body that name the organization and who invited.
+    ///
+    /// Useful to test a [`Mailer`] outside the
+    /// [`AccountService`](crate::AccountService).
+    ///
+    /// ```
+    /// use org_accounts::{Email, InvitationEmail, MailSettings};
+    ///
+    /// let settings = MailSettings::new(
+    ///     "smtp.example.com",
+    ///     587,
+    ///     Email::parse("accounts@example.com")?,
+    ///     "Example Accounts",
+    /// );
+    /// let email = InvitationEmail::for_invitation(
+    ///     &settings,
+    ///     Email::parse("bob@example.com")?,
+    ///     "Example Corp",
+    ///     &Email::parse("ada@example.com")?,
+    /// );
+    /// assert_eq!(email.subject, "You are invited to join Example Corp");
+    /// assert!(email.body.contains("ada@example.com"));
+    /// assert_eq!(email.from_name, "Example Accounts");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_invitation(
+        settings: &MailSettings,
+        to: Email,
+        organization: &str,
+        invited_by: &Email,
+    ) -> InvitationEmail {
+        InvitationEmail::new(settings, to, organization, invited_by)
+    }
+
     pub(crate) fn new(
         settings: &MailSettings,
         to: Email,

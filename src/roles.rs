@@ -44,8 +44,34 @@ pub struct Service {
     /// The default role of each default group (never `Everyone`); it cannot
     /// be revoked.
     pub(crate) default_roles: BTreeMap<GroupId, RoleName>,
-    /// Every assignment, default ones included.
+    /// Every assignment, default ones included. Serialized as a list of
+    /// `[holder, roles]` pairs: a holder cannot be a JSON object key.
+    #[serde(with = "grants_as_pairs")]
     pub(crate) grants: BTreeMap<Holder, BTreeSet<RoleName>>,
+}
+
+mod grants_as_pairs {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Holder;
+    use crate::RoleName;
+
+    pub(super) fn serialize<S: Serializer>(
+        grants: &BTreeMap<Holder, BTreeSet<RoleName>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(grants)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<Holder, BTreeSet<RoleName>>, D::Error> {
+        Ok(Vec::<(Holder, BTreeSet<RoleName>)>::deserialize(d)?
+            .into_iter()
+            .collect())
+    }
 }
 
 impl Service {

@@ -108,10 +108,19 @@ pub struct Delivery {
 }
 
 /// An organization as last seen, and how far its sign-ins were read.
-#[derive(Clone)]
-struct Cached {
-    org: Arc<Organization>,
+struct Entry {
+    org: Organization,
     activity: u64,
+}
+
+/// One organization's slot in the cache; its lock serializes this
+/// process's work on that organization (other organizations go on).
+type Slot = Arc<Mutex<Option<Entry>>>;
+
+/// What one attempt at storing events came to.
+enum Attempt<T> {
+    Done(T),
+    Conflict,
 }
 
 /// Runs commands against organizations kept in a [`Store`].
@@ -120,16 +129,18 @@ struct Cached {
 /// appended with that state's version; if another writer (thread or
 /// process) appended first, the service reloads and decides again, up to
 /// [`ServiceConfig::max_attempts`] times. A command writes only its own
-/// events. Loading reads the latest snapshot and the events after it; the
-/// service also keeps each organization it has seen in memory and only
-/// reads what is newer.
+/// events. The service keeps each organization it has seen in memory and
+/// brings it up to date by reading only what is newer (the latest snapshot
+/// and the events after it on first use), applying events in place: a
+/// command or a sign-in costs O(what changed), never a copy of the
+/// organization.
 ///
 /// Sign-ins go to the [`ActivityStore`](crate::ActivityStore), not the event
 /// stream, so they never make an administrator's command conflict.
 pub struct AccountService<S> {
     store: S,
     config: ServiceConfig,
-    cache: Mutex<HashMap<OrganizationId, Cached>>,
+    cache: Mutex<HashMap<OrganizationId, Slot>>,
     mailer: Option<Arc<dyn Mailer>>,
 }
 
@@ -161,16 +172,32 @@ impl<S: Store> AccountService<S> {
         &self.store
     }
 
-    /// The organization's latest state, for queries (see
-    /// [`Organization::members_page`]).
+    /// Runs `query` on the organization's latest state (see
+    /// [`Organization::members_page`]). Costs what the query costs plus
+    /// reading what is new in the store.
     ///
     /// # Errors
     /// [`ServiceError::Store`].
-    pub fn organization(&self, id: &OrganizationId) -> Result<Arc<Organization>, ServiceError> {
-        Ok(self.current(id)?.org)
+    pub fn read<R>(
+        &self,
+        id: &OrganizationId,
+        query: impl FnOnce(&Organization) -> R,
+    ) -> Result<R, ServiceError> {
+        self.with_current(id, |entry| Ok(query(&entry.org)))
+    }
+
+    /// A copy of the organization's latest state. Convenient, but it copies
+    /// the whole organization: prefer [`read`](AccountService::read).
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`].
+    pub fn organization(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
+        self.read(id, Organization::clone)
     }
 
     /// Decides `command` against the latest state and stores its events.
+    /// Invitation emails it queues are then delivered through the mailer,
+    /// if one is set; see [`Executed::deliveries`].
     ///
     /// # Errors
     /// [`ServiceError::Refused`] when a rule refuses it,
@@ -183,30 +210,23 @@ impl<S: Store> AccountService<S> {
         ctx: &Context,
     ) -> Result<Executed, ServiceError> {
         for _ in 0..self.config.max_attempts {
-            let current = self.current(id)?;
-            let events = current.org.decide(command, ctx)?;
-            if events.is_empty() {
+            let attempt = self.with_current(id, |entry| {
+                let events = entry.org.decide(command, ctx)?;
+                if events.is_empty() {
+                    return Ok(Attempt::Done((events, entry.org.version())));
+                }
+                Ok(match self.append(id, entry, &events)? {
+                    Attempt::Done(version) => Attempt::Done((events, version)),
+                    Attempt::Conflict => Attempt::Conflict,
+                })
+            })?;
+            if let Attempt::Done((events, version)) = attempt {
+                let deliveries = self.deliver(id, &queued_in(&events), ctx.now)?;
                 return Ok(Executed {
                     events,
-                    version: current.org.version(),
-                    deliveries: Vec::new(),
+                    version,
+                    deliveries,
                 });
-            }
-            match self.store.append(id, current.org.version(), &events) {
-                Ok(version) => {
-                    self.stored(id, current, &events);
-                    let deliveries = self.deliver(id, &queued_in(&events), ctx.now)?;
-                    return Ok(Executed {
-                        events,
-                        version,
-                        deliveries,
-                    });
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => {
-                    self.forget(id);
-                    return Err(e.into());
-                }
             }
         }
         Err(ServiceError::Contention {
@@ -218,12 +238,13 @@ impl<S: Store> AccountService<S> {
     /// append (all or nothing). With `dry_run`, nothing is stored and the
     /// report says what would happen.
     ///
-    /// When storing fails (or other writers kept winning), nothing from the
-    /// file is stored and every row that was to be invited is reported as
-    /// `api_error`; uploading the file again is safe.
+    /// When storing fails (or other writers kept winning), every row that
+    /// was to be invited is reported as `api_error`; uploading the file
+    /// again is safe, since rows already stored are skipped.
     ///
     /// # Errors
-    /// [`ServiceError::Refused`] (not an administrator, no organization) and
+    /// [`ServiceError::Refused`] (not an administrator, no organization, not
+    /// enough license seats for the file's group rules) and
     /// [`ServiceError::Store`] when the organization cannot be loaded.
     pub fn bulk_invite(
         &self,
@@ -234,29 +255,32 @@ impl<S: Store> AccountService<S> {
     ) -> Result<ImportReport, ServiceError> {
         let mut last_report = None;
         for _ in 0..self.config.max_attempts {
-            let current = self.current(id)?;
-            let bulk = current.org.decide_bulk_invite(file, ctx)?;
-            if dry_run {
-                return Ok(bulk.into_dry_run());
-            }
-            let (events, mut report) = bulk.into_parts();
-            if events.is_empty() {
+            let attempt = self.with_current(id, |entry| {
+                let bulk = entry.org.decide_bulk_invite(file, ctx)?;
+                if dry_run {
+                    return Ok(Attempt::Done((bulk.into_dry_run(), Vec::new())));
+                }
+                let (events, mut report) = bulk.into_parts();
+                if events.is_empty() {
+                    return Ok(Attempt::Done((report, events)));
+                }
+                match self.append(id, entry, &events) {
+                    Ok(Attempt::Done(_)) => Ok(Attempt::Done((report, events))),
+                    Ok(Attempt::Conflict) => {
+                        last_report = Some(report);
+                        Ok(Attempt::Conflict)
+                    }
+                    Err(e) => {
+                        report.mark_api_error(&e.to_string());
+                        Ok(Attempt::Done((report, Vec::new())))
+                    }
+                }
+            })?;
+            if let Attempt::Done((report, events)) = attempt {
+                // The invitations are stored; a failed delivery stays
+                // queued and never undoes them.
+                let _ = self.deliver(id, &queued_in(&events), ctx.now);
                 return Ok(report);
-            }
-            match self.store.append(id, current.org.version(), &events) {
-                Ok(_) => {
-                    self.stored(id, current, &events);
-                    // The invitations are stored; a failed delivery stays
-                    // queued and never undoes them.
-                    let _ = self.deliver(id, &queued_in(&events), ctx.now);
-                    return Ok(report);
-                }
-                Err(StoreError::Conflict(_)) => last_report = Some(report),
-                Err(e) => {
-                    self.forget(id);
-                    report.mark_api_error(&e.to_string());
-                    return Ok(report);
-                }
             }
         }
         let mut report = last_report.unwrap_or_else(|| ImportReport {
@@ -280,13 +304,14 @@ impl<S: Store> AccountService<S> {
     /// [`ServiceError::Refused`] with [`DomainError::NotAMember`] or
     /// [`DomainError::InvitationNotAccepted`]; [`ServiceError::Store`].
     pub fn record_sign_in(&self, id: &OrganizationId, ctx: &Context) -> Result<(), ServiceError> {
-        let current = self.current(id)?;
-        let events = current.org.decide(&Command::RecordSignIn, ctx)?;
-        let Some(event) = events.first() else {
-            return Ok(());
-        };
-        self.store.record_sign_in(id, event.actor, ctx.now)?;
-        Ok(())
+        self.with_current(id, |entry| {
+            let events = entry.org.decide(&Command::RecordSignIn, ctx)?;
+            if let Some(event) = events.first() {
+                self.store.record_sign_in(id, event.actor, ctx.now)?;
+                entry.org.observe_sign_in(event.actor, ctx.now);
+            }
+            Ok(())
+        })
     }
 
     /// Tries again to deliver every queued invitation email, recording each
@@ -300,16 +325,17 @@ impl<S: Store> AccountService<S> {
         id: &OrganizationId,
         now: Timestamp,
     ) -> Result<Vec<Delivery>, ServiceError> {
-        let current = self.current(id)?;
-        let queued: Vec<NotificationId> = current.org.outbox.keys().copied().collect();
+        let queued: Vec<NotificationId> =
+            self.read(id, |org| org.outbox.keys().copied().collect())?;
         self.deliver(id, &queued, now)
     }
 
-    /// Sends the queued emails `notifications` and records each result as
-    /// an event. A delivered email is recorded before the next is sent, so
-    /// it is never sent again; if recording fails after a successful send,
-    /// the email stays queued and a later retry may send it a second time
-    /// (at least once, never zero times).
+    /// Sends the queued emails `notifications` (outside the organization's
+    /// lock) and records each result as an event. A delivered email is
+    /// recorded before the next is sent, so it is never sent again; if
+    /// recording fails after a successful send, the email stays queued and a
+    /// later retry may send it a second time (at least once, never zero
+    /// times).
     fn deliver(
         &self,
         id: &OrganizationId,
@@ -321,20 +347,16 @@ impl<S: Store> AccountService<S> {
         };
         let mut deliveries = Vec::new();
         for notification in notifications {
-            let current = self.current(id)?;
-            let Some(settings) = current.org.mail_settings().cloned() else {
-                break;
-            };
-            let Some((_, _, email)) = current
-                .org
-                .queued_emails()
-                .find(|(n, _, _)| n == notification)
-            else {
+            let next = self.read(id, |org| {
+                let settings = org.mail_settings()?.clone();
+                org.queued_emails()
+                    .find(|(n, _, _)| n == notification)
+                    .map(|(_, _, email)| (settings, email))
+            })?;
+            let Some((settings, email)) = next else {
                 continue;
             };
-            let result = mailer
-                .send(&settings, &email)
-                .map_err(|e| e.to_string());
+            let result = mailer.send(&settings, &email).map_err(|e| e.to_string());
             self.record(id, *notification, result.clone(), now)?;
             deliveries.push(Delivery {
                 notification: *notification,
@@ -345,7 +367,7 @@ impl<S: Store> AccountService<S> {
         Ok(deliveries)
     }
 
-    /// Appends the delivery result, retrying on conflict.
+    /// Appends a delivery result, retrying on conflict.
     fn record(
         &self,
         id: &OrganizationId,
@@ -354,21 +376,17 @@ impl<S: Store> AccountService<S> {
         now: Timestamp,
     ) -> Result<(), ServiceError> {
         for _ in 0..self.config.max_attempts {
-            let current = self.current(id)?;
-            let Some(event) = current.org.delivery_event(notification, result.clone(), now) else {
+            let attempt = self.with_current(id, |entry| {
+                match entry.org.delivery_event(notification, result.clone(), now) {
+                    None => Ok(Attempt::Done(())),
+                    Some(event) => Ok(match self.append(id, entry, &[event])? {
+                        Attempt::Done(_) => Attempt::Done(()),
+                        Attempt::Conflict => Attempt::Conflict,
+                    }),
+                }
+            })?;
+            if let Attempt::Done(()) = attempt {
                 return Ok(());
-            };
-            let events = [event];
-            match self.store.append(id, current.org.version(), &events) {
-                Ok(_) => {
-                    self.stored(id, current, &events);
-                    return Ok(());
-                }
-                Err(StoreError::Conflict(_)) => continue,
-                Err(e) => {
-                    self.forget(id);
-                    return Err(e.into());
-                }
             }
         }
         Err(ServiceError::Contention {
@@ -376,35 +394,82 @@ impl<S: Store> AccountService<S> {
         })
     }
 
-    /// The cached state brought up to date with the store.
-    fn current(&self, id: &OrganizationId) -> Result<Cached, ServiceError> {
-        let cached = self
-            .cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(id)
-            .cloned();
-        let mut current = match cached {
-            Some(c) => c,
-            None => Cached {
-                org: Arc::new(self.load_base(id)?),
-                activity: 0,
-            },
-        };
-        let events = self.store.read(id, current.org.version())?;
-        let (sign_ins, activity) = self.store.sign_ins_after(id, current.activity)?;
-        if !events.is_empty() || !sign_ins.is_empty() {
-            let org = Arc::make_mut(&mut current.org);
-            for event in &events {
-                org.apply(event);
+    /// Appends `events` at the entry's version and applies them in place;
+    /// snapshots when due.
+    fn append(
+        &self,
+        id: &OrganizationId,
+        entry: &mut Entry,
+        events: &[Event],
+    ) -> Result<Attempt<Version>, ServiceError> {
+        let before = entry.org.version();
+        match self.store.append(id, before, events) {
+            Ok(version) => {
+                for event in events {
+                    entry.org.apply(event);
+                }
+                if let Some(every) = self.config.snapshot_every
+                    && version / every > before / every
+                {
+                    // Best effort: events are the source of truth, a missing
+                    // snapshot only makes the next cold load slower.
+                    let _ = self.store.save_snapshot(id, &entry.org.snapshot());
+                }
+                Ok(Attempt::Done(version))
             }
-            for s in sign_ins {
-                org.observe_sign_in(s.user, s.at);
-            }
+            Err(StoreError::Conflict(_)) => Ok(Attempt::Conflict),
+            Err(e) => Err(e.into()),
         }
-        current.activity = activity;
-        self.remember(id, &current);
-        Ok(current)
+    }
+
+    /// Runs `f` on the organization's cached state, brought up to date
+    /// first, under the organization's lock. If `f` or the update fails with
+    /// a store error, the cached state is dropped and reloaded next time.
+    fn with_current<R>(
+        &self,
+        id: &OrganizationId,
+        f: impl FnOnce(&mut Entry) -> Result<R, ServiceError>,
+    ) -> Result<R, ServiceError> {
+        let slot = {
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(cache.entry(id.clone()).or_default())
+        };
+        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = self
+            .refresh(id, &mut guard)
+            .and_then(|()| match guard.as_mut() {
+                Some(entry) => f(entry),
+                None => {
+                    Err(StoreError::Corrupt("the organization could not be loaded".into()).into())
+                }
+            });
+        if matches!(result, Err(ServiceError::Store(_))) {
+            *guard = None;
+        }
+        result
+    }
+
+    /// Loads the organization on first use (latest snapshot, or nothing),
+    /// then applies what is newer: sign-ins are read before events, so a
+    /// sign-in is never read before the acceptance it depends on.
+    fn refresh(&self, id: &OrganizationId, slot: &mut Option<Entry>) -> Result<(), ServiceError> {
+        let entry = match slot {
+            Some(entry) => entry,
+            None => slot.insert(Entry {
+                org: self.load_base(id)?,
+                activity: 0,
+            }),
+        };
+        let (sign_ins, activity) = self.store.sign_ins_after(id, entry.activity)?;
+        let events = self.store.read(id, entry.org.version())?;
+        for event in &events {
+            entry.org.apply(event);
+        }
+        for s in sign_ins {
+            entry.org.observe_sign_in(s.user, s.at);
+        }
+        entry.activity = activity;
+        Ok(())
     }
 
     /// The latest snapshot, or an empty organization. A snapshot that
@@ -418,40 +483,6 @@ impl<S: Store> AccountService<S> {
         Ok(snapshot
             .and_then(|s| Organization::from_snapshot(&s).ok())
             .unwrap_or_default())
-    }
-
-    /// Applies events this service stored, and snapshots when due.
-    fn stored(&self, id: &OrganizationId, mut current: Cached, events: &[Event]) {
-        let before = current.org.version();
-        let org = Arc::make_mut(&mut current.org);
-        for event in events {
-            org.apply(event);
-        }
-        if let Some(every) = self.config.snapshot_every
-            && org.version() / every > before / every
-        {
-            // Best effort: events are the source of truth, a missing
-            // snapshot only makes the next cold load slower.
-            let _ = self.store.save_snapshot(id, &org.snapshot());
-        }
-        self.remember(id, &current);
-    }
-
-    fn remember(&self, id: &OrganizationId, current: &Cached) {
-        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let newer = cache.get(id).is_none_or(|old| {
-            (old.org.version(), old.activity) <= (current.org.version(), current.activity)
-        });
-        if newer {
-            cache.insert(id.clone(), current.clone());
-        }
-    }
-
-    fn forget(&self, id: &OrganizationId) {
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
     }
 }
 

@@ -312,7 +312,7 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
     );
     assert_eq!(org.version(), 27);
     assert_eq!(
-        *org,
+        org,
         org_accounts::Organization::replay(&store.inner.read(&id(), 0).unwrap())
     );
 }

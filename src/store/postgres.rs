@@ -22,7 +22,7 @@ use crate::{Event, Snapshot, UserId};
 const SCHEMA_VERSION: i32 = 1;
 
 /// A fixed key for the migration advisory lock ("orgacct" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6f72_6761_6363_74;
+const MIGRATION_LOCK: i64 = 0x006f_7267_6163_6374;
 
 /// Events, snapshots and sign-ins in PostgreSQL.
 ///
@@ -57,8 +57,12 @@ impl Sql {
     fn new(schema: &str) -> Sql {
         Sql {
             schema: schema.to_owned(),
-            max_version: format!("SELECT COALESCE(MAX(version), 0) FROM {schema}.events WHERE org = $1"),
-            insert_event: format!("INSERT INTO {schema}.events (org, version, data) VALUES ($1, $2, $3)"),
+            max_version: format!(
+                "SELECT COALESCE(MAX(version), 0) FROM {schema}.events WHERE org = $1"
+            ),
+            insert_event: format!(
+                "INSERT INTO {schema}.events (org, version, data) VALUES ($1, $2, $3)"
+            ),
             read_events: format!(
                 "SELECT version, data FROM {schema}.events WHERE org = $1 AND version > $2 ORDER BY version"
             ),
@@ -220,8 +224,11 @@ impl EventStore for PostgresStore {
         let mut client = self.client();
         let mut tx = client.transaction().map_err(backend)?;
         // Writers of one organization take turns; others are not blocked.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&org.as_str()])
-            .map_err(backend)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&org.as_str()],
+        )
+        .map_err(backend)?;
         let actual: i64 = tx
             .query_one(&self.sql.max_version, &[&org.as_str()])
             .map_err(backend)?
@@ -267,8 +274,8 @@ impl EventStore for PostgresStore {
 
 impl SnapshotStore for PostgresStore {
     fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError> {
-        let data =
-            serde_json::to_string(snapshot).map_err(|e| corrupt("cannot serialize a snapshot", e))?;
+        let data = serde_json::to_string(snapshot)
+            .map_err(|e| corrupt("cannot serialize a snapshot", e))?;
         self.client()
             .execute(
                 &self.sql.save_snapshot,

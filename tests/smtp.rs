@@ -1,0 +1,786 @@
+//! `SmtpMailer` against a real SMTP server: a small SMTP responder that
+//! each test starts on 127.0.0.1 (port 0), which records what it receives
+//! (greeting, authentication, envelope and message), so the tests check
+//! the message actually delivered.
+
+#![cfg(feature = "smtp")]
+
+use std::collections::HashMap;
+use std::error::Error as _;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use org_accounts::{
+    CredentialRef, Email, InvitationEmail, MailError, MailSettings, Mailer, SmtpMailer,
+};
+
+/// No test waits on the server longer than this.
+const SERVER_DEADLINE: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// The SMTP responder
+// ---------------------------------------------------------------------------
+
+/// How the test server behaves.
+#[derive(Clone, Copy)]
+struct Behaviour {
+    /// The mechanisms listed after `AUTH` in the EHLO reply (`None`: no
+    /// AUTH extension).
+    auth: Option<&'static str>,
+    /// Accept AUTH (235) or refuse it (535).
+    accept_auth: bool,
+    /// Refuse every recipient with 550.
+    refuse_rcpt: bool,
+    /// Accept the connection but never say anything.
+    silent: bool,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            auth: Some("PLAIN LOGIN"),
+            accept_auth: true,
+            refuse_rcpt: false,
+            silent: false,
+        }
+    }
+}
+
+/// Credentials an AUTH exchange carried.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Auth {
+    mechanism: String,
+    username: String,
+    password: String,
+}
+
+/// Everything the server received in one session.
+#[derive(Debug, Default)]
+struct Session {
+    /// Command verbs in order (`EHLO`, `AUTH`, `MAIL`, ...).
+    verbs: Vec<String>,
+    auth: Option<Auth>,
+    mail_from: Option<String>,
+    rcpt_to: Vec<String>,
+    /// The message as received after DATA, dot-unstuffed, without the
+    /// terminating `.` line.
+    data: Option<String>,
+}
+
+struct Server {
+    port: u16,
+    handle: JoinHandle<io::Result<Option<Session>>>,
+}
+
+impl Server {
+    fn start(behaviour: Behaviour) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = thread::spawn(move || serve_one(&listener, behaviour));
+        Server { port, handle }
+    }
+
+    /// The session the server saw, or `None` if nobody connected within
+    /// the deadline.
+    fn session(self) -> Option<Session> {
+        self.handle
+            .join()
+            .expect("server thread")
+            .expect("server I/O")
+    }
+}
+
+/// Accepts one connection (waiting at most [`SERVER_DEADLINE`]) and plays
+/// SMTP until QUIT, end of stream, or the read timeout.
+fn serve_one(listener: &TcpListener, behaviour: Behaviour) -> io::Result<Option<Session>> {
+    listener.set_nonblocking(true)?;
+    let started = Instant::now();
+    let stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if started.elapsed() > SERVER_DEADLINE {
+                    return Ok(None);
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(SERVER_DEADLINE))?;
+    stream.set_write_timeout(Some(SERVER_DEADLINE))?;
+    let mut session = Session::default();
+    if behaviour.silent {
+        // Hold the connection open, saying nothing, until the client gives up.
+        let mut reader = BufReader::new(&stream);
+        let mut sink = String::new();
+        let _ = reader.read_line(&mut sink);
+        return Ok(Some(session));
+    }
+    match converse(&stream, behaviour, &mut session) {
+        Ok(()) => {}
+        // The client hanging up or going quiet ends the session.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+            ) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Some(session))
+}
+
+fn converse(stream: &TcpStream, behaviour: Behaviour, session: &mut Session) -> io::Result<()> {
+    let mut reader = BufReader::new(stream);
+    let mut writer = stream;
+    let mut reply = |text: &str| writer.write_all(text.as_bytes());
+    reply("220 smtp.test ESMTP ready\r\n")?;
+    loop {
+        let line = read_line(&mut reader)?;
+        let (verb, argument) = match line.split_once(' ') {
+            Some((verb, argument)) => (verb.to_ascii_uppercase(), argument.to_owned()),
+            None => (line.to_ascii_uppercase(), String::new()),
+        };
+        session.verbs.push(verb.clone());
+        match verb.as_str() {
+            "EHLO" => {
+                let mut text = String::from("250-smtp.test greets you\r\n250-8BITMIME\r\n");
+                if let Some(mechanisms) = behaviour.auth {
+                    text.push_str(&format!("250-AUTH {mechanisms}\r\n"));
+                }
+                text.push_str("250 SIZE 1000000\r\n");
+                reply(&text)?;
+            }
+            "HELO" => reply("250 smtp.test\r\n")?,
+            "AUTH" => {
+                let mut parts = argument.split_whitespace();
+                let mechanism = parts.next().unwrap_or_default().to_ascii_uppercase();
+                let initial = parts.next().map(str::to_owned);
+                let auth = match mechanism.as_str() {
+                    "PLAIN" => {
+                        let response = match initial {
+                            Some(response) => response,
+                            None => {
+                                reply("334 \r\n")?;
+                                read_line(&mut reader)?
+                            }
+                        };
+                        // authzid NUL authcid NUL passwd
+                        let decoded = String::from_utf8(base64(&response)).unwrap();
+                        let mut fields = decoded.split('\0');
+                        let _authzid = fields.next();
+                        Auth {
+                            mechanism,
+                            username: fields.next().unwrap_or_default().to_owned(),
+                            password: fields.next().unwrap_or_default().to_owned(),
+                        }
+                    }
+                    "LOGIN" => {
+                        let username = match initial {
+                            Some(username) => username,
+                            None => {
+                                reply("334 VXNlcm5hbWU6\r\n")?; // "Username:"
+                                read_line(&mut reader)?
+                            }
+                        };
+                        reply("334 UGFzc3dvcmQ6\r\n")?; // "Password:"
+                        let password = read_line(&mut reader)?;
+                        Auth {
+                            mechanism,
+                            username: String::from_utf8(base64(&username)).unwrap(),
+                            password: String::from_utf8(base64(&password)).unwrap(),
+                        }
+                    }
+                    _ => {
+                        reply("504 5.5.4 Unrecognized authentication type\r\n")?;
+                        continue;
+                    }
+                };
+                session.auth = Some(auth);
+                if behaviour.accept_auth {
+                    reply("235 2.7.0 Authentication successful\r\n")?;
+                } else {
+                    reply("535 5.7.8 Authentication credentials invalid\r\n")?;
+                }
+            }
+            "MAIL" => {
+                session.mail_from = Some(path(&argument, "FROM:"));
+                reply("250 2.1.0 Ok\r\n")?;
+            }
+            "RCPT" => {
+                if behaviour.refuse_rcpt {
+                    reply("550 5.1.1 No such user here\r\n")?;
+                } else {
+                    session.rcpt_to.push(path(&argument, "TO:"));
+                    reply("250 2.1.5 Ok\r\n")?;
+                }
+            }
+            "DATA" => {
+                reply("354 End data with <CR><LF>.<CR><LF>\r\n")?;
+                let mut data = String::new();
+                loop {
+                    let line = read_line(&mut reader)?;
+                    if line == "." {
+                        break;
+                    }
+                    // Undo dot-stuffing (RFC 5321 section 4.5.2).
+                    data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                    data.push_str("\r\n");
+                }
+                session.data = Some(data);
+                reply("250 2.0.0 Ok: queued as 1\r\n")?;
+            }
+            "RSET" | "NOOP" => reply("250 2.0.0 Ok\r\n")?,
+            "QUIT" => {
+                reply("221 2.0.0 Bye\r\n")?;
+                return Ok(());
+            }
+            _ => reply("502 5.5.2 Command not recognized\r\n")?,
+        }
+    }
+}
+
+/// One CRLF-terminated line, without the CRLF.
+fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    assert!(line.ends_with("\r\n"), "SMTP lines end with CRLF: {line:?}");
+    line.truncate(line.len() - 2);
+    Ok(line)
+}
+
+/// The address in `FROM:<a@b> PARAMS` / `TO:<a@b>`.
+fn path(argument: &str, keyword: &str) -> String {
+    let rest = argument[keyword.len()..].trim_start();
+    assert!(
+        argument[..keyword.len()].eq_ignore_ascii_case(keyword),
+        "{argument:?}"
+    );
+    let end = rest.find('>').expect("a path in angle brackets");
+    rest[1..end].to_owned()
+}
+
+// ---------------------------------------------------------------------------
+// Reading the received message (RFC 5322 / MIME), decoding what lettre
+// encoded
+// ---------------------------------------------------------------------------
+
+struct Received {
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Received {
+    fn parse(data: &str) -> Received {
+        let (head, body) = data
+            .split_once("\r\n\r\n")
+            .expect("headers, blank line, body");
+        let mut headers: Vec<(String, String)> = Vec::new();
+        for line in head.split("\r\n") {
+            if line.starts_with([' ', '\t']) {
+                // Folded header: continue the previous one.
+                headers
+                    .last_mut()
+                    .expect("a header to continue")
+                    .1
+                    .push_str(line);
+            } else {
+                let (name, value) = line.split_once(':').expect("name: value");
+                headers.push((name.to_owned(), value.trim_start().to_owned()));
+            }
+        }
+        let received = Received {
+            headers,
+            body: String::new(),
+        };
+        let body = match received
+            .header("Content-Transfer-Encoding")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("7bit" | "8bit") => body.to_owned(),
+            Some("quoted-printable") => String::from_utf8(quoted_printable(body)).unwrap(),
+            Some("base64") => String::from_utf8(base64(body)).unwrap(),
+            Some(other) => panic!("unexpected transfer encoding {other}"),
+        };
+        Received {
+            body: body.replace("\r\n", "\n"),
+            ..received
+        }
+    }
+
+    /// The raw value of the only header called `name`.
+    fn header(&self, name: &str) -> Option<&str> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        let value = values.next();
+        assert!(values.next().is_none(), "one {name} header");
+        value
+    }
+
+    /// The value of header `name`, with RFC 2047 encoded words decoded.
+    fn decoded_header(&self, name: &str) -> String {
+        decode_words(
+            self.header(name)
+                .unwrap_or_else(|| panic!("a {name} header")),
+        )
+    }
+}
+
+/// The display name and address of a one-mailbox header: `addr`,
+/// `name <addr>`, `"quoted name" <addr>` or `=?utf-8?b?...?= <addr>`.
+fn mailbox(value: &str) -> (Option<String>, String) {
+    let Some((name, address)) = value.rsplit_once('<') else {
+        return (None, value.trim().to_owned());
+    };
+    let address = address.strip_suffix('>').expect("<address>").to_owned();
+    let name = name.trim();
+    let name = if name.is_empty() {
+        None
+    } else if let Some(quoted) = name.strip_prefix('"').and_then(|n| n.strip_suffix('"')) {
+        let mut unquoted = String::new();
+        let mut chars = quoted.chars();
+        while let Some(c) = chars.next() {
+            unquoted.push(if c == '\\' { chars.next().unwrap() } else { c });
+        }
+        Some(unquoted)
+    } else {
+        Some(decode_words(name))
+    };
+    (name, address)
+}
+
+/// Decodes RFC 2047 encoded words (`=?utf-8?b?...?=`, `=?utf-8?q?...?=`);
+/// whitespace between adjacent encoded words is dropped.
+fn decode_words(value: &str) -> String {
+    let mut out = Vec::new();
+    let mut rest = value;
+    let mut after_word = false;
+    while !rest.is_empty() {
+        let start = rest.find("=?");
+        let word = start.and_then(|start| {
+            let inner = &rest[start + 2..];
+            let mut parts = inner.splitn(3, '?');
+            let charset = parts.next()?;
+            let encoding = parts.next()?;
+            let text_and_rest = parts.next()?;
+            let end = text_and_rest.find("?=")?;
+            assert!(charset.eq_ignore_ascii_case("utf-8"), "{value:?}");
+            let text = &text_and_rest[..end];
+            let bytes = match encoding {
+                "b" | "B" => base64(text),
+                "q" | "Q" => quoted_printable(&text.replace('_', " ")),
+                other => panic!("unknown encoding {other}"),
+            };
+            let consumed = start + 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
+            Some((start, bytes, consumed))
+        });
+        match word {
+            Some((start, bytes, consumed)) => {
+                let between = &rest[..start];
+                if !(after_word && between.trim().is_empty()) {
+                    out.extend_from_slice(between.as_bytes());
+                }
+                out.extend(bytes);
+                rest = &rest[consumed..];
+                after_word = true;
+            }
+            None => {
+                out.extend_from_slice(rest.as_bytes());
+                rest = "";
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn base64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for byte in text.bytes() {
+        if byte == b'=' {
+            break;
+        }
+        if byte.is_ascii_whitespace() {
+            continue;
+        }
+        let value = ALPHABET
+            .iter()
+            .position(|&c| c == byte)
+            .unwrap_or_else(|| panic!("not base64: {text:?}"));
+        buffer = (buffer << 6) | u32::try_from(value).unwrap();
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(u8::try_from((buffer >> bits) & 0xff).unwrap());
+        }
+    }
+    out
+}
+
+fn quoted_printable(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            if bytes[i + 1..].starts_with(b"\r\n") {
+                i += 3; // soft line break
+            } else {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            }
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------
+
+fn email(address: &str) -> Email {
+    Email::parse(address).unwrap()
+}
+
+/// Plain SMTP (no TLS) to the test server, with a short timeout.
+fn settings(port: u16) -> MailSettings {
+    MailSettings::new(
+        "127.0.0.1",
+        port,
+        email("accounts@example.com"),
+        "Example Corp, Accounts",
+    )
+    .with_tls(false)
+    .with_timeout(Duration::from_secs(5))
+}
+
+fn invitation(settings: &MailSettings, organization: &str) -> InvitationEmail {
+    InvitationEmail::for_invitation(
+        settings,
+        email("Bob.Jones@Example.com"),
+        organization,
+        &email("ada@example.com"),
+    )
+}
+
+/// A mailer whose vault holds one secret, `smtp/example` = `s3cret pass`.
+fn mailer() -> SmtpMailer {
+    let vault = HashMap::from([("smtp/example".to_owned(), "s3cret pass".to_owned())]);
+    SmtpMailer::new(move |reference| vault.get(&reference.0).cloned())
+}
+
+fn error_text(error: &MailError) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// The server received `invitation` for `organization`, sent as
+/// `settings` say, through a correct envelope.
+fn assert_delivered(
+    session: &Session,
+    settings: &MailSettings,
+    invitation: &InvitationEmail,
+    organization: &str,
+) {
+    assert_eq!(
+        session.mail_from.as_deref(),
+        Some(settings.sender_address.as_str())
+    );
+    assert_eq!(session.rcpt_to, ["Bob.Jones@Example.com"]);
+    let received = Received::parse(session.data.as_deref().expect("a message"));
+    assert_eq!(
+        mailbox(received.header("From").expect("a From header")),
+        (
+            Some(settings.sender_name.clone()),
+            settings.sender_address.as_str().to_owned()
+        )
+    );
+    assert_eq!(
+        mailbox(received.header("To").expect("a To header")),
+        (None, "Bob.Jones@Example.com".to_owned())
+    );
+    assert_eq!(received.decoded_header("Subject"), invitation.subject);
+    assert_eq!(
+        received.header("Content-Type"),
+        Some("text/plain; charset=utf-8")
+    );
+    // lettre ends the message with an empty line before the final dot.
+    assert_eq!(received.body.trim_end(), invitation.body.trim_end());
+    assert!(
+        received
+            .body
+            .contains(&format!("join the organization \"{organization}\".")),
+        "{}",
+        received.body
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+#[test]
+fn delivers_the_invitation_with_auth_plain() {
+    let server = Server::start(Behaviour::default());
+    let settings =
+        settings(server.port).with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
+    let invitation = invitation(&settings, "Example Corp");
+
+    mailer().send(&settings, &invitation).expect("delivered");
+
+    let session = server.session().expect("the mailer connected");
+    assert_eq!(
+        session.verbs,
+        ["EHLO", "AUTH", "MAIL", "RCPT", "DATA", "QUIT"]
+    );
+    assert_eq!(
+        session.auth,
+        Some(Auth {
+            mechanism: "PLAIN".into(),
+            username: "mailer@example.com".into(),
+            password: "s3cret pass".into(),
+        })
+    );
+    assert_delivered(&session, &settings, &invitation, "Example Corp");
+    // Plain ASCII travels as is: the raw message names the organization.
+    let raw = session.data.unwrap();
+    assert!(
+        raw.contains("Subject: You are invited to join Example Corp\r\n"),
+        "{raw}"
+    );
+    assert!(
+        raw.contains("ada@example.com invited you to join the organization \"Example Corp\"."),
+        "{raw}"
+    );
+}
+
+#[test]
+fn encodes_a_non_ascii_organization_name() {
+    let server = Server::start(Behaviour::default());
+    let settings = settings(server.port);
+    let organization = "Café Zürich — Ünïcode Ltd";
+    let invitation = invitation(&settings, organization);
+
+    mailer().send(&settings, &invitation).expect("delivered");
+
+    let session = server.session().expect("the mailer connected");
+    // No authentication configured: none attempted.
+    assert_eq!(session.verbs, ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]);
+    assert_eq!(session.auth, None);
+    let raw = session.data.as_deref().unwrap();
+    assert!(raw.is_ascii(), "lettre encodes headers and body: {raw}");
+    assert_delivered(&session, &settings, &invitation, organization);
+}
+
+#[test]
+fn authenticates_with_login_when_the_server_offers_only_login() {
+    let server = Server::start(Behaviour {
+        auth: Some("LOGIN"),
+        ..Behaviour::default()
+    });
+    let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp/example".into()));
+    let invitation = invitation(&settings, "Example Corp");
+
+    mailer().send(&settings, &invitation).expect("delivered");
+
+    let session = server.session().expect("the mailer connected");
+    assert_eq!(
+        session.auth,
+        Some(Auth {
+            mechanism: "LOGIN".into(),
+            username: "mailer".into(),
+            password: "s3cret pass".into(),
+        })
+    );
+    assert_delivered(&session, &settings, &invitation, "Example Corp");
+}
+
+#[test]
+fn from_env_reads_the_secret_from_the_named_variable() {
+    // A variable `cargo test` sets for the test process (no `set_var` in a
+    // multi-threaded test binary); skipped when the binary runs on its own.
+    let name = "CARGO_PKG_NAME";
+    let Ok(value) = std::env::var(name) else {
+        return;
+    };
+    assert_eq!(value, env!("CARGO_PKG_NAME"));
+    let server = Server::start(Behaviour::default());
+    let settings = settings(server.port).with_auth("mailer", CredentialRef(name.into()));
+    let invitation = invitation(&settings, "Example Corp");
+
+    SmtpMailer::from_env()
+        .send(&settings, &invitation)
+        .expect("delivered");
+
+    let auth = server.session().unwrap().auth.expect("authenticated");
+    assert_eq!(auth.username, "mailer");
+    assert_eq!(auth.password, value);
+}
+
+#[test]
+fn a_missing_credential_fails_without_connecting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let settings = settings(port).with_auth("mailer", CredentialRef("smtp/unknown".into()));
+    let invitation = invitation(&settings, "Example Corp");
+
+    let error = mailer().send(&settings, &invitation).unwrap_err();
+    assert!(
+        matches!(&error, MailError::MissingCredential(name) if name == "smtp/unknown"),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        "the credential \"smtp/unknown\" is not available"
+    );
+
+    let error = SmtpMailer::from_env()
+        .send(
+            &settings.clone().with_auth(
+                "mailer",
+                CredentialRef("ORG_ACCOUNTS_TEST_SURELY_UNSET_4F1C".into()),
+            ),
+            &invitation,
+        )
+        .unwrap_err();
+    assert!(
+        matches!(error, MailError::MissingCredential(_)),
+        "{error:?}"
+    );
+
+    // A connection attempt would be waiting in the listen backlog by now.
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+        "nobody connects: {accepted:?}"
+    );
+}
+
+#[test]
+fn a_refused_recipient_is_a_transport_error() {
+    let server = Server::start(Behaviour {
+        refuse_rcpt: true,
+        ..Behaviour::default()
+    });
+    let settings = settings(server.port);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let error = mailer().send(&settings, &invitation).unwrap_err();
+    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    let text = error_text(&error);
+    assert!(text.starts_with("the mail server failed: "), "{text}");
+    assert!(text.contains("550"), "{text}");
+
+    let session = server.session().expect("the mailer connected");
+    assert_eq!(session.data, None, "no message after a refused recipient");
+    assert!(
+        !session.verbs.contains(&"DATA".to_owned()),
+        "{:?}",
+        session.verbs
+    );
+}
+
+#[test]
+fn refused_authentication_is_a_transport_error_that_hides_the_secret() {
+    let server = Server::start(Behaviour {
+        accept_auth: false,
+        ..Behaviour::default()
+    });
+    let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp/example".into()));
+    let invitation = invitation(&settings, "Example Corp");
+
+    let error = mailer().send(&settings, &invitation).unwrap_err();
+    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    let text = error_text(&error);
+    assert!(text.contains("535"), "{text}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
+
+    let session = server.session().expect("the mailer connected");
+    assert_eq!(session.mail_from, None, "nothing sent after refused AUTH");
+}
+
+#[test]
+fn tls_on_a_server_without_starttls_sends_nothing() {
+    // TLS on a port other than 465 means STARTTLS, which is required: a
+    // server that does not offer it gets neither credentials nor mail.
+    let server = Server::start(Behaviour::default());
+    let settings = settings(server.port)
+        .with_tls(true)
+        .with_auth("mailer", CredentialRef("smtp/example".into()));
+    let invitation = invitation(&settings, "Example Corp");
+
+    let error = mailer().send(&settings, &invitation).unwrap_err();
+    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+
+    let session = server.session().expect("the mailer connected");
+    assert_eq!(session.auth, None);
+    assert_eq!(session.mail_from, None);
+    assert!(
+        session.verbs.iter().all(|v| v == "EHLO" || v == "QUIT"),
+        "{:?}",
+        session.verbs
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_a_transport_error() {
+    // A port nobody listens on: bind one, then close it.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let timeout = Duration::from_secs(2);
+    let settings = settings(port).with_timeout(timeout);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let started = Instant::now();
+    let error = mailer().send(&settings, &invitation).unwrap_err();
+    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    assert!(started.elapsed() < timeout, "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_silent_server_times_out() {
+    let server = Server::start(Behaviour {
+        silent: true,
+        ..Behaviour::default()
+    });
+    let timeout = Duration::from_millis(300);
+    let settings = settings(server.port).with_timeout(timeout);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let started = Instant::now();
+    let error = mailer().send(&settings, &invitation).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    assert!(elapsed >= timeout, "gave up after {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert!(server.session().is_some());
+}
