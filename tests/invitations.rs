@@ -8,30 +8,48 @@ use std::time::Duration;
 
 use common::*;
 use org_accounts::{
-    AccountService, Command, CredentialRef, DomainError, EventKind, InMemoryStore,
-    InvitationEmail, InvitationStatus, MailError, MailSettings, Mailer, OrganizationId,
+    AccountService, Command, CredentialRef, DomainError, EventKind, InMemoryStore, InvitationEmail,
+    InvitationStatus, MailError, MailSettings, Mailer, OrganizationId,
 };
 
 fn settings() -> MailSettings {
-    MailSettings::new("smtp.example.com", 587, email("noreply@example.com"), "Example Corp")
-        .with_auth("mailer", CredentialRef("SMTP_PASSWORD".into()))
+    MailSettings::new(
+        "smtp.example.com",
+        587,
+        email("noreply@example.com"),
+        "Example Corp",
+    )
+    .with_auth("mailer", CredentialRef("SMTP_PASSWORD".into()))
 }
 
 fn with_mail() -> Scenario {
-    given_org().and(ADMIN, Command::SetMailSettings { settings: settings() })
+    given_org().and(
+        ADMIN,
+        Command::SetMailSettings {
+            settings: settings(),
+        },
+    )
 }
 
 fn invite(list: &[&str]) -> Command {
-    Command::InviteUsers { emails: emails(list), groups: vec![] }
+    Command::InviteUsers {
+        emails: emails(list),
+        groups: vec![],
+    }
 }
 
 fn queued_kinds(events: &[org_accounts::Event]) -> usize {
-    events.iter().filter(|e| matches!(e.kind, EventKind::InvitationEmailQueued { .. })).count()
+    events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::InvitationEmailQueued { .. }))
+        .count()
 }
 
 #[test]
 fn without_mail_settings_inviting_sends_nothing() {
-    let org = given_org().when(ADMIN, invite(&["bob@example.com"])).then_events(|e| assert_eq!(queued_kinds(e), 0));
+    let org = given_org()
+        .when(ADMIN, invite(&["bob@example.com"]))
+        .then_events(|e| assert_eq!(queued_kinds(e), 0));
     assert_eq!(org.queued_emails().count(), 0);
 }
 
@@ -44,7 +62,11 @@ fn with_mail_settings_each_invitation_queues_exactly_one_email() {
     assert_eq!(queued.len(), 2);
     assert_eq!(queued[0].to.as_str(), "bob@example.com");
     assert_eq!(queued[0].subject, "You are invited to join Example");
-    assert!(queued[0].body.contains("\"Example\"") && queued[0].body.contains(ADMIN), "{}", queued[0].body);
+    assert!(
+        queued[0].body.contains("\"Example\"") && queued[0].body.contains(ADMIN),
+        "{}",
+        queued[0].body
+    );
     assert_eq!(queued[0].from_name, "Example Corp");
 }
 
@@ -53,9 +75,16 @@ fn mail_settings_are_validated_and_hold_no_secret() {
     let bad = MailSettings::new("smtp example.com", 587, email("noreply@example.com"), "X");
     given_org()
         .when(ADMIN, Command::SetMailSettings { settings: bad })
-        .then_refused(DomainError::InvalidMailSettings { reason: "the host must be a server name without spaces" });
+        .then_refused(DomainError::InvalidMailSettings {
+            reason: "the host must be a server name without spaces",
+        });
     let zero = MailSettings::new("smtp.example.com", 0, email("noreply@example.com"), "X");
-    assert!(given_org().when(ADMIN, Command::SetMailSettings { settings: zero }).result.is_err());
+    assert!(
+        given_org()
+            .when(ADMIN, Command::SetMailSettings { settings: zero })
+            .result
+            .is_err()
+    );
     let s = with_mail();
     let json = serde_json::to_string(&s.history).unwrap();
     assert!(json.contains("SMTP_PASSWORD"), "the reference is stored");
@@ -70,20 +99,37 @@ fn clearing_mail_settings_stops_emails_and_empties_the_queue() {
         .then_events(|e| assert_eq!(e.len(), 1));
     assert!(org.mail_settings().is_none());
     assert_eq!(org.queued_emails().count(), 0);
-    given_org().when(ADMIN, Command::ClearMailSettings).then_nothing_happens();
+    given_org()
+        .when(ADMIN, Command::ClearMailSettings)
+        .then_nothing_happens();
 }
 
 #[test]
 fn only_administrators_change_mail_settings_and_invitations() {
-    let s = || given_org().invited(&["bob@example.com", "cy@example.com"], &[]).accepted("bob@example.com");
+    let s = || {
+        given_org()
+            .invited(&["bob@example.com", "cy@example.com"], &[])
+            .accepted("bob@example.com")
+    };
     for command in [
-        Command::SetMailSettings { settings: settings() },
+        Command::SetMailSettings {
+            settings: settings(),
+        },
         Command::ClearMailSettings,
-        Command::SetInvitationExpiry { after: Some(Duration::from_secs(3600)) },
-        Command::ResendInvitation { user: email("cy@example.com") },
-        Command::RevokeInvitation { user: email("cy@example.com") },
+        Command::SetInvitationExpiry {
+            after: Some(Duration::from_secs(3600)),
+        },
+        Command::ResendInvitation {
+            user: email("cy@example.com"),
+        },
+        Command::RevokeInvitation {
+            user: email("cy@example.com"),
+        },
     ] {
-        s().when("bob@example.com", command).then_refused(DomainError::Forbidden { actor: email("bob@example.com") });
+        s().when("bob@example.com", command)
+            .then_refused(DomainError::Forbidden {
+                actor: email("bob@example.com"),
+            });
     }
 }
 
@@ -91,7 +137,12 @@ fn only_administrators_change_mail_settings_and_invitations() {
 fn resend_queues_a_new_email_for_pending_users_only() {
     let org = with_mail()
         .invited(&["bob@example.com"], &[])
-        .when(ADMIN, Command::ResendInvitation { user: email("bob@example.com") })
+        .when(
+            ADMIN,
+            Command::ResendInvitation {
+                user: email("bob@example.com"),
+            },
+        )
         .then_events(|e| {
             assert!(matches!(e[0].kind, EventKind::InvitationResent { .. }));
             assert_eq!(queued_kinds(e), 1);
@@ -100,27 +151,59 @@ fn resend_queues_a_new_email_for_pending_users_only() {
     with_mail()
         .invited(&["bob@example.com"], &[])
         .accepted("bob@example.com")
-        .when(ADMIN, Command::ResendInvitation { user: email("bob@example.com") })
-        .then_refused(DomainError::NotPending { email: email("bob@example.com") });
+        .when(
+            ADMIN,
+            Command::ResendInvitation {
+                user: email("bob@example.com"),
+            },
+        )
+        .then_refused(DomainError::NotPending {
+            email: email("bob@example.com"),
+        });
     given_org()
-        .when(ADMIN, Command::ResendInvitation { user: email("nobody@example.com") })
-        .then_refused(DomainError::UnknownUsers { emails: emails(&["nobody@example.com"]) });
+        .when(
+            ADMIN,
+            Command::ResendInvitation {
+                user: email("nobody@example.com"),
+            },
+        )
+        .then_refused(DomainError::UnknownUsers {
+            emails: emails(&["nobody@example.com"]),
+        });
 }
 
 #[test]
 fn revoking_removes_the_pending_user_and_their_queued_email() {
     let org = with_mail()
         .invited(&["bob@example.com"], &["Automation Users"])
-        .when(ADMIN, Command::RevokeInvitation { user: email("bob@example.com") })
+        .when(
+            ADMIN,
+            Command::RevokeInvitation {
+                user: email("bob@example.com"),
+            },
+        )
         .then_events(|e| assert!(matches!(e[0].kind, EventKind::InvitationRevoked { .. })));
     assert!(org.member(&email("bob@example.com")).is_none());
     assert_eq!(org.queued_emails().count(), 0);
-    assert_eq!(org.group(&group("Automation Users")).unwrap().members().count(), 0);
+    assert_eq!(
+        org.group(&group("Automation Users"))
+            .unwrap()
+            .members()
+            .count(),
+        0
+    );
     with_mail()
         .invited(&["bob@example.com"], &[])
         .accepted("bob@example.com")
-        .when(ADMIN, Command::RevokeInvitation { user: email("bob@example.com") })
-        .then_refused(DomainError::NotPending { email: email("bob@example.com") });
+        .when(
+            ADMIN,
+            Command::RevokeInvitation {
+                user: email("bob@example.com"),
+            },
+        )
+        .then_refused(DomainError::NotPending {
+            email: email("bob@example.com"),
+        });
 }
 
 #[test]
@@ -131,36 +214,80 @@ fn expired_invitations_cannot_be_accepted_until_resent() {
         .invited(&["bob@example.com"], &[]);
     let bob = s.org.member(&email("bob@example.com")).unwrap().clone();
     // Invited at minute 3; valid until minute 63.
-    assert_eq!(s.org.invitation_status(&bob, at(62)), InvitationStatus::Pending);
-    assert_eq!(s.org.invitation_status(&bob, at(63)), InvitationStatus::Expired);
+    assert_eq!(
+        s.org.invitation_status(&bob, at(62)),
+        InvitationStatus::Pending
+    );
+    assert_eq!(
+        s.org.invitation_status(&bob, at(63)),
+        InvitationStatus::Expired
+    );
     let before = s.org.clone();
-    let err = s.org.execute(&Command::AcceptInvitation, &ctx("bob@example.com", 70)).unwrap_err();
-    assert_eq!(err, DomainError::InvitationExpired { email: email("bob@example.com") });
+    let err = s
+        .org
+        .execute(&Command::AcceptInvitation, &ctx("bob@example.com", 70))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        DomainError::InvitationExpired {
+            email: email("bob@example.com")
+        }
+    );
     assert_eq!(s.org, before);
-    s.org.execute(&Command::ResendInvitation { user: email("bob@example.com") }, &ctx(ADMIN, 80)).unwrap();
+    s.org
+        .execute(
+            &Command::ResendInvitation {
+                user: email("bob@example.com"),
+            },
+            &ctx(ADMIN, 80),
+        )
+        .unwrap();
     let bob = s.org.member(&email("bob@example.com")).unwrap().clone();
-    assert_eq!(s.org.invitation_status(&bob, at(81)), InvitationStatus::Pending);
+    assert_eq!(
+        s.org.invitation_status(&bob, at(81)),
+        InvitationStatus::Pending
+    );
     assert_eq!(s.org.invitation_expires_at(&bob), Some(at(140)));
-    s.org.execute(&Command::AcceptInvitation, &ctx("bob@example.com", 90)).unwrap();
+    s.org
+        .execute(&Command::AcceptInvitation, &ctx("bob@example.com", 90))
+        .unwrap();
     let bob = s.org.member(&email("bob@example.com")).unwrap().clone();
-    assert_eq!(s.org.invitation_status(&bob, at(1000)), InvitationStatus::Accepted);
+    assert_eq!(
+        s.org.invitation_status(&bob, at(1000)),
+        InvitationStatus::Accepted
+    );
 }
 
 #[test]
 fn no_expiry_by_default_and_short_expiries_are_refused() {
     let s = given_org().invited(&["bob@example.com"], &[]);
     let bob = s.org.member(&email("bob@example.com")).unwrap();
-    assert_eq!(s.org.invitation_status(bob, at(10_000_000)), InvitationStatus::Pending);
+    assert_eq!(
+        s.org.invitation_status(bob, at(10_000_000)),
+        InvitationStatus::Pending
+    );
     given_org()
-        .when(ADMIN, Command::SetInvitationExpiry { after: Some(Duration::from_secs(59)) })
+        .when(
+            ADMIN,
+            Command::SetInvitationExpiry {
+                after: Some(Duration::from_secs(59)),
+            },
+        )
         .then_refused(DomainError::InvalidExpiry);
-    given_org().when(ADMIN, Command::SetInvitationExpiry { after: None }).then_nothing_happens();
+    given_org()
+        .when(ADMIN, Command::SetInvitationExpiry { after: None })
+        .then_nothing_happens();
 }
 
 #[test]
 fn snapshots_keep_the_lifecycle_state() {
     let s = with_mail()
-        .and(ADMIN, Command::SetInvitationExpiry { after: Some(Duration::from_secs(7200)) })
+        .and(
+            ADMIN,
+            Command::SetInvitationExpiry {
+                after: Some(Duration::from_secs(7200)),
+            },
+        )
         .invited(&["bob@example.com"], &[]);
     let back = org_accounts::Organization::from_snapshot(&s.org.snapshot()).unwrap();
     assert_eq!(back, s.org);
@@ -175,7 +302,13 @@ struct FakeMailer {
 
 impl Mailer for &'static FakeMailer {
     fn send(&self, _: &MailSettings, email: &InvitationEmail) -> Result<(), MailError> {
-        if self.failing.lock().unwrap().iter().any(|f| f == email.to.as_str()) {
+        if self
+            .failing
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|f| f == email.to.as_str())
+        {
             return Err(MailError::Transport("connection refused".into()));
         }
         self.sent.lock().unwrap().push(email.clone());
@@ -186,8 +319,24 @@ impl Mailer for &'static FakeMailer {
 fn service(mailer: &'static FakeMailer) -> (AccountService<InMemoryStore>, OrganizationId) {
     let service = AccountService::new(InMemoryStore::new()).with_mailer(mailer);
     let id = OrganizationId::new("acme").unwrap();
-    service.execute(&id, &Command::CreateOrganization { name: "Acme".into() }, &ctx(ADMIN, 0)).unwrap();
-    service.execute(&id, &Command::SetMailSettings { settings: settings() }, &ctx(ADMIN, 1)).unwrap();
+    service
+        .execute(
+            &id,
+            &Command::CreateOrganization {
+                name: "Acme".into(),
+            },
+            &ctx(ADMIN, 0),
+        )
+        .unwrap();
+    service
+        .execute(
+            &id,
+            &Command::SetMailSettings {
+                settings: settings(),
+            },
+            &ctx(ADMIN, 1),
+        )
+        .unwrap();
     (service, id)
 }
 
@@ -195,11 +344,20 @@ fn service(mailer: &'static FakeMailer) -> (AccountService<InMemoryStore>, Organ
 fn the_service_delivers_after_storing_and_never_sends_twice() {
     let mailer: &'static FakeMailer = Box::leak(Box::default());
     let (service, id) = service(mailer);
-    let done = service.execute(&id, &invite(&["bob@example.com", "cy@example.com"]), &ctx(ADMIN, 2)).unwrap();
+    let done = service
+        .execute(
+            &id,
+            &invite(&["bob@example.com", "cy@example.com"]),
+            &ctx(ADMIN, 2),
+        )
+        .unwrap();
     assert_eq!(done.deliveries.len(), 2);
     assert!(done.deliveries.iter().all(|d| d.result.is_ok()));
     assert_eq!(mailer.sent.lock().unwrap().len(), 2);
-    assert_eq!(service.organization(&id).unwrap().queued_emails().count(), 0);
+    assert_eq!(
+        service.organization(&id).unwrap().queued_emails().count(),
+        0
+    );
     // Nothing left to retry: nothing is sent again.
     assert!(service.retry_deliveries(&id, at(3)).unwrap().is_empty());
     assert_eq!(mailer.sent.lock().unwrap().len(), 2);
@@ -210,21 +368,53 @@ fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_invita
     let mailer: &'static FakeMailer = Box::leak(Box::default());
     mailer.failing.lock().unwrap().push("cy@example.com".into());
     let (service, id) = service(mailer);
-    let done = service.execute(&id, &invite(&["bob@example.com", "cy@example.com"]), &ctx(ADMIN, 2)).unwrap();
-    let failed: Vec<_> = done.deliveries.iter().filter(|d| d.result.is_err()).collect();
+    let done = service
+        .execute(
+            &id,
+            &invite(&["bob@example.com", "cy@example.com"]),
+            &ctx(ADMIN, 2),
+        )
+        .unwrap();
+    let failed: Vec<_> = done
+        .deliveries
+        .iter()
+        .filter(|d| d.result.is_err())
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].to.as_str(), "cy@example.com");
     let org = service.organization(&id).unwrap();
-    assert!(org.member(&email("cy@example.com")).is_some(), "the invitation stands");
-    let queued: Vec<_> = org.queued_emails().map(|(_, q, _)| (q.attempts(), q.last_error().map(str::to_owned))).collect();
-    assert_eq!(queued, [(1, Some("the mail server failed: connection refused".to_owned()))]);
+    assert!(
+        org.member(&email("cy@example.com")).is_some(),
+        "the invitation stands"
+    );
+    let queued: Vec<_> = org
+        .queued_emails()
+        .map(|(_, q, _)| (q.attempts(), q.last_error().map(str::to_owned)))
+        .collect();
+    assert_eq!(
+        queued,
+        [(
+            1,
+            Some("the mail server failed: connection refused".to_owned())
+        )]
+    );
 
     mailer.failing.lock().unwrap().clear();
     let retried = service.retry_deliveries(&id, at(5)).unwrap();
     assert_eq!(retried.len(), 1);
     assert!(retried[0].result.is_ok());
-    let sent: Vec<String> = mailer.sent.lock().unwrap().iter().map(|m| m.to.as_str().to_owned()).collect();
-    assert_eq!(sent, ["bob@example.com", "cy@example.com"], "each invitee got exactly one email");
+    let sent: Vec<String> = mailer
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.to.as_str().to_owned())
+        .collect();
+    assert_eq!(
+        sent,
+        ["bob@example.com", "cy@example.com"],
+        "each invitee got exactly one email"
+    );
     assert!(service.retry_deliveries(&id, at(6)).unwrap().is_empty());
 }
 
@@ -237,7 +427,9 @@ fn bulk_invitations_are_emailed_too() {
         &org_accounts::CsvOptions::default(),
     )
     .unwrap();
-    let report = service.bulk_invite(&id, &file, &ctx(ADMIN, 2), false).unwrap();
+    let report = service
+        .bulk_invite(&id, &file, &ctx(ADMIN, 2), false)
+        .unwrap();
     assert_eq!(report.totals().invited, 2);
     assert_eq!(mailer.sent.lock().unwrap().len(), 2);
 }

@@ -42,7 +42,10 @@ fn postgres_store_conforms() {
         PostgresStore::connect_with_schema(&url, &name).unwrap()
     });
     for name in schemas.into_inner().unwrap() {
-        PostgresStore::connect_with_schema(&url, &name).unwrap().drop_schema().unwrap();
+        PostgresStore::connect_with_schema(&url, &name)
+            .unwrap()
+            .drop_schema()
+            .unwrap();
     }
 }
 
@@ -67,5 +70,8 @@ fn two_connections_see_each_other_and_conflict() {
 fn schema_names_are_checked() {
     let Some(url) = url() else { return };
     let err = PostgresStore::connect_with_schema(&url, "bad; DROP TABLE x").unwrap_err();
-    assert!(err.to_string().contains("not an allowed schema name"), "{err}");
+    assert!(
+        err.to_string().contains("not an allowed schema name"),
+        "{err}"
+    );
 }
