@@ -306,7 +306,7 @@ fn api_error_marks_every_valid_row_and_the_file_can_be_uploaded_again() {
     assert_eq!(ann.errors()[0].code(), "api_error");
     assert_eq!(
         ann.message(),
-        "API error: the database is unavailable; upload this row again"
+        "API error: the database is unavailable; upload this row again (rows already invited are skipped)"
     );
 }
 
@@ -344,11 +344,11 @@ fn the_report_renders_as_a_table_json_and_csv() {
 
     let csv = String::from_utf8(report.failed_rows_csv()).unwrap();
     let mut lines = csv.trim_start_matches('\u{feff}').split("\r\n");
-    assert_eq!(lines.next(), Some("email,group membership,error"));
+    assert_eq!(lines.next(), Some("\"email\",\"group membership\",\"error\""));
     assert!(
         lines
             .next()
             .unwrap()
-            .starts_with("not-an-address,Finance,Invalid email format")
+            .starts_with("\"not-an-address\",\"Finance\",\"Invalid email format")
     );
 }

@@ -6,11 +6,17 @@
 //! text. To round-trip, a cell that starts with an apostrophe followed by
 //! one of those characters or by another apostrophe loses its first
 //! apostrophe when read, and a cell of that shape is written with one more.
-//! So `write` then `read` gives back every cell exactly.
+//! So `write` then `read` gives back every cell exactly. Every written cell
+//! is also quoted, so a spreadsheet that splits lines on `;` (its locale's
+//! list separator) still sees one cell, never a formula after a `;`.
 
-/// Characters that make a spreadsheet evaluate a cell.
+/// Characters that make a spreadsheet evaluate a cell (with their
+/// full-width forms, which some spreadsheets turn into the ASCII ones).
 fn triggers_formula(c: char) -> bool {
-    matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r')
+    matches!(
+        c,
+        '=' | '+' | '-' | '@' | '\t' | '\r' | '\u{FF1D}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}'
+    )
 }
 
 fn escaped_shape(rest: &str) -> bool {

@@ -62,6 +62,8 @@ impl Organization {
     /// # Errors
     /// [`DomainError::NotCreated`], or [`DomainError::Forbidden`] unless the
     /// actor is an active administrator: the same rule as single invites.
+    /// [`DomainError::NoSeatsLeft`] when the groups' license rules need more
+    /// seats than are free: the file is refused whole, nothing half-happens.
     pub fn decide_bulk_invite(
         &self,
         file: &InviteFile,

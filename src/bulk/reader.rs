@@ -119,7 +119,14 @@ pub struct CsvRow<'a> {
 /// A UTF-8 BOM is stripped; the delimiter (`,`, `;` or tab) is sniffed from
 /// the header unless an Excel `sep=X` first line names it; CRLF and LF line
 /// ends, blank lines and quoted cells holding commas or line breaks are all
-/// fine. A row whose email and group cells are both empty counts as blank.
+/// fine. A row whose every cell is empty counts as blank and is skipped
+/// (spreadsheets write such rows as `,,`); any other row is a row of the
+/// file, even if its email cell is empty.
+///
+/// Line numbers are the file's own lines (what a text editor shows; a
+/// spreadsheet shows the same numbers unless a cell holds a line break),
+/// so in the usual file the header is line 1. The one exception is an
+/// Excel `sep=` first line: spreadsheets hide it, so it is not counted.
 ///
 /// ```
 /// use org_accounts::{read_invite_csv, CsvOptions};
@@ -216,7 +223,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         let fields = std::str::from_utf8(record.as_slice()).unwrap_or_default();
         let email = cell(&record, fields, email_col);
         let groups = cell(&record, fields, groups_col);
-        if email.is_empty() && groups.is_empty() {
+        if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
             continue;
         }
         count += 1;
@@ -332,7 +339,8 @@ fn find_columns(header: &csv::ByteRecord) -> Result<(usize, usize), CsvError> {
 /// Recognizes Excel's `sep=X` first line; returns where the rest begins
 /// and the delimiter it names.
 fn excel_sep_line(text: &str) -> (usize, Option<u8>) {
-    let line = first_line(text);
+    // Excel writes it as the very first line; anywhere else it is data.
+    let line = text.split(['\n', '\r']).next().unwrap_or("");
     let trimmed = line.trim();
     let Some(rest) = trimmed
         .get(..4)
@@ -545,6 +553,30 @@ mod tests {
     fn short_rows_have_empty_cells_and_blank_rows_are_skipped() {
         let file = read(b"email,group membership\na@x.com\n,\n  ,  \n,,,\n").unwrap();
         assert_eq!(lines(&file), [(2, "a@x.com", "")]);
+    }
+
+    #[test]
+    fn a_row_with_only_other_columns_filled_is_still_a_row() {
+        let file = read(b"name,email,group membership\nBob,,\n,,\n").unwrap();
+        assert_eq!(lines(&file), [(2, "", "")]);
+    }
+
+    #[test]
+    fn a_sep_line_counts_only_as_the_first_line() {
+        // After blank lines it is not Excel's: it is a (bad) header.
+        let text = "\r\nsep=;\r\nemail;group membership\r\na@x.com;x\r\n";
+        assert!(matches!(
+            read(text.as_bytes()),
+            Err(CsvError::MissingColumn { .. })
+        ));
+        let text = "\u{3000}\u{3000}\nsep=;\nemail;group membership\na@x.com;x\n";
+        assert!(read(text.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn blank_lines_before_the_header_count() {
+        let file = read(b"\n\nemail,group membership\na@x.com,\n").unwrap();
+        assert_eq!(lines(&file), [(4, "a@x.com", "")]);
     }
 
     #[test]

@@ -92,7 +92,9 @@ pub enum RowError {
         /// The line of its first appearance.
         first_line: u64,
     },
-    /// Storing the invitations failed; nothing from this file was stored.
+    /// Storing the invitations failed. Depending on where it failed they
+    /// may or may not have been stored; uploading the file again is safe
+    /// (rows already stored are then skipped).
     ApiError {
         /// What went wrong.
         message: String,
@@ -128,7 +130,10 @@ impl fmt::Display for RowError {
                 write!(f, "Duplicate: this address is already on line {first_line}")
             }
             RowError::ApiError { message } => {
-                write!(f, "API error: {message}; upload this row again")
+                write!(
+                    f,
+                    "API error: {message}; upload this row again (rows already invited are skipped)"
+                )
             }
         }
     }
@@ -246,6 +251,7 @@ impl ImportReport {
         {
             let mut writer = csv::WriterBuilder::new()
                 .terminator(csv::Terminator::CRLF)
+                .quote_style(csv::QuoteStyle::Always)
                 .from_writer(&mut out);
             let mut write = |cells: [&str; 3]| {
                 // Writing to a Vec cannot fail.
