@@ -110,6 +110,20 @@ fn run(mut args: Vec<String>) -> Result<Output, Failure> {
         return Err(Failure::Usage("no command given".into()));
     }
     let command = args.remove(0);
+    const COMMANDS: [&str; 9] = [
+        "init",
+        "invite",
+        "bulk-invite",
+        "accept",
+        "sign-in",
+        "remove",
+        "group",
+        "users",
+        "groups",
+    ];
+    if !COMMANDS.contains(&command.as_str()) {
+        return Err(Failure::Usage(format!("unknown command {command:?}")));
+    }
     let store = SqliteStore::open(&db).map_err(|e| Failure::refused("store_error", e))?;
     // Several `admin` processes may share the file: retry generously.
     let service =
@@ -202,6 +216,17 @@ impl App {
         let dry_run = take_flag(&mut args, "--dry-run");
         let failed_rows = take_value(&mut args, "--failed-rows")?;
         let [path] = exactly(args, "FILE")?;
+        // Open the output first: a path that cannot be written must refuse
+        // the command before anyone is invited.
+        let mut failed_rows = failed_rows
+            .map(|out| {
+                std::fs::File::create(&out)
+                    .map(|file| (out.clone(), file))
+                    .map_err(|e| {
+                        Failure::refused("cannot_write_file", format!("cannot write {out}: {e}"))
+                    })
+            })
+            .transpose()?;
         let bytes = std::fs::read(&path).map_err(|e| {
             Failure::refused("cannot_read_file", format!("cannot read {path}: {e}"))
         })?;
@@ -210,14 +235,17 @@ impl App {
         let ctx = Context::new(actor, Timestamp::now());
         let report = self.service.bulk_invite(&self.org, &file, &ctx, dry_run)?;
         let mut text = report.to_string();
-        if let Some(out) = failed_rows {
-            std::fs::write(&out, report.failed_rows_csv()).map_err(|e| {
-                Failure::refused("cannot_write_file", format!("cannot write {out}: {e}"))
-            })?;
-            text.push_str(&format!(
-                "\nWrote {} failed rows to {out}: fix them and upload that file again.\n",
-                report.totals().failed
-            ));
+        if let Some((out, file)) = failed_rows.as_mut() {
+            use std::io::Write;
+            // The invitations are stored by now: a write failure is a
+            // warning, not a refusal.
+            match file.write_all(&report.failed_rows_csv()) {
+                Ok(()) => text.push_str(&format!(
+                    "\nWrote {} failed rows to {out}: fix them and upload that file again.\n",
+                    report.totals().failed
+                )),
+                Err(e) => eprintln!("warning: cannot write {out}: {e}"),
+            }
         }
         let json =
             serde_json::to_value(&report).map_err(|e| Failure::refused("internal_error", e))?;

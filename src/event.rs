@@ -54,6 +54,7 @@ pub enum EventKind {
         /// The creator's id.
         user: UserId,
         /// The creator's address.
+        #[serde(deserialize_with = "crate::email::deserialize_stored")]
         email: Email,
     },
     /// A user was invited and is a Pending member.
@@ -61,6 +62,7 @@ pub enum EventKind {
         /// The new member's id.
         user: UserId,
         /// The address invited.
+        #[serde(deserialize_with = "crate::email::deserialize_stored")]
         email: Email,
         /// Groups joined at once, in id order (never `Everyone`). Shared:
         /// a batch of invitations into the same groups holds one copy.
@@ -304,5 +306,23 @@ mod tests {
         let json = r#"{"schema":2,"at":"2026-01-02T03:04:05Z","actor":1,"type":"user_signed_in","user":1}"#;
         let err = serde_json::from_str::<Event>(json).unwrap_err();
         assert!(err.to_string().contains("upgrade org-accounts"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod stored_tests {
+    use super::*;
+
+    #[test]
+    fn stored_addresses_load_even_if_the_rules_got_stricter() {
+        // A space is refused today; an event written under looser rules
+        // still loads.
+        let json = r#"{"schema":1,"at":"2026-01-02T03:04:05Z","actor":1,"type":"user_invited","user":2,"email":"old style@example.com","groups":[]}"#;
+        let event: Event = serde_json::from_str(json).unwrap();
+        assert!(
+            matches!(event.kind, EventKind::UserInvited { ref email, .. } if email.as_str() == "old style@example.com")
+        );
+        let bad = json.replace("old style@example.com", "no-at-sign");
+        assert!(serde_json::from_str::<Event>(&bad).is_err());
     }
 }

@@ -48,6 +48,7 @@ pub struct MailSettings {
     /// Authentication, if the server requires it.
     pub auth: Option<SmtpAuth>,
     /// The address invitations come from.
+    #[serde(deserialize_with = "crate::email::deserialize_stored")]
     pub sender_address: Email,
     /// The name invitations come from.
     pub sender_name: String,

@@ -158,6 +158,7 @@ enum CursorKey {
 
 /// One page of members.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct MemberPage<'a> {
     /// The rows, in the requested order.
     pub rows: Vec<MemberRow<'a>>,

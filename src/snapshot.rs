@@ -46,6 +46,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct SnapshotMember {
     id: UserId,
+    #[serde(deserialize_with = "crate::email::deserialize_stored")]
     email: Email,
     last_active: Option<Timestamp>,
     invited_at: Timestamp,

@@ -344,7 +344,10 @@ fn the_report_renders_as_a_table_json_and_csv() {
 
     let csv = String::from_utf8(report.failed_rows_csv()).unwrap();
     let mut lines = csv.trim_start_matches('\u{feff}').split("\r\n");
-    assert_eq!(lines.next(), Some("\"email\",\"group membership\",\"error\""));
+    assert_eq!(
+        lines.next(),
+        Some("\"email\",\"group membership\",\"error\"")
+    );
     assert!(
         lines
             .next()

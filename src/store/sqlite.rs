@@ -74,12 +74,24 @@ impl SqliteStore {
         let _mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
             .map_err(backend)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
+        // FULL: a committed invitation survives a power cut, not just a
+        // crash of the process.
+        conn.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
         migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
+    }
+
+    /// How long a write waits for another process's write to finish before
+    /// failing with [`StoreError::Backend`] (default
+    /// [`DEFAULT_BUSY_TIMEOUT`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
+        self.conn().busy_timeout(timeout).map_err(backend)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
