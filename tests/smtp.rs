@@ -784,3 +784,86 @@ fn a_silent_server_times_out() {
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert!(server.session().is_some());
 }
+
+/// End to end: an administrator invites through the service; the invitation
+/// is stored, then the email reaches the SMTP server; a refused delivery is
+/// recorded and a retry delivers it exactly once.
+#[test]
+fn the_service_emails_an_invitation_through_smtp() {
+    use org_accounts::{AccountService, Command, Context, InMemoryStore, OrganizationId};
+
+    let now: org_accounts::Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
+    let admin = Context::new(email("ada@example.com"), now);
+    let id = OrganizationId::new("acme").unwrap();
+    let service = AccountService::new(InMemoryStore::new()).with_mailer(mailer());
+    service
+        .execute(
+            &id,
+            &Command::CreateOrganization {
+                name: "Acme Ltd".into(),
+            },
+            &admin,
+        )
+        .unwrap();
+
+    // First the server refuses the recipient: the invitation stands, the
+    // email stays queued.
+    let refusing = Server::start(Behaviour {
+        refuse_rcpt: true,
+        ..Behaviour::default()
+    });
+    let first = settings(refusing.port)
+        .with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
+    service
+        .execute(&id, &Command::SetMailSettings { settings: first }, &admin)
+        .unwrap();
+    let invite = Command::InviteUsers {
+        emails: vec![email("Bob.Jones@Example.com")],
+        groups: vec![],
+    };
+    let done = service.execute(&id, &invite, &admin).unwrap();
+    assert_eq!(done.deliveries.len(), 1);
+    assert!(done.deliveries[0].result.is_err(), "{:?}", done.deliveries);
+    refusing.session();
+    let queued = service
+        .read(&id, |org| org.queued_emails().count())
+        .unwrap();
+    assert_eq!(queued, 1);
+    assert!(
+        service
+            .read(&id, |org| org
+                .member(&email("bob.jones@example.com"))
+                .is_some())
+            .unwrap()
+    );
+
+    // Then a working server: the retry delivers, once.
+    let server = Server::start(Behaviour::default());
+    let settings =
+        settings(server.port).with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
+    service
+        .execute(
+            &id,
+            &Command::SetMailSettings {
+                settings: settings.clone(),
+            },
+            &admin,
+        )
+        .unwrap();
+    // Changing the settings keeps the queue.
+    let retried = service.retry_deliveries(&id, now).unwrap();
+    assert_eq!(retried.len(), 1);
+    assert!(retried[0].result.is_ok(), "{:?}", retried);
+    let session = server.session().expect("the mailer connected");
+    let expected = InvitationEmail::for_invitation(
+        &settings,
+        email("Bob.Jones@Example.com"),
+        "Acme Ltd",
+        &email("ada@example.com"),
+    );
+    assert_delivered(&session, &settings, &expected, "Acme Ltd");
+    assert!(
+        service.retry_deliveries(&id, now).unwrap().is_empty(),
+        "never sent twice"
+    );
+}
