@@ -439,14 +439,17 @@ struct LineCounter<'a> {
 impl<'a> LineCounter<'a> {
     fn new(text: &'a str) -> LineCounter<'a> {
         let bytes = text.as_bytes();
-        // Two counts the compiler vectorizes: cheap even for CRLF files.
-        let cr = bytes.iter().filter(|b| **b == b'\r').count();
-        let crlf = bytes
-            .iter()
-            .zip(bytes.iter().skip(1))
-            .filter(|(a, b)| **a == b'\r' && **b == b'\n')
-            .count();
-        let lone_cr = cr != crlf;
+        // Jump from CR to CR; stop at the first one without its LF.
+        let mut lone_cr = false;
+        let mut pos = 0;
+        while let Some(i) = bytes[pos..].iter().position(|b| *b == b'\r') {
+            let at = pos + i;
+            if bytes.get(at + 1) != Some(&b'\n') {
+                lone_cr = true;
+                break;
+            }
+            pos = at + 2;
+        }
         LineCounter {
             bytes,
             pos: 0,
