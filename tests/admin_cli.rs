@@ -382,3 +382,135 @@ fn processes_bulk_inviting_into_one_file_at_once_lose_and_duplicate_nothing() {
     let (_, users) = db.json(&["users"]);
     assert_eq!(users.as_array().unwrap().len(), expected + 1);
 }
+
+#[test]
+fn services_roles_licenses_and_invitations_from_the_terminal() {
+    let db = Db::initialized();
+    let ok = |args: &[&str]| {
+        let (code, doc) = db.json(args);
+        assert_eq!(code, 0, "{args:?}: {doc}");
+        doc
+    };
+    ok(&["group", "create", "--as", "ada@example.com", "Robots"]);
+    ok(&[
+        "invite",
+        "--as",
+        "ada@example.com",
+        "--group",
+        "Robots",
+        "bob@example.com",
+        "cy@example.com",
+    ]);
+    ok(&[
+        "service",
+        "add",
+        "--as",
+        "ada@example.com",
+        "Orchestrator",
+        "--role",
+        "Admin",
+        "--role",
+        "Developer",
+        "--role",
+        "Viewer",
+        "--admin-role",
+        "Admin",
+        "--default",
+        "Automation Developers=Developer",
+    ]);
+    ok(&[
+        "role",
+        "assign",
+        "--as",
+        "ada@example.com",
+        "Orchestrator",
+        "Viewer",
+        "--group",
+        "Robots",
+    ]);
+    assert_eq!(
+        ok(&["roles", "Orchestrator", "bob@example.com"]),
+        json!([{"role": "Viewer", "via": "Robots"}])
+    );
+    assert_eq!(
+        ok(&["roles", "Orchestrator", "ada@example.com"]),
+        json!([{"role": "Admin", "via": "Administrators"}])
+    );
+    let (code, doc) = db.json(&[
+        "role",
+        "revoke",
+        "--as",
+        "ada@example.com",
+        "Orchestrator",
+        "Admin",
+        "--group",
+        "Administrators",
+    ]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("default_role_protected"))
+    );
+
+    ok(&["license", "pool", "--as", "ada@example.com", "studio", "1"]);
+    let (code, doc) = db.json(&[
+        "license",
+        "rule",
+        "--as",
+        "ada@example.com",
+        "Robots",
+        "studio",
+    ]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("no_seats_left")),
+        "{doc}"
+    );
+    ok(&["license", "pool", "--as", "ada@example.com", "studio", "2"]);
+    ok(&[
+        "license",
+        "rule",
+        "--as",
+        "ada@example.com",
+        "Robots",
+        "studio",
+    ]);
+    let licenses = ok(&["licenses"]);
+    assert_eq!(licenses[0]["used"], 2);
+    assert_eq!(licenses[0]["free"], 0);
+
+    ok(&["expiry", "--as", "ada@example.com", "48"]);
+    ok(&["resend", "--as", "ada@example.com", "bob@example.com"]);
+    ok(&["revoke", "--as", "ada@example.com", "cy@example.com"]);
+    let licenses = ok(&["licenses"]);
+    assert_eq!(licenses[0]["used"], 1, "revoking freed the seat");
+    let users = ok(&["users"]);
+    assert_eq!(users.as_array().unwrap().len(), 2);
+
+    // Mail settings pointing at a closed port: the invitation stands, the
+    // email stays queued.
+    ok(&[
+        "mail",
+        "set",
+        "--as",
+        "ada@example.com",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--no-tls",
+        "--sender",
+        "noreply@example.com",
+        "--sender-name",
+        "Acme",
+        "--timeout",
+        "2",
+    ]);
+    ok(&["invite", "--as", "ada@example.com", "dee@example.com"]);
+    let delivered = ok(&["deliver"]);
+    assert_eq!(
+        delivered["queued"],
+        if cfg!(feature = "smtp") { 1 } else { 1 }
+    );
+    ok(&["mail", "clear", "--as", "ada@example.com"]);
+    assert_eq!(ok(&["deliver"])["queued"], 0);
+}
