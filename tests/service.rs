@@ -125,8 +125,8 @@ fn commands_are_stored_and_a_new_service_sees_them() {
 #[test]
 fn a_stale_service_reloads_and_decides_again_on_conflict() {
     let store = std::sync::Arc::new(Counting::default());
-    let a = AccountService::new(ArcStore(store.clone()));
-    let b = AccountService::new(ArcStore(store.clone()));
+    let a = AccountService::new(store.clone());
+    let b = AccountService::new(store.clone());
     create(&a);
     a.organization(&id()).unwrap(); // a caches version 1
     b.execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
@@ -148,7 +148,7 @@ fn a_stale_service_reloads_and_decides_again_on_conflict() {
 fn concurrent_administrators_never_lose_or_duplicate_an_invitation() {
     let store = std::sync::Arc::new(Counting::default());
     let service = AccountService::with_config(
-        ArcStore(store.clone()),
+        store.clone(),
         ServiceConfig::default().with_max_attempts(50),
     );
     create(&service);
@@ -183,7 +183,7 @@ fn concurrent_administrators_never_lose_or_duplicate_an_invitation() {
 #[test]
 fn sign_ins_never_make_administrators_retry() {
     let store = std::sync::Arc::new(Counting::default());
-    let service = AccountService::new(ArcStore(store.clone()));
+    let service = AccountService::new(store.clone());
     create(&service);
     let people: Vec<String> = (0..10).map(|i| format!("p{i}@example.com")).collect();
     let refs: Vec<&str> = people.iter().map(String::as_str).collect();
@@ -235,7 +235,7 @@ fn sign_ins_never_make_administrators_retry() {
         );
     }
     // A fresh service (another process) sees the same Last active.
-    let fresh = AccountService::new(ArcStore(store.clone()));
+    let fresh = AccountService::new(store.clone());
     let seen = fresh.organization(&id()).unwrap();
     assert_eq!(
         seen.member(&email("p3@example.com"))
@@ -268,7 +268,7 @@ fn sign_ins_never_make_administrators_retry() {
 fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
     let store = std::sync::Arc::new(Counting::default());
     let service = AccountService::with_config(
-        ArcStore(store.clone()),
+        store.clone(),
         ServiceConfig::default().with_snapshot_every(Some(10)),
     );
     create(&service);
@@ -303,7 +303,7 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
         "taken when version 21 crossed 20; 27 crossed no multiple of 10"
     );
     // A cold service loads the snapshot plus the six events after it.
-    let cold = AccountService::new(ArcStore(store.clone()));
+    let cold = AccountService::new(store.clone());
     let org = cold.organization(&id()).unwrap();
     assert_eq!(
         store.last_read_after.load(Ordering::SeqCst),
@@ -315,47 +315,6 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
         org,
         org_accounts::Organization::replay(&store.inner.read(&id(), 0).unwrap())
     );
-}
-
-/// Shares one store between services.
-struct ArcStore<S>(std::sync::Arc<S>);
-impl<S: EventStore> EventStore for ArcStore<S> {
-    fn append(
-        &self,
-        org: &OrganizationId,
-        expected: Version,
-        events: &[Event],
-    ) -> Result<Version, StoreError> {
-        self.0.append(org, expected, events)
-    }
-    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
-        self.0.read(org, after)
-    }
-}
-impl<S: SnapshotStore> SnapshotStore for ArcStore<S> {
-    fn save_snapshot(&self, org: &OrganizationId, s: &Snapshot) -> Result<(), StoreError> {
-        self.0.save_snapshot(org, s)
-    }
-    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
-        self.0.load_snapshot(org)
-    }
-}
-impl<S: ActivityStore> ActivityStore for ArcStore<S> {
-    fn record_sign_in(
-        &self,
-        org: &OrganizationId,
-        user: UserId,
-        at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.0.record_sign_in(org, user, at)
-    }
-    fn sign_ins_after(
-        &self,
-        org: &OrganizationId,
-        after: u64,
-    ) -> Result<(Vec<SignIn>, u64), StoreError> {
-        self.0.sign_ins_after(org, after)
-    }
 }
 
 #[cfg(feature = "testing")]

@@ -185,3 +185,49 @@ pub struct SignIn {
 /// Everything the [`AccountService`](crate::AccountService) needs.
 pub trait Store: EventStore + SnapshotStore + ActivityStore {}
 impl<T: EventStore + SnapshotStore + ActivityStore> Store for T {}
+
+/// A shared store is a store: several services (or a service and the host)
+/// can hold the same one.
+impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
+    fn append(
+        &self,
+        org: &OrganizationId,
+        expected: Version,
+        events: &[Event],
+    ) -> Result<Version, StoreError> {
+        (**self).append(org, expected, events)
+    }
+
+    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+        (**self).read(org, after)
+    }
+}
+
+impl<S: SnapshotStore + ?Sized> SnapshotStore for std::sync::Arc<S> {
+    fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError> {
+        (**self).save_snapshot(org, snapshot)
+    }
+
+    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        (**self).load_snapshot(org)
+    }
+}
+
+impl<S: ActivityStore + ?Sized> ActivityStore for std::sync::Arc<S> {
+    fn record_sign_in(
+        &self,
+        org: &OrganizationId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        (**self).record_sign_in(org, user, at)
+    }
+
+    fn sign_ins_after(
+        &self,
+        org: &OrganizationId,
+        after: u64,
+    ) -> Result<(Vec<SignIn>, u64), StoreError> {
+        (**self).sign_ins_after(org, after)
+    }
+}
