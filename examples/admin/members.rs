@@ -2,7 +2,8 @@
 //! group create, users, groups.
 
 use org_accounts::{
-    Command, Context, CsvOptions, Email, GroupKind, MemberQuery, Timestamp, read_invite_csv,
+    Command, Context, CsvOptions, Email, GroupKind, InvitationStatus, MemberQuery, Timestamp,
+    read_invite_csv,
 };
 use serde_json::{Value, json};
 
@@ -193,12 +194,24 @@ impl App {
             "{:<width$}  {:<25}  Groups\n",
             "Email", "Last active"
         ));
+        let now = Timestamp::now();
         for r in &rows {
+            let expired = r["email"]
+                .as_str()
+                .and_then(|e| Email::parse(e).ok())
+                .and_then(|e| org.member(&e).cloned())
+                .is_some_and(|m| org.invitation_status(&m, now) == InvitationStatus::Expired);
             let last = r["last_active"]
                 .as_str()
                 .and_then(|t| t.parse::<Timestamp>().ok())
                 .map_or_else(
-                    || "Pending".to_owned(),
+                    || {
+                        if expired {
+                            "Expired".to_owned()
+                        } else {
+                            "Pending".to_owned()
+                        }
+                    },
                     |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
                 );
             let groups: Vec<&str> = r["groups"]
