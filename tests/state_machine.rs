@@ -270,6 +270,9 @@ enum Pick {
     /// (as `Existing` if there is none); with `Grp::Granting(n)`, the kind
     /// of that group's rule.
     Held(usize),
+    /// For a kind: a pool spelling of the n-th kind with seats in use (as
+    /// `Existing` if there is none).
+    InUse(usize),
     /// This name from the pool.
     Named(&'static str),
 }
@@ -435,6 +438,8 @@ enum Who {
     Other(usize),
     /// The n-th member holding a license (as `Other` if none).
     Licensed(usize),
+    /// The n-th member holding a license directly (as `Licensed` if none).
+    Direct(usize),
     /// A pool spelling of the n-th person who is not a member (any pool
     /// address if everyone is).
     Newcomer(usize),
@@ -705,7 +710,7 @@ fn membership_op() -> impl Strategy<Value = GenOp> {
         3 => prop::collection::vec(who(), 0..=3)
             .prop_map(|emails| Op::RemoveUsers { emails }),
         // Members holding licenses (and often roles) leave.
-        2 => prop::collection::vec(leaver(), 1..=2)
+        2 => prop::collection::vec(license_holder(), 1..=2)
             .prop_map(|emails| Op::RemoveUsers { emails }),
         3 => (prop_oneof![3 => select(&GROUPS[..5]), 1 => pool_group()],
               prop::collection::vec(who(), 0..=3))
@@ -725,8 +730,11 @@ fn membership_op() -> impl Strategy<Value = GenOp> {
         3 => (edited_group(), members_list())
             .prop_map(|(group, members)| Op::RemoveGroupMembers { group, members }),
         // Members leave a group with a license rule.
-        1 => ((0..3usize).prop_map(Grp::Ruled), prop::collection::vec(leaver(), 1..=2))
+        1 => ((0..3usize).prop_map(Grp::Ruled), prop::collection::vec(license_holder(), 1..=2))
             .prop_map(|(group, members)| Op::RemoveGroupMembers { group, members }),
+        // Members holding licenses join a group with a license rule.
+        1 => ((0..3usize).prop_map(Grp::Ruled), prop::collection::vec(license_holder(), 1..=2))
+            .prop_map(|(group, members)| Op::AddGroupMembers { group, members }),
         // A member holding a license through a group leaves that group.
         2 => (0..4usize).prop_map(|n| Op::RemoveGroupMembers {
             group: Grp::Granting(n),
@@ -742,8 +750,9 @@ fn newcomers() -> impl Strategy<Value = Vec<Who>> {
         .prop_map(|list| list.into_iter().map(Who::Newcomer).collect())
 }
 
-/// A member who leaves: mostly one holding a license, else another member.
-fn leaver() -> impl Strategy<Value = Who> {
+/// A member who leaves or joins a group: mostly one holding a license,
+/// else another member.
+fn license_holder() -> impl Strategy<Value = Who> {
     prop_oneof![
         3 => (0..4usize).prop_map(Who::Licensed),
         1 => (0..4usize).prop_map(Who::Other),
@@ -977,6 +986,11 @@ fn access_op() -> impl Strategy<Value = GenOp> {
         4 => (kind(), seats()).prop_map(|(kind, seats)| Op::SetLicensePool { kind, seats }),
         2 => (select(&KINDS[..]).prop_map(Pick::Named), seats())
             .prop_map(|(kind, seats)| Op::SetLicensePool { kind, seats }),
+        // A pool in use shrinks, often below the seats in use.
+        1 => (0..4usize, 0..=1u32).prop_map(|(n, seats)| Op::SetLicensePool {
+            kind: Pick::InUse(n),
+            seats,
+        }),
         2 => kind().prop_map(|kind| Op::RemoveLicensePool { kind }),
         4 => (rule_group(), kind(), quota())
             .prop_map(|(group, kind, quota)| Op::SetGroupLicenseRule { group, kind, quota }),
@@ -997,7 +1011,20 @@ fn access_op() -> impl Strategy<Value = GenOp> {
         ]
             .prop_map(|group| Op::RemoveGroupLicenseRule { group }),
         4 => (who(), kind()).prop_map(|(user, kind)| Op::AllocateLicense { user, kind }),
-        2 => (prop_oneof![3 => (0..4usize).prop_map(Who::Licensed), 1 => who()], kind())
+        // A member is allocated directly the kind they hold through a
+        // group: the seat changes source.
+        1 => (0..4usize).prop_map(|n| Op::AllocateLicense {
+            user: Who::Granted(n),
+            kind: Pick::Held(n),
+        }),
+        3 => (
+            prop_oneof![
+                3 => (0..4usize).prop_map(Who::Direct),
+                1 => (0..4usize).prop_map(Who::Licensed),
+                1 => who(),
+            ],
+            kind(),
+        )
             .prop_map(|(user, kind)| Op::DeallocateLicense { user, kind }),
     ]
 }
@@ -1261,6 +1288,14 @@ impl Model {
                     self.members.keys().filter(|k| **k != key(actor)).collect();
                 pick(others, n)
             }
+            Who::Direct(n) => {
+                let direct: Vec<&String> = self
+                    .holdings
+                    .keys()
+                    .filter(|k| self.has_direct(k))
+                    .collect();
+                pick(direct, n).or_else(|| self.resolve(Who::Licensed(n), actor).into())
+            }
             Who::Newcomer(n) => {
                 let mut people: Vec<&'static str> = Vec::new();
                 for e in EMAILS {
@@ -1298,6 +1333,7 @@ impl Model {
             | Who::Member(n)
             | Who::Other(n)
             | Who::Licensed(n)
+            | Who::Direct(n)
             | Who::Newcomer(n)
             | Who::Granted(n) => EMAILS[n % EMAILS.len()],
             Who::Anyone(e) => e,
@@ -1318,7 +1354,7 @@ impl Model {
     fn resolve_service_choice(&self, choice: Pick) -> &'static str {
         match choice {
             Pick::Named(name) => name,
-            Pick::Existing(n) | Pick::Held(n) => self
+            Pick::Existing(n) | Pick::Held(n) | Pick::InUse(n) => self
                 .services
                 .get(n % self.services.len().max(1))
                 .and_then(|s| {
@@ -1347,6 +1383,13 @@ impl Model {
                         spellings.get(n % spellings.len().max(1)).copied()
                     })
                     .unwrap_or(KINDS[n % KINDS.len()])
+            }
+            Pick::InUse(n) => {
+                let in_use: Vec<&String> = self.pools.keys().filter(|k| self.used(k) > 0).collect();
+                in_use
+                    .get(n % in_use.len().max(1))
+                    .and_then(|k| KINDS.iter().copied().find(|p| key(p) == **k))
+                    .unwrap_or_else(|| self.resolve_kind_choice(Pick::Existing(n)))
             }
             Pick::Held(n) => {
                 let granted = self.group_holdings();
