@@ -240,7 +240,7 @@ impl Organization {
                 .as_deref()
                 .is_none_or(|n| member.email.contains_folded(n));
             if status_ok && email_ok {
-                rows.push(self.row(member));
+                rows.push(self.member_row(member));
             }
         }
         MemberPage {
@@ -255,10 +255,6 @@ impl Organization {
 
     /// The row for one member.
     pub fn member_row<'a>(&'a self, member: &'a Member) -> MemberRow<'a> {
-        self.row(member)
-    }
-
-    fn row<'a>(&'a self, member: &'a Member) -> MemberRow<'a> {
         MemberRow {
             member,
             groups: member

@@ -117,11 +117,10 @@ impl Organization {
                 None => CellText::Raw(Arc::from(email_cell)),
             };
             let outcome = match email {
-                _ if !errors.is_empty() => RowOutcome::Failed(errors),
-                Some(email) if self.member(&email).is_some() => {
+                Some(email) if errors.is_empty() && self.member(&email).is_some() => {
                     RowOutcome::Skipped(SkipReason::AlreadyMember)
                 }
-                Some(email) => {
+                Some(email) if errors.is_empty() => {
                     events.push(Event::new(
                         ctx.now,
                         actor,
@@ -134,7 +133,7 @@ impl Organization {
                     next_user += 1;
                     RowOutcome::Invited
                 }
-                None => RowOutcome::Failed(Vec::new()),
+                _ => RowOutcome::Failed(errors),
             };
             rows.push(RowReport {
                 line,
@@ -144,7 +143,7 @@ impl Organization {
                 outcome,
             });
         }
-        let follow_up = self.after_invitations(events.iter().map(|e| &e.kind), actor)?;
+        let follow_up = self.after_invitations(events.iter().map(|e| &e.kind))?;
         events.extend(
             follow_up
                 .into_iter()

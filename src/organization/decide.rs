@@ -39,7 +39,7 @@ impl Organization {
         match command {
             Command::InviteUsers { emails, groups } => {
                 let invited = self.decide_invite(emails, groups)?;
-                let follow_up = self.after_invitations(&invited, actor)?;
+                let follow_up = self.after_invitations(&invited)?;
                 Ok(invited.into_iter().chain(follow_up).map(event).collect())
             }
             Command::RemoveUsers { emails } => {
@@ -149,7 +149,7 @@ impl Organization {
             | Command::SetInvitationExpiry { .. }
             | Command::ResendInvitation { .. }
             | Command::RevokeInvitation { .. } => Ok(self
-                .decide_invitations(command, actor, ctx)?
+                .decide_invitations(command)?
                 .into_iter()
                 .map(event)
                 .collect()),
@@ -168,7 +168,6 @@ impl Organization {
     pub(crate) fn after_invitations<'a>(
         &self,
         invited: impl IntoIterator<Item = &'a EventKind>,
-        actor: UserId,
     ) -> Result<Vec<EventKind>, DomainError> {
         if self.licenses.rules.is_empty() && self.mail.is_none() {
             return Ok(Vec::new());
@@ -182,7 +181,7 @@ impl Organization {
             .collect();
         let mut follow_up = self.license_grants_for_joins(&joins)?;
         let users: Vec<UserId> = joins.iter().map(|(u, _)| *u).collect();
-        follow_up.extend(self.queue_invitation_emails(&users, actor));
+        follow_up.extend(self.queue_invitation_emails(&users));
         Ok(follow_up)
     }
 

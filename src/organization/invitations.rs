@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Member, Organization};
 use crate::{
-    Command, Context, DomainError, Email, Event, EventKind, InvitationEmail, MailSettings,
-    NotificationId, UserId,
+    Command, DomainError, Email, Event, EventKind, InvitationEmail, MailSettings, NotificationId,
+    UserId,
 };
 
 /// Where a member's invitation stands.
@@ -130,15 +130,11 @@ impl Organization {
 
     /// One queued email per invitee, when the organization has mail
     /// settings; nothing otherwise.
-    pub(crate) fn queue_invitation_emails(
-        &self,
-        users: &[UserId],
-        actor: UserId,
-    ) -> Vec<EventKind> {
+    /// Whoever invites is the events' actor, which the queue records.
+    pub(crate) fn queue_invitation_emails(&self, users: &[UserId]) -> Vec<EventKind> {
         if self.mail.is_none() {
             return Vec::new();
         }
-        let _ = actor; // The event's actor records who invited.
         users
             .iter()
             .zip(self.next_notification + 1..)
@@ -152,10 +148,7 @@ impl Organization {
     pub(crate) fn decide_invitations(
         &self,
         command: &Command,
-        actor: UserId,
-        ctx: &Context,
     ) -> Result<Vec<EventKind>, DomainError> {
-        let _ = ctx;
         match command {
             Command::SetMailSettings { settings } => {
                 if let Some(reason) = settings.problem() {
@@ -193,7 +186,7 @@ impl Organization {
             Command::ResendInvitation { user } => {
                 let member = self.pending_member(user)?;
                 let mut events = vec![EventKind::InvitationResent { user: member.id }];
-                events.extend(self.queue_invitation_emails(&[member.id], actor));
+                events.extend(self.queue_invitation_emails(&[member.id]));
                 Ok(events)
             }
             Command::RevokeInvitation { user } => {
