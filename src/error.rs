@@ -249,12 +249,34 @@ pub enum DomainError {
         /// The member.
         email: Email,
     },
+    /// The organization cannot number another member, group, service or
+    /// email: its counter is at the end of its range. Only a damaged or
+    /// hand-edited store gets there (ids are allocated one by one). Handle:
+    /// report it as an internal error; restore the store from a backup; do
+    /// not retry.
+    #[error(
+        "the organization has no {what} id left to allocate; its stored events are damaged (ids near the integer limit), restore them from a backup"
+    )]
+    IdsExhausted {
+        /// Which kind of id: `user`, `group`, `service` or `email`.
+        what: &'static str,
+    },
     /// Accepting an expired invitation. Handle: ask an administrator to
     /// resend it.
     #[error("the invitation for {email} has expired; ask an administrator to send it again")]
     InvitationExpired {
         /// The invitee.
         email: Email,
+    },
+    /// An invitation expiry longer than 3650 days (about ten years;
+    /// `max_days` says the limit). Handle: choose a shorter period, or none
+    /// (invitations that never expire).
+    #[error(
+        "an invitation can stay valid for at most {max_days} days; choose a shorter period, or none for invitations that never expire"
+    )]
+    ExpiryTooLong {
+        /// The longest validity accepted, in days.
+        max_days: u32,
     },
 }
 
@@ -297,6 +319,8 @@ impl DomainError {
             DomainError::InvalidExpiry => "invalid_expiry",
             DomainError::NotPending { .. } => "not_pending",
             DomainError::InvitationExpired { .. } => "invitation_expired",
+            DomainError::IdsExhausted { .. } => "ids_exhausted",
+            DomainError::ExpiryTooLong { .. } => "expiry_too_long",
         }
     }
 }

@@ -232,7 +232,7 @@ fn formula_looking_cells_are_inert_in_the_failed_rows_csv_and_round_trip() {
 #[test]
 fn file_level_refusals_say_what_to_fix() {
     assert_eq!(refusal("empty.csv"), CsvError::EmptyFile);
-    assert_eq!(refusal("header_only.csv"), CsvError::EmptyFile);
+    assert_eq!(refusal("header_only.csv"), CsvError::NoRows);
     let missing = refusal("missing_column.csv");
     assert_eq!(missing.code(), "missing_column");
     assert_eq!(

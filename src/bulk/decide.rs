@@ -4,11 +4,12 @@
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use super::fast_hash::FxHashMap;
+use super::fast_hash::{FxHashMap, FxHashSet};
 use super::reader::InviteFile;
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::{
-    Context, DomainError, Email, Event, EventKind, GroupId, GroupName, Organization, UserId,
+    Context, DomainError, Email, Event, EventKind, GroupId, GroupName, MAX_INVITE_GROUPS,
+    Organization, UserId,
 };
 
 /// The decision on an invite file: the events to store (one `UserInvited`
@@ -42,19 +43,33 @@ impl BulkInvite {
     }
 }
 
-/// A group cell resolved: known group ids, canonical names, unknown names.
-type Resolved = (Arc<[GroupId]>, Arc<[GroupName]>, Vec<String>);
+/// A group cell resolved: known group ids and their canonical names, in id
+/// order, and what is wrong with the cell, if anything.
+#[derive(Default)]
+struct Resolved {
+    ids: Arc<[GroupId]>,
+    names: Arc<[GroupName]>,
+    error: Option<RowError>,
+}
 
 impl Organization {
     /// Decides a bulk invitation from a file read by
     /// [`read_invite_csv`](crate::read_invite_csv).
     ///
     /// Each row is decided on its own: rows with an invalid address, unknown
-    /// groups, or an address seen on an earlier row fail; rows whose address
-    /// is already a member are skipped (so uploading the same file again
-    /// changes nothing); the others are invited with their own groups. The
-    /// 20-address limit of [`Command::InviteUsers`](crate::Command::InviteUsers)
-    /// does not apply; the file's own limit is [`MAX_CSV_ROWS`](crate::MAX_CSV_ROWS).
+    /// groups, more than [`MAX_INVITE_GROUPS`] groups, cells that no header
+    /// column names, or an address seen on an earlier row fail; rows whose
+    /// address is already a member are skipped (`already_member`, or
+    /// `already_invited` while they are Pending), so uploading the same file
+    /// again changes nothing, and the report lists the groups such a row
+    /// names that the member is not in (they are not added); the others are
+    /// invited with their own groups. The 20-address limit of
+    /// [`Command::InviteUsers`](crate::Command::InviteUsers) does not apply;
+    /// the file's own limit is [`MAX_CSV_ROWS`](crate::MAX_CSV_ROWS).
+    ///
+    /// Cost: linear in the file's size. Each distinct group cell is
+    /// resolved once, every look-up is hashed, and a cell naming too many
+    /// groups is only counted.
     ///
     /// Nothing changes until the caller applies the events (a dry run never
     /// does: see [`BulkInvite::into_dry_run`]).
@@ -64,6 +79,8 @@ impl Organization {
     /// actor is an active administrator: the same rule as single invites.
     /// [`DomainError::NoSeatsLeft`] when the groups' license rules need more
     /// seats than are free: the file is refused whole, nothing half-happens.
+    /// [`DomainError::IdsExhausted`] when the organization cannot number
+    /// another member (only a damaged store gets there).
     pub fn decide_bulk_invite(
         &self,
         file: &InviteFile,
@@ -78,12 +95,14 @@ impl Organization {
         let mut resolved: Vec<Resolved> = Vec::new();
         let mut first_seen: FxHashMap<Email, u64> =
             FxHashMap::with_capacity_and_hasher(file.len(), Default::default());
-        let mut next_user = self.next_user;
+        // The next free id; `None` once the id space is used up (only a
+        // damaged store gets there), which refuses the file below.
+        let mut next_user = self.next_free_user();
         let mut events = Vec::new();
         let mut rows = Vec::with_capacity(file.len());
         events.reserve(file.len());
 
-        for (line, email_cell, groups_cell) in file.rows_shared() {
+        for (line, email_cell, groups_cell, unnamed) in file.rows_shared() {
             let mut errors = Vec::new();
             let email = match Email::parse(email_cell) {
                 Ok(email) => Some(email),
@@ -96,10 +115,15 @@ impl Organization {
                 resolved.push(self.resolve_group_cell(groups_cell));
                 resolved.len() - 1
             });
-            let (ids, names, unknown) = &resolved[at];
-            if !unknown.is_empty() {
-                errors.push(RowError::InvalidGroups {
-                    unknown: unknown.clone(),
+            let empty = Resolved::default();
+            let group_cell = resolved.get(at).unwrap_or(&empty);
+            if let Some(error) = &group_cell.error {
+                errors.push(error.clone());
+            }
+            if !unnamed.is_empty() {
+                errors.push(RowError::UnnamedCells {
+                    cells: unnamed.to_vec(),
+                    delimiter: file.delimiter(),
                 });
             }
             if let Some(email) = &email {
@@ -116,30 +140,48 @@ impl Organization {
                 Some(email) => CellText::Parsed(email.clone()),
                 None => CellText::Raw(Arc::from(email_cell)),
             };
+            let mut groups_not_changed = Vec::new();
             let outcome = match email {
-                Some(email) if errors.is_empty() && self.member(&email).is_some() => {
-                    RowOutcome::Skipped(SkipReason::AlreadyMember)
-                }
-                Some(email) if errors.is_empty() => {
-                    events.push(Event::new(
-                        ctx.now,
-                        actor,
-                        EventKind::UserInvited {
-                            user: UserId(next_user),
-                            email,
-                            groups: ids.clone(),
-                        },
-                    ));
-                    next_user += 1;
-                    RowOutcome::Invited
-                }
+                Some(email) if errors.is_empty() => match self.member(&email) {
+                    Some(member) => {
+                        groups_not_changed = group_cell
+                            .ids
+                            .iter()
+                            .zip(group_cell.names.iter())
+                            .filter(|(id, _)| !member.is_in(**id))
+                            .map(|(_, name)| name.clone())
+                            .collect();
+                        RowOutcome::Skipped(if member.status().is_pending() {
+                            SkipReason::AlreadyInvited
+                        } else {
+                            SkipReason::AlreadyMember
+                        })
+                    }
+                    None => {
+                        let user = next_user
+                            .filter(|u| *u < u64::MAX)
+                            .ok_or(DomainError::IdsExhausted { what: "user" })?;
+                        next_user = user.checked_add(1);
+                        events.push(Event::new(
+                            ctx.now,
+                            actor,
+                            EventKind::UserInvited {
+                                user: UserId(user),
+                                email,
+                                groups: group_cell.ids.clone(),
+                            },
+                        ));
+                        RowOutcome::Invited
+                    }
+                },
                 _ => RowOutcome::Failed(errors),
             };
             rows.push(RowReport {
                 line,
                 email: cell,
                 groups_cell: Arc::clone(groups_cell),
-                groups: Arc::clone(names),
+                groups: Arc::clone(&group_cell.names),
+                groups_not_changed,
                 outcome,
             });
         }
@@ -160,16 +202,27 @@ impl Organization {
 
     /// Splits a group cell on commas and resolves each name, ignoring case;
     /// `Everyone` is dropped, repeats count once, known groups come back in
-    /// id order (as for single invites).
+    /// id order (as for single invites). A cell naming more than
+    /// [`MAX_INVITE_GROUPS`] groups is refused after counting them, without
+    /// looking any up, so a huge cell costs one pass over its text.
     fn resolve_group_cell(&self, cell: &str) -> Resolved {
+        let parts = || cell.split(',').map(str::trim).filter(|p| !p.is_empty());
+        let named = parts().count();
+        if named > MAX_INVITE_GROUPS {
+            return Resolved {
+                error: Some(RowError::TooManyGroups { named }),
+                ..Resolved::default()
+            };
+        }
         let mut found = Vec::new();
-        let mut unknown = Vec::new();
-        for part in cell.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut unknown: Vec<String> = Vec::new();
+        let mut seen_unknown: FxHashSet<&str> = FxHashSet::default();
+        for part in parts() {
             match GroupName::parse(part).ok().and_then(|n| self.group(&n)) {
                 Some(g) if g.is_everyone() => {}
                 Some(g) => found.push((g.id(), g.name().clone())),
                 None => {
-                    if !unknown.iter().any(|u: &String| u == part) {
+                    if seen_unknown.insert(part) {
                         unknown.push(part.to_owned());
                     }
                 }
@@ -178,6 +231,10 @@ impl Organization {
         found.sort_by_key(|(id, _)| *id);
         found.dedup_by_key(|(id, _)| *id);
         let (ids, names): (Vec<GroupId>, Vec<GroupName>) = found.into_iter().unzip();
-        (ids.into(), names.into(), unknown)
+        Resolved {
+            ids: ids.into(),
+            names: names.into(),
+            error: (!unknown.is_empty()).then_some(RowError::InvalidGroups { unknown }),
+        }
     }
 }

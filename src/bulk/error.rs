@@ -9,11 +9,21 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CsvError {
-    /// No header, or nothing but whitespace.
+    /// Nothing but whitespace: no header, no rows.
     #[error(
         "the file is empty; its first line must name the columns email and group membership, followed by one line per person"
     )]
     EmptyFile,
+    /// A header, but no row of people after it (or only blank rows).
+    ///
+    /// Refused rather than accepted as an upload of zero rows: an
+    /// administrator who uploads a file means to invite someone, and the
+    /// likely mistake (the wrong file, or rows saved in another sheet) is
+    /// worth saying.
+    #[error(
+        "the file has a header but no rows of people; add one line per person below the header (email, group membership)"
+    )]
+    NoRows,
     /// Larger than [`CsvOptions::max_file_bytes`](crate::CsvOptions::max_file_bytes).
     #[error(
         "the file is {bytes} bytes; at most {max} bytes are accepted. Remove unneeded columns or split the file"
@@ -25,7 +35,9 @@ pub enum CsvError {
         max: usize,
     },
     /// Not UTF-8 text (Excel's "CSV (Comma delimited)" in a Windows code
-    /// page, or "Unicode Text", which is UTF-16).
+    /// page, or "Unicode Text", which is UTF-16). `utf16` is set only when
+    /// the file is UTF-16: it starts with a UTF-16 byte order mark, or its
+    /// first bytes alternate between ASCII and NUL.
     #[error(
         "{} is not UTF-8 text{}; in Excel choose File > Save As > \"CSV UTF-8 (Comma delimited) (*.csv)\" and upload that file",
         if *utf16 { "the file".to_owned() } else { format!("line {line}") },
@@ -66,6 +78,15 @@ pub enum CsvError {
         /// The cap.
         max: usize,
     },
+    /// UTF-8 text that holds a NUL byte, which no text file contains (a
+    /// binary file, or text damaged on the way).
+    #[error(
+        "line {line} holds a NUL byte (0x00), which a text file never contains; check that this is the CSV file you meant, or save it again as \"CSV UTF-8 (Comma delimited) (*.csv)\""
+    )]
+    NulByte {
+        /// The line holding the first NUL byte.
+        line: u64,
+    },
     /// A record the CSV reader cannot read.
     #[error("line {line} cannot be read as CSV: {reason}")]
     MalformedCsv {
@@ -81,6 +102,8 @@ impl CsvError {
     pub fn code(&self) -> &'static str {
         match self {
             CsvError::EmptyFile => "empty_file",
+            CsvError::NoRows => "no_rows",
+            CsvError::NulByte { .. } => "nul_byte",
             CsvError::FileTooLarge { .. } => "file_too_large",
             CsvError::NotUtf8 { .. } => "not_utf8",
             CsvError::MissingColumn { .. } => "missing_column",

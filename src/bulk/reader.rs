@@ -63,6 +63,8 @@ struct RowData {
     line: u64,
     email: Range<usize>,
     groups: Arc<str>,
+    /// Non-empty cells that no header cell names (rare).
+    unnamed: Option<Box<[String]>>,
 }
 
 impl InviteFile {
@@ -72,6 +74,7 @@ impl InviteFile {
             line: r.line,
             email: self.emails.get(r.email.clone()).unwrap_or_default(),
             groups: &r.groups,
+            unnamed_cells: r.unnamed.as_deref().unwrap_or_default(),
         })
     }
     /// How many data rows.
@@ -87,12 +90,15 @@ impl InviteFile {
         char::from(self.delimiter)
     }
     /// Rows with their shared group cells, for the report.
-    pub(crate) fn rows_shared(&self) -> impl Iterator<Item = (u64, &str, &Arc<str>)> + '_ {
+    pub(crate) fn rows_shared(
+        &self,
+    ) -> impl Iterator<Item = (u64, &str, &Arc<str>, &[String])> + '_ {
         self.rows.iter().map(|r| {
             (
                 r.line,
                 self.emails.get(r.email.clone()).unwrap_or_default(),
                 &r.groups,
+                r.unnamed.as_deref().unwrap_or_default(),
             )
         })
     }
@@ -110,6 +116,12 @@ pub struct CsvRow<'a> {
     /// The `group membership` cell as written (trimmed): group names
     /// separated by commas, or empty.
     pub groups: &'a str,
+    /// Non-empty cells that no header cell names (beyond the header's last
+    /// column, or under an empty header cell), trimmed. Usually empty; a
+    /// row that has any is not invited (see
+    /// [`RowError::UnnamedCells`](crate::RowError::UnnamedCells)): its data
+    /// would otherwise be dropped without a word.
+    pub unnamed_cells: &'a [String],
 }
 
 /// Reads an uploaded invite file.
@@ -151,41 +163,17 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             max: options.max_file_bytes,
         });
     }
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(CsvError::NotUtf8 {
-            line: 1,
-            utf16: true,
-        });
-    }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(e) => {
-            let before = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
-            // UTF-16 without a BOM shows up as NUL bytes between ASCII.
-            let utf16 = bytes.iter().take(64).filter(|b| **b == 0).count() >= 8;
-            return Err(CsvError::NotUtf8 {
-                line: LineCounter::new(before).line_of(before.len()),
-                utf16,
-            });
-        }
-    };
-    if text.contains('\0') {
-        let at = text.find('\0').unwrap_or(0);
-        return Err(CsvError::NotUtf8 {
-            line: LineCounter::new(text).line_of(at),
-            utf16: true,
-        });
-    }
+    let text = check_encoding(bytes)?;
     if text.trim().is_empty() {
         return Err(CsvError::EmptyFile);
     }
 
     let (body_start, sep) = excel_sep_line(text);
-    let body = &text[body_start..];
+    let body = text.get(body_start..).unwrap_or_default();
     let mut lines = LineCounter::new(text);
     let hidden_lines = u64::from(body_start > 0);
-    let mut line_of = |offset: usize| lines.line_of(body_start + offset) - hidden_lines;
+    let mut line_of =
+        |offset: usize| lines.line_of(body_start.saturating_add(offset)) - hidden_lines;
 
     let delimiter = sep.unwrap_or_else(|| sniff_delimiter(first_line(body)));
 
@@ -196,7 +184,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         .from_reader(body.as_bytes());
     let mut record = csv::ByteRecord::new();
     let mut last_record_start = 0;
-    let mut header: Option<(usize, usize)> = None;
+    let mut header: Option<Header> = None;
     let mut rows = Vec::new();
     let mut emails = String::new();
     let mut count = 0usize;
@@ -216,13 +204,11 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         }
         let offset = record.position().map_or(0, |p| p.byte());
         last_record_start = start_of_record(body, offset);
-        let Some((email_col, groups_col)) = header else {
-            header = Some(find_columns(&record)?);
+        let Some(header) = &header else {
+            header = Some(Header::find(&record)?);
             continue;
         };
         let fields = std::str::from_utf8(record.as_slice()).unwrap_or_default();
-        let email = cell(&record, fields, email_col);
-        let groups = cell(&record, fields, groups_col);
         if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
             continue;
         }
@@ -231,7 +217,8 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             // Keep counting (cheaply) to tell the administrator how many.
             continue;
         }
-        let groups = unescape_cell(groups);
+        let email = cell(&record, fields, header.email);
+        let groups = unescape_cell(cell(&record, fields, header.groups));
         let groups = match group_cells.get(groups) {
             Some(shared) => Arc::clone(shared),
             None => {
@@ -246,18 +233,22 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
             line: line_of(last_record_start),
             email: start..emails.len(),
             groups,
+            unnamed: header.unnamed_cells(&record, fields),
         });
     }
     // A quote that is never closed swallows the rest of the file into the
     // last record, so that record is the only place to look for one.
-    check_quotes(&body[last_record_start..], delimiter).map_err(|offset| {
-        CsvError::MalformedCsv {
-            line: line_of(last_record_start + offset),
+    check_quotes(body.get(last_record_start..).unwrap_or_default(), delimiter).map_err(
+        |offset| CsvError::MalformedCsv {
+            line: line_of(last_record_start.saturating_add(offset)),
             reason: "a quoted cell starting here is never closed; add the closing \" or remove the opening one".into(),
-        }
-    })?;
-    if header.is_none() || count == 0 {
+        },
+    )?;
+    if header.is_none() {
         return Err(CsvError::EmptyFile);
+    }
+    if count == 0 {
+        return Err(CsvError::NoRows);
     }
     if count > MAX_CSV_ROWS {
         return Err(CsvError::TooManyRows {
@@ -270,6 +261,140 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         rows,
         delimiter,
     })
+}
+
+/// The bytes as UTF-8 text without a BOM, or why they are not.
+fn check_encoding(bytes: &[u8]) -> Result<&str, CsvError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(CsvError::NotUtf8 {
+            line: 1,
+            utf16: true,
+        });
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            if looks_like_utf16(bytes) {
+                return Err(CsvError::NotUtf8 {
+                    line: 1,
+                    utf16: true,
+                });
+            }
+            let before = bytes
+                .get(..e.valid_up_to())
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_default();
+            return Err(CsvError::NotUtf8 {
+                line: LineCounter::new(before).line_of(before.len()),
+                utf16: false,
+            });
+        }
+    };
+    // ASCII text in UTF-16 without a BOM is valid UTF-8 full of NULs.
+    if let Some(at) = text.find('\0') {
+        if looks_like_utf16(bytes) {
+            return Err(CsvError::NotUtf8 {
+                line: 1,
+                utf16: true,
+            });
+        }
+        return Err(CsvError::NulByte {
+            line: LineCounter::new(text).line_of(at),
+        });
+    }
+    Ok(text)
+}
+
+/// Whether the bytes look like UTF-16 without a byte order mark: among the
+/// first 64 bytes, NUL bytes fill at least half of one parity (the high
+/// bytes of ASCII characters) and none of the other.
+fn looks_like_utf16(bytes: &[u8]) -> bool {
+    let head = bytes.get(..bytes.len().min(64)).unwrap_or_default();
+    let pairs = head.len() / 2;
+    let (mut even, mut odd) = (0usize, 0usize);
+    for (i, b) in head.iter().enumerate() {
+        if *b == 0 {
+            if i % 2 == 0 {
+                even += 1;
+            } else {
+                odd += 1;
+            }
+        }
+    }
+    pairs >= 2 && ((even * 2 >= pairs && odd == 0) || (odd * 2 >= pairs && even == 0))
+}
+
+/// Where the columns that matter are, and which columns have no name.
+struct Header {
+    email: usize,
+    groups: usize,
+    /// How many cells the header has.
+    len: usize,
+    /// Columns whose header cell is empty.
+    unnamed: Vec<usize>,
+}
+
+impl Header {
+    /// Finds the `email` and `group membership` columns.
+    fn find(header: &csv::ByteRecord) -> Result<Header, CsvError> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).trim().to_owned())
+            .collect();
+        let normalized: Vec<String> = names
+            .iter()
+            .map(|n| {
+                n.chars()
+                    .filter(|c| !c.is_whitespace())
+                    .flat_map(char::to_lowercase)
+                    .collect()
+            })
+            .collect();
+        let find = |wanted: &'static str, column: &'static str| {
+            let at: Vec<usize> = normalized
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.as_str() == wanted)
+                .map(|(i, _)| i)
+                .collect();
+            match at.as_slice() {
+                [one] => Ok(*one),
+                [] => Err(CsvError::MissingColumn {
+                    column,
+                    found: names.clone(),
+                }),
+                many => Err(CsvError::DuplicateColumn {
+                    column,
+                    count: many.len(),
+                }),
+            }
+        };
+        Ok(Header {
+            email: find("email", "email")?,
+            groups: find("groupmembership", "group membership")?,
+            len: names.len(),
+            unnamed: (0..names.len())
+                .filter(|i| names.get(*i).is_some_and(String::is_empty))
+                .collect(),
+        })
+    }
+
+    /// The non-empty cells of `record` that no header cell names: beyond
+    /// the header's last cell, or under an empty header cell. `None` when
+    /// there are none (the usual case).
+    fn unnamed_cells(&self, record: &csv::ByteRecord, fields: &str) -> Option<Box<[String]>> {
+        let unnamed: Vec<String> = self
+            .unnamed
+            .iter()
+            .copied()
+            .chain(self.len..record.len())
+            .map(|i| cell(record, fields, i))
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect();
+        (!unnamed.is_empty()).then(|| unnamed.into_boxed_slice())
+    }
 }
 
 /// The trimmed text of a cell (missing cells are empty).
@@ -289,51 +414,14 @@ fn start_of_record(body: &str, offset: u64) -> usize {
     let offset = usize::try_from(offset)
         .unwrap_or(body.len())
         .min(body.len());
-    let skipped = body.as_bytes()[offset..]
+    let skipped = body
+        .as_bytes()
+        .get(offset..)
+        .unwrap_or_default()
         .iter()
         .take_while(|b| **b == b'\n' || **b == b'\r')
         .count();
     offset + skipped
-}
-
-/// Finds the `email` and `group membership` columns.
-fn find_columns(header: &csv::ByteRecord) -> Result<(usize, usize), CsvError> {
-    let names: Vec<String> = header
-        .iter()
-        .map(|b| String::from_utf8_lossy(b).trim().to_owned())
-        .collect();
-    let normalized: Vec<String> = names
-        .iter()
-        .map(|n| {
-            n.chars()
-                .filter(|c| !c.is_whitespace())
-                .flat_map(char::to_lowercase)
-                .collect()
-        })
-        .collect();
-    let find = |wanted: &'static str, column: &'static str| {
-        let at: Vec<usize> = normalized
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n.as_str() == wanted)
-            .map(|(i, _)| i)
-            .collect();
-        match at.as_slice() {
-            [one] => Ok(*one),
-            [] => Err(CsvError::MissingColumn {
-                column,
-                found: names.clone(),
-            }),
-            many => Err(CsvError::DuplicateColumn {
-                column,
-                count: many.len(),
-            }),
-        }
-    };
-    Ok((
-        find("email", "email")?,
-        find("groupmembership", "group membership")?,
-    ))
 }
 
 /// Recognizes Excel's `sep=X` first line; returns where the rest begins
@@ -373,25 +461,24 @@ fn first_line(text: &str) -> &str {
 /// Picks `,`, `;` or tab: whichever occurs most outside quotes in the
 /// header line (ties favour the comma, then the semicolon).
 fn sniff_delimiter(header: &str) -> u8 {
-    let mut counts = [0usize; 3];
+    let (mut comma, mut semicolon, mut tab) = (0usize, 0usize, 0usize);
     let mut quoted = false;
     for b in header.bytes() {
         match b {
             b'"' => quoted = !quoted,
-            b',' if !quoted => counts[0] += 1,
-            b';' if !quoted => counts[1] += 1,
-            b'\t' if !quoted => counts[2] += 1,
+            b',' if !quoted => comma += 1,
+            b';' if !quoted => semicolon += 1,
+            b'\t' if !quoted => tab += 1,
             _ => {}
         }
     }
-    let candidates = [b',', b';', b'\t'];
-    let mut best = 0;
-    for i in 1..3 {
-        if counts[i] > counts[best] {
-            best = i;
-        }
+    if tab > comma && tab > semicolon {
+        b'\t'
+    } else if semicolon > comma {
+        b';'
+    } else {
+        b','
     }
-    candidates[best]
 }
 
 /// Finds a quoted cell that is never closed, the way the `csv` crate reads
@@ -411,8 +498,11 @@ fn check_quotes(body: &str, delimiter: u8) -> Result<(), usize> {
                 pos = i + 1;
             }
             None => {
-                let at_cell_start =
-                    i == 0 || matches!(bytes[i - 1], b'\n' | b'\r') || bytes[i - 1] == delimiter;
+                let before = i.checked_sub(1).and_then(|p| bytes.get(p)).copied();
+                let at_cell_start = match before {
+                    None | Some(b'\n' | b'\r') => true,
+                    Some(b) => b == delimiter,
+                };
                 if at_cell_start {
                     open = Some(i);
                 }
@@ -442,7 +532,10 @@ impl<'a> LineCounter<'a> {
         // Jump from CR to CR; stop at the first one without its LF.
         let mut lone_cr = false;
         let mut pos = 0;
-        while let Some(i) = bytes[pos..].iter().position(|b| *b == b'\r') {
+        while let Some(i) = bytes
+            .get(pos..)
+            .and_then(|rest| rest.iter().position(|b| *b == b'\r'))
+        {
             let at = pos + i;
             if bytes.get(at + 1) != Some(&b'\n') {
                 lone_cr = true;
@@ -465,7 +558,7 @@ impl<'a> LineCounter<'a> {
             self.pos = 0;
             self.line = 1;
         }
-        let span = &self.bytes[self.pos..offset];
+        let span = self.bytes.get(self.pos..offset).unwrap_or_default();
         let breaks = if self.lone_cr {
             let base = self.pos;
             span.iter()

@@ -24,6 +24,9 @@ pub struct RowReport {
     pub(crate) email: CellText,
     pub(crate) groups_cell: Arc<str>,
     pub(crate) groups: Arc<[GroupName]>,
+    /// For a skipped row: the groups it names that the existing member is
+    /// not in (they were not added).
+    pub(crate) groups_not_changed: Vec<GroupName>,
     pub(crate) outcome: RowOutcome,
 }
 
@@ -62,16 +65,28 @@ pub enum RowOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
-    /// The address is already a member (pending or active), so uploading the
-    /// same file twice changes nothing.
+    /// The address is already an active member, so uploading the same file
+    /// twice changes nothing.
     AlreadyMember,
+    /// The address was already invited and is still Pending: nothing is
+    /// sent again (resend the invitation to do that).
+    AlreadyInvited,
 }
 
 impl SkipReason {
-    /// A stable snake_case code.
+    /// A stable snake_case code: `already_member` or `already_invited`.
     pub fn code(self) -> &'static str {
         match self {
             SkipReason::AlreadyMember => "already_member",
+            SkipReason::AlreadyInvited => "already_invited",
+        }
+    }
+
+    /// The reason in words, for the Error Summary.
+    pub fn message(self) -> &'static str {
+        match self {
+            SkipReason::AlreadyMember => "Already a member",
+            SkipReason::AlreadyInvited => "Already invited, still Pending",
         }
     }
 }
@@ -84,8 +99,25 @@ pub enum RowError {
     InvalidEmail(EmailErrorKind),
     /// Some group names match no group of the organization.
     InvalidGroups {
-        /// The unknown names, as written.
+        /// The unknown names, as written, each once.
         unknown: Vec<String>,
+    },
+    /// The group cell names more than
+    /// [`MAX_INVITE_GROUPS`](crate::MAX_INVITE_GROUPS) groups, the limit of
+    /// an invitation; none of them is looked up.
+    TooManyGroups {
+        /// How many names the cell holds.
+        named: usize,
+    },
+    /// The row has non-empty cells that no header cell names. The usual
+    /// cause is a group list written with the file's delimiter (in a `;`
+    /// file, `ann@x.com;Finance;Sales`); the cells are reported rather
+    /// than dropped without a word.
+    UnnamedCells {
+        /// The cells, trimmed, in column order.
+        cells: Vec<String>,
+        /// The file's delimiter.
+        delimiter: char,
     },
     /// The same address is on an earlier row.
     DuplicateInFile {
@@ -103,11 +135,14 @@ pub enum RowError {
 
 impl RowError {
     /// A stable snake_case code: `invalid_email`, `invalid_groups`,
-    /// `duplicate_in_file` or `api_error`.
+    /// `too_many_groups`, `unnamed_cells`, `duplicate_in_file` or
+    /// `api_error`.
     pub fn code(&self) -> &'static str {
         match self {
             RowError::InvalidEmail(_) => "invalid_email",
             RowError::InvalidGroups { .. } => "invalid_groups",
+            RowError::TooManyGroups { .. } => "too_many_groups",
+            RowError::UnnamedCells { .. } => "unnamed_cells",
             RowError::DuplicateInFile { .. } => "duplicate_in_file",
             RowError::ApiError { .. } => "api_error",
         }
@@ -124,6 +159,27 @@ impl fmt::Display for RowError {
                     f,
                     "Some or all groups were invalid: no group is named {}",
                     names.join(", ")
+                )
+            }
+            RowError::TooManyGroups { named } => write!(
+                f,
+                "Some or all groups were invalid: the cell names {named} groups; \
+                 a row may name at most {}",
+                crate::MAX_INVITE_GROUPS
+            ),
+            RowError::UnnamedCells { cells, delimiter } => {
+                let shown: Vec<String> = cells.iter().map(|c| format!("{c:?}")).collect();
+                let delimiter = match delimiter {
+                    '\t' => "a tab".to_owned(),
+                    d => format!("{d:?}"),
+                };
+                write!(
+                    f,
+                    "Some or all groups were invalid: the row has cells that no column \
+                     of the header names ({}); separate group names with commas inside the \
+                     group membership cell, and put that cell in quotes if it holds {delimiter}, \
+                     the file's delimiter",
+                    shown.join(", ")
                 )
             }
             RowError::DuplicateInFile { first_line } => {
@@ -170,6 +226,12 @@ impl RowReport {
     /// (`Everyone` is never listed).
     pub fn groups(&self) -> &[GroupName] {
         &self.groups
+    }
+    /// For a skipped row, the groups it names that the member is not in:
+    /// a skipped row changes nothing, so they were not added (add the
+    /// member to them instead). Empty otherwise.
+    pub fn groups_not_changed(&self) -> &[GroupName] {
+        &self.groups_not_changed
     }
     /// Invited, skipped or failed.
     pub fn outcome(&self) -> &RowOutcome {
@@ -302,10 +364,14 @@ impl Serialize for ImportReport {
         struct Skipped<'a>(&'a RowReport, SkipReason);
         impl Serialize for Skipped<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(3))?;
+                let unchanged = &self.0.groups_not_changed;
+                let mut m = s.serialize_map(None)?;
                 m.serialize_entry("row", &self.0.line)?;
                 m.serialize_entry("email", self.0.email())?;
                 m.serialize_entry("reason", self.1.code())?;
+                if !unchanged.is_empty() {
+                    m.serialize_entry("groups_not_changed", unchanged)?;
+                }
                 m.end()
             }
         }
@@ -333,7 +399,10 @@ impl Serialize for ImportReport {
 
 impl fmt::Display for ImportReport {
     /// A summary line, then the Error Summary table of failed rows, then
-    /// the skipped rows.
+    /// the skipped rows. Long cells are cut for display (with an ellipsis)
+    /// and control characters shown as spaces; the JSON form and
+    /// [`failed_rows_csv`](ImportReport::failed_rows_csv) keep every value
+    /// whole.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = self.totals();
         let verb = if self.dry_run {
@@ -352,7 +421,13 @@ impl fmt::Display for ImportReport {
         if t.failed > 0 {
             let rows: Vec<[String; 3]> = self
                 .failed()
-                .map(|r| [r.line.to_string(), printable(r.email()), r.message()])
+                .map(|r| {
+                    [
+                        r.line.to_string(),
+                        printable(r.email(), MAX_EMAIL_SHOWN),
+                        printable(&r.message(), MAX_MESSAGE_SHOWN),
+                    ]
+                })
                 .collect();
             writeln!(f, "\nError Summary")?;
             table(f, ["Line", "Email", "Error"], &rows)?;
@@ -361,12 +436,21 @@ impl fmt::Display for ImportReport {
             let rows: Vec<[String; 3]> = self
                 .rows
                 .iter()
-                .filter(|r| matches!(r.outcome, RowOutcome::Skipped(_)))
-                .map(|r| {
+                .filter_map(|r| match r.outcome {
+                    RowOutcome::Skipped(reason) => Some((r, reason)),
+                    _ => None,
+                })
+                .map(|(r, reason)| {
+                    let mut why = reason.message().to_owned();
+                    if !r.groups_not_changed.is_empty() {
+                        let names: Vec<&str> =
+                            r.groups_not_changed.iter().map(GroupName::as_str).collect();
+                        why.push_str(&format!("; groups not changed: {}", names.join(", ")));
+                    }
                     [
                         r.line.to_string(),
-                        printable(r.email()),
-                        "Already a member".to_owned(),
+                        printable(r.email(), MAX_EMAIL_SHOWN),
+                        printable(&why, MAX_MESSAGE_SHOWN),
                     ]
                 })
                 .collect();
@@ -377,25 +461,40 @@ impl fmt::Display for ImportReport {
     }
 }
 
-/// Control characters (line breaks in a multi-line cell) shown as spaces.
-fn printable(s: &str) -> String {
-    s.chars()
+/// The longest email cell the table shows, in characters.
+const MAX_EMAIL_SHOWN: usize = 60;
+/// The longest message the table shows, in characters.
+const MAX_MESSAGE_SHOWN: usize = 400;
+
+/// The text for a table cell: control characters (line breaks in a
+/// multi-line cell) shown as spaces, cut to `max` characters with an
+/// ellipsis.
+fn printable(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.pop();
+        out.push('…');
+    }
+    out
 }
 
 fn table(f: &mut fmt::Formatter<'_>, header: [&str; 3], rows: &[[String; 3]]) -> fmt::Result {
-    let width = |i: usize| {
+    let width = |cell: fn(&[String; 3]) -> &String, title: &str| {
         rows.iter()
-            .map(|r| r[i].chars().count())
-            .chain([header[i].len()])
+            .map(|r| cell(r).chars().count())
+            .chain([title.chars().count()])
             .max()
             .unwrap_or(0)
     };
-    let (w0, w1) = (width(0), width(1));
-    writeln!(f, "{:>w0$}  {:<w1$}  {}", header[0], header[1], header[2])?;
-    for r in rows {
-        writeln!(f, "{:>w0$}  {:<w1$}  {}", r[0], r[1], r[2])?;
+    let [h0, h1, h2] = header;
+    let (w0, w1) = (width(|r| &r[0], h0), width(|r| &r[1], h1));
+    writeln!(f, "{h0:>w0$}  {h1:<w1$}  {h2}")?;
+    for [c0, c1, c2] in rows {
+        writeln!(f, "{c0:>w0$}  {c1:<w1$}  {c2}")?;
     }
     Ok(())
 }

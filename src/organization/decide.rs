@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Organization;
 use crate::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
-use crate::group::GroupKind;
+use crate::group::{Group, GroupKind};
 use crate::{
     Command, Context, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
     UserId,
@@ -64,6 +64,9 @@ impl Organization {
                 } else {
                     self.resolve_users(members)?
                 };
+                if self.next_group == u32::MAX {
+                    return Err(DomainError::IdsExhausted { what: "group" });
+                }
                 Ok(vec![event(EventKind::GroupCreated {
                     group: GroupId(self.next_group),
                     name: name.clone(),
@@ -96,7 +99,7 @@ impl Organization {
                 let users: Vec<UserId> = self
                     .resolve_users(members)?
                     .into_iter()
-                    .filter(|u| !self.members[u].groups.contains(&id))
+                    .filter(|u| !self.members.get(u).is_some_and(|m| m.groups.contains(&id)))
                     .collect();
                 if users.is_empty() {
                     return Ok(Vec::new());
@@ -117,7 +120,7 @@ impl Organization {
                 let users: Vec<UserId> = self
                     .resolve_users(members)?
                     .into_iter()
-                    .filter(|u| self.members[u].groups.contains(&id))
+                    .filter(|u| self.members.get(u).is_some_and(|m| m.groups.contains(&id)))
                     .collect();
                 if id == DefaultGroup::Administrators.id() {
                     self.require_admin_left(&users)?;
@@ -181,7 +184,7 @@ impl Organization {
             .collect();
         let mut follow_up = self.license_grants_for_joins(&joins)?;
         let users: Vec<UserId> = joins.iter().map(|(u, _)| *u).collect();
-        follow_up.extend(self.queue_invitation_emails(&users));
+        follow_up.extend(self.queue_invitation_emails(&users)?);
         Ok(follow_up)
     }
 
@@ -211,7 +214,10 @@ impl Organization {
                 name: name.to_owned(),
             });
         }
-        let user = UserId(self.next_user.max(1));
+        let user = UserId(
+            self.next_free_user()
+                .ok_or(DomainError::IdsExhausted { what: "user" })?,
+        );
         Ok(vec![Event::new(
             ctx.now,
             user,
@@ -302,15 +308,33 @@ impl Organization {
         if !members.is_empty() {
             return Err(DomainError::AlreadyMembers { emails: members });
         }
+        // Every id handed out must leave the counter room to move past it.
+        let first = self
+            .next_free_user()
+            .filter(|first| {
+                u64::try_from(emails.len())
+                    .ok()
+                    .and_then(|n| first.checked_add(n))
+                    .is_some()
+            })
+            .ok_or(DomainError::IdsExhausted { what: "user" })?;
         Ok(emails
             .iter()
-            .zip(self.next_user..)
+            .zip(first..)
             .map(|(email, id)| EventKind::UserInvited {
                 user: UserId(id),
                 email: email.clone(),
                 groups: groups.clone(),
             })
             .collect())
+    }
+
+    /// The id the next member gets, or `None` when the counter is at the
+    /// end of its range (a damaged store): an id is handed out only if the
+    /// counter can move past it.
+    pub(crate) fn next_free_user(&self) -> Option<u64> {
+        let next = self.next_user.max(1);
+        (next < u64::MAX).then_some(next)
     }
 
     /// Resolves invitation groups: every unknown name is reported; repeats
@@ -357,6 +381,7 @@ impl Organization {
         let mut ids = Vec::with_capacity(emails.len());
         let mut seen = HashSet::new();
         let mut unknown: Vec<Email> = Vec::new();
+        let mut seen_unknown: HashSet<&Email> = HashSet::new();
         for email in emails {
             match self.member(email) {
                 Some(m) => {
@@ -364,8 +389,11 @@ impl Organization {
                         ids.push(m.id);
                     }
                 }
-                None if unknown.contains(email) => {}
-                None => unknown.push(email.clone()),
+                None => {
+                    if seen_unknown.insert(email) {
+                        unknown.push(email.clone());
+                    }
+                }
             }
         }
         if unknown.is_empty() {
@@ -375,38 +403,39 @@ impl Organization {
         }
     }
 
-    fn resolve_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
-        self.group(name)
-            .map(|g| g.id)
-            .ok_or_else(|| DomainError::UnknownGroups {
-                names: vec![name.clone()],
-            })
+    /// The group with this name, or a refusal naming it.
+    pub(crate) fn resolve_group(&self, name: &GroupName) -> Result<&Group, DomainError> {
+        self.group(name).ok_or_else(|| DomainError::UnknownGroups {
+            names: vec![name.clone()],
+        })
     }
 
     fn resolve_custom_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
-        let id = self.resolve_group(name)?;
-        match self.kind_of(id) {
-            Some(GroupKind::Custom) => Ok(id),
-            _ => Err(DomainError::DefaultGroupImmutable {
-                name: self.groups[&id].name.clone(),
+        let group = self.resolve_group(name)?;
+        match group.kind {
+            GroupKind::Custom => Ok(group.id),
+            GroupKind::Default(_) => Err(DomainError::DefaultGroupImmutable {
+                name: group.name.clone(),
             }),
         }
     }
 
     fn resolve_editable_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
-        let id = self.resolve_group(name)?;
-        if self.groups[&id].is_everyone() {
+        let group = self.resolve_group(name)?;
+        if group.is_everyone() {
             return Err(DomainError::EveryoneImplicit);
         }
-        Ok(id)
+        Ok(group.id)
     }
 
     /// Refuses when losing `leaving` would leave no active administrator.
     fn require_admin_left(&self, leaving: &[UserId]) -> Result<(), DomainError> {
         let leaving: HashSet<&UserId> = leaving.iter().collect();
-        let admins = &self.groups[&DefaultGroup::Administrators.id()].members;
-        let remaining = admins
-            .iter()
+        let remaining = self
+            .groups
+            .get(&DefaultGroup::Administrators.id())
+            .into_iter()
+            .flat_map(|g| g.members.iter())
             .filter(|id| self.is_active_administrator(**id) && !leaving.contains(id))
             .count();
         if remaining == 0 {

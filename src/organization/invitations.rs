@@ -51,6 +51,12 @@ impl QueuedEmail {
 /// The shortest invitation validity accepted.
 const MIN_EXPIRY: SignedDuration = SignedDuration::from_secs(60);
 
+/// The longest invitation validity accepted, in days: about ten years.
+/// Longer periods mean "never" in practice (say so with no expiry), and
+/// this bound keeps `sent_at + expiry` far inside what a timestamp holds.
+const MAX_EXPIRY_DAYS: u32 = 3650;
+const MAX_EXPIRY: SignedDuration = SignedDuration::from_hours(MAX_EXPIRY_DAYS as i64 * 24);
+
 impl Organization {
     /// The custom mail settings, if any.
     pub fn mail_settings(&self) -> Option<&MailSettings> {
@@ -131,18 +137,32 @@ impl Organization {
     /// One queued email per invitee, when the organization has mail
     /// settings; nothing otherwise.
     /// Whoever invites is the events' actor, which the queue records.
-    pub(crate) fn queue_invitation_emails(&self, users: &[UserId]) -> Vec<EventKind> {
+    ///
+    /// # Errors
+    /// [`DomainError::IdsExhausted`] when the email counter cannot number
+    /// them all (only a damaged store gets there).
+    pub(crate) fn queue_invitation_emails(
+        &self,
+        users: &[UserId],
+    ) -> Result<Vec<EventKind>, DomainError> {
         if self.mail.is_none() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        users
+        let fits = u64::try_from(users.len())
+            .ok()
+            .and_then(|n| self.next_notification.checked_add(n))
+            .is_some_and(|last| last < u64::MAX);
+        if !fits {
+            return Err(DomainError::IdsExhausted { what: "email" });
+        }
+        Ok(users
             .iter()
-            .zip(self.next_notification + 1..)
+            .zip(self.next_notification.saturating_add(1)..)
             .map(|(user, n)| EventKind::InvitationEmailQueued {
                 notification: NotificationId(n),
                 user: *user,
             })
-            .collect()
+            .collect())
     }
 
     pub(crate) fn decide_invitations(
@@ -170,10 +190,17 @@ impl Organization {
                 let after = match after {
                     None => None,
                     Some(d) => {
-                        let d =
-                            SignedDuration::try_from(*d).map_err(|_| DomainError::InvalidExpiry)?;
+                        let too_long = DomainError::ExpiryTooLong {
+                            max_days: MAX_EXPIRY_DAYS,
+                        };
+                        // Only a duration too long for a SignedDuration
+                        // fails to convert.
+                        let d = SignedDuration::try_from(*d).map_err(|_| too_long.clone())?;
                         if d < MIN_EXPIRY {
                             return Err(DomainError::InvalidExpiry);
+                        }
+                        if d > MAX_EXPIRY {
+                            return Err(too_long);
                         }
                         Some(d)
                     }
@@ -186,7 +213,7 @@ impl Organization {
             Command::ResendInvitation { user } => {
                 let member = self.pending_member(user)?;
                 let mut events = vec![EventKind::InvitationResent { user: member.id }];
-                events.extend(self.queue_invitation_emails(&[member.id]));
+                events.extend(self.queue_invitation_emails(&[member.id])?);
                 Ok(events)
             }
             Command::RevokeInvitation { user } => {

@@ -338,8 +338,7 @@ impl Organization {
                 seats,
             }]);
         };
-        let current = self.licenses.pools[kind];
-        if current == seats {
+        if self.licenses.pools.get(kind) == Some(&seats) {
             return Ok(Vec::new());
         }
         let used = self.licenses.used(kind);

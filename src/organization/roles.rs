@@ -155,10 +155,11 @@ impl Organization {
                 let (service, holder, role) = self.resolve_assignment(service, from, role)?;
                 if let Holder::Group(group) = holder
                     && service.default_role(group) == Some(role)
+                    && let Some(group) = self.groups.get(&group)
                 {
                     return Err(DomainError::DefaultRoleProtected {
                         service: service.name.clone(),
-                        group: self.groups[&group].name.clone(),
+                        group: group.name.clone(),
                         role: role.clone(),
                     });
                 }
@@ -259,7 +260,7 @@ impl Organization {
         let id = self
             .next_service
             .checked_add(1)
-            .ok_or_else(|| invalid("the organization cannot hold more services".to_owned()))?;
+            .ok_or(DomainError::IdsExhausted { what: "service" })?;
         Ok(EventKind::ServiceAdded {
             service: ServiceId(id),
             name: name.clone(),
