@@ -181,7 +181,7 @@ proptest! {
                 prop_assert_eq!(got, expected);
                 prop_assert_eq!(file.delimiter(), spec.delimiter);
             }
-            Err(CsvError::EmptyFile) => prop_assert!(expected.is_empty()),
+            Err(CsvError::NoRows) => prop_assert!(expected.is_empty()),
             Err(e) => prop_assert!(false, "refused: {e}"),
         }
     }
@@ -225,7 +225,78 @@ proptest! {
                 let back: Vec<(String, String)> = again.rows().map(|r| (r.email.to_string(), r.groups.to_string())).collect();
                 prop_assert_eq!(back, failed);
             }
-            Err(CsvError::EmptyFile) => prop_assert!(failed.is_empty()),
+            Err(CsvError::NoRows) => prop_assert!(failed.is_empty()),
+            Err(e) => prop_assert!(false, "failed-rows CSV refused: {e}"),
+        }
+    }
+}
+
+/// A cell of up to `len` characters built from a few pieces that stress
+/// every report format: long runs, delimiters, quotes, line breaks,
+/// formula starters and non-ASCII text.
+fn long_cell() -> impl Strategy<Value = String> {
+    (
+        0usize..150_000,
+        prop::collection::vec(
+            prop::sample::select(vec![
+                "a", "É", "€", ",", ";", "\"", "\n", "=", " ", "@", "\t", "x@y.com", "Finance",
+            ]),
+            1..6,
+        ),
+    )
+        .prop_map(|(len, pieces)| {
+            let mut cell = String::new();
+            let mut i = 0;
+            while cell.chars().count() < len.min(20) || cell.len() < len {
+                cell.push_str(pieces[i % pieces.len()]);
+                i += 1;
+            }
+            cell
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Any cell the size cap allows: every report format renders without
+    /// panicking, the table cuts what is long, the JSON keeps every row
+    /// whole, and the failed-rows CSV reads back to the same cells.
+    #[test]
+    fn every_report_format_handles_any_cell_the_cap_allows(
+        rows in prop::collection::vec((long_cell(), long_cell()), 1..6),
+        delimiter in prop_oneof![Just(','), Just(';'), Just('\t')],
+    ) {
+        let mut text = format!("email{delimiter}group membership\n");
+        for (e, g) in &rows {
+            text.push_str(&format!("{}{delimiter}{}\n", encode(e, delimiter), encode(g, delimiter)));
+        }
+        let Ok(file) = read_invite_csv(text.as_bytes(), &CsvOptions::default()) else {
+            return Ok(());
+        };
+        let org = org();
+        let (_, report) = org.decide_bulk_invite(&file, &ctx(ADMIN, 9)).unwrap().into_parts();
+        let t = report.totals();
+        prop_assert_eq!(t.invited + t.skipped + t.failed, file.len());
+        let table = report.to_string();
+        prop_assert!(table.lines().all(|l| l.chars().count() <= 1_000), "a table line is too long");
+        let json = serde_json::to_value(&report).unwrap();
+        let listed = ["invited", "skipped", "failed"]
+            .iter()
+            .map(|k| json[*k].as_array().map_or(0, Vec::len))
+            .sum::<usize>();
+        prop_assert_eq!(listed, file.len(), "every row is in the JSON once");
+        let failed: Vec<(String, String)> = report
+            .failed()
+            .map(|r| (r.email().to_string(), r.groups_cell().to_string()))
+            .collect();
+        let big = CsvOptions::default().with_max_file_bytes(64 << 20);
+        match read_invite_csv(&report.failed_rows_csv(), &big) {
+            Ok(again) => {
+                let back: Vec<(String, String)> =
+                    again.rows().map(|r| (r.email.to_string(), r.groups.to_string())).collect();
+                prop_assert_eq!(back, failed);
+            }
+            Err(CsvError::NoRows) => prop_assert!(failed.is_empty()),
             Err(e) => prop_assert!(false, "failed-rows CSV refused: {e}"),
         }
     }
