@@ -6,8 +6,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use email_address::{EmailAddress, Options};
+use idna::AsciiDenyList;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use unicase::UniCase;
+use unicode_normalization::{UnicodeNormalization, is_nfc};
 
 /// Longest local part (before the `@`), in bytes (RFC 5321 §4.5.3.1.1).
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
@@ -31,8 +32,24 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// Internationalized addresses (`josé@exämple.de`, `用户@例子.广告`) are
 /// accepted.
 ///
-/// Equality, hashing and ordering ignore case (`Ann@X.com == ann@x.COM`),
-/// while [`Email::as_str`] keeps the spelling the administrator typed.
+/// # Identity
+///
+/// Two spellings are one address when their canonical keys are equal, and
+/// equality, hashing and ordering use that key only. The key is the address
+/// in Unicode NFC with the domain in its IDNA ASCII form (UTS #46 as
+/// browsers process it: non-transitional, so IDNA 2008's `ß` and `ς` are
+/// kept; `Bücher.de` and `xn--bcher-kva.de` are one domain, `faß.de` and
+/// `fass.de` are two) and the local part with Unicode *simple* case folding
+/// (one letter for one letter: `JOSÉ` is `josé` and `STRASSE` is
+/// `strasse`, but `straße` is not `strasse`, because only full folding turns
+/// `ß` into `ss`; likewise `İ` is not `i`). Composed and decomposed accents
+/// are one spelling. [`Email::as_str`] keeps the spelling the administrator
+/// typed, for display; [`Email::canonical_key`] shows the key.
+///
+/// A domain that has no IDNA form (an `xn--` label that is not valid
+/// Punycode, or letters that IDNA does not allow together) is refused with
+/// [`EmailErrorKind::InvalidInternationalDomain`].
+///
 /// Cloning is cheap (the text is shared).
 ///
 /// ```
@@ -42,18 +59,38 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 /// assert_eq!(a.as_str(), "Ann.Lee@Example.com");
 /// assert_eq!(a, Email::parse("ann.lee@example.COM")?);
 /// assert!(Email::parse("Ann <ann@example.com>").is_err());
+///
+/// // One mailbox, however it is spelled:
+/// assert_eq!(Email::parse("user@bücher.de")?, Email::parse("user@xn--bcher-kva.de")?);
+/// assert_eq!(Email::parse("jos\u{e9}@example.de")?, Email::parse("jose\u{301}@example.de")?);
+/// assert_eq!(Email::parse("JOSÉ@example.de")?, Email::parse("josé@example.de")?);
+/// assert_eq!(Email::parse("user@bücher.de")?.canonical_key(), "user@xn--bcher-kva.de");
+///
+/// // Different mailboxes stay different:
+/// assert_ne!(Email::parse("user@faß.de")?, Email::parse("user@fass.de")?);
+/// assert_ne!(Email::parse("straße@x.de")?, Email::parse("strasse@x.de")?);
+/// assert_eq!(Email::parse("STRASSE@x.de")?, Email::parse("strasse@x.de")?);
 /// # Ok::<(), org_accounts::EmailError>(())
 /// ```
 #[derive(Clone)]
 pub struct Email {
-    /// The text as typed, followed by its case-folded form (Unicode full
-    /// case folding, as `unicase` does) when folding changes it: one
-    /// allocation per address. Comparing and hashing the folded form is a
-    /// plain byte operation, which keeps look-ups in large organizations and
-    /// bulk imports fast.
+    /// The text as typed, followed by its canonical key (see the type's
+    /// docs) when the key differs from the text: one allocation per
+    /// address. Comparing and hashing the key is a plain byte operation,
+    /// which keeps look-ups in large organizations and bulk imports fast.
     buf: Arc<str>,
     /// Where the typed text ends in `buf`.
     text_len: usize,
+}
+
+/// What to do when the domain has no IDNA form.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DomainRule {
+    /// Refuse the address (input typed by a person).
+    Strict,
+    /// Use the case-folded domain as the key (addresses read back from a
+    /// store, which must load even if the rules have become stricter).
+    Lenient,
 }
 
 impl Email {
@@ -64,40 +101,100 @@ impl Email {
     /// an administrator can act on.
     pub fn parse(input: &str) -> Result<Email, EmailError> {
         let text = input.trim();
-        check(text).map_err(|kind| EmailError {
-            input: input.to_owned(),
-            kind,
-        })?;
-        Ok(Email::from_checked(text))
+        check(text)
+            .and_then(|()| Email::build(text, DomainRule::Strict))
+            .map_err(|kind| EmailError {
+                input: input.to_owned(),
+                kind,
+            })
     }
 
-    fn from_checked(text: &str) -> Email {
+    /// Builds the address and its canonical key from text that passed the
+    /// checks (or, with [`DomainRule::Lenient`], the basic shape checks of
+    /// [`Email::from_stored`]).
+    fn build(text: &str, rule: DomainRule) -> Result<Email, EmailErrorKind> {
         let text_len = text.len();
-        let buf: Arc<str> = if text.is_ascii() {
-            if text.bytes().any(|b| b.is_ascii_uppercase()) {
-                // Addresses are at most 254 bytes: build text and key on the
-                // stack, then make the one allocation.
-                let mut stack = [0u8; 2 * MAX_EMAIL_BYTES];
-                let both = &mut stack[..2 * text_len];
-                both[..text_len].copy_from_slice(text.as_bytes());
-                both[text_len..].copy_from_slice(text.as_bytes());
-                both[text_len..].make_ascii_lowercase();
-                match std::str::from_utf8(both) {
-                    Ok(both) => Arc::from(both),
-                    Err(_) => Arc::from(format!("{text}{}", text.to_ascii_lowercase())),
+        let domain = text.rsplit_once('@').map_or("", |(_, d)| d);
+        if text.is_ascii() && !has_ace_label(domain) {
+            // The common case: the key is the text in ASCII lower case (UTS
+            // #46 maps an ASCII domain without `xn--` labels to its lower
+            // case and nothing else).
+            if !text.bytes().any(|b| b.is_ascii_uppercase()) {
+                return Ok(Email {
+                    buf: Arc::from(text),
+                    text_len,
+                });
+            }
+            // Build text and key on the stack, then make the one allocation.
+            let mut stack = [0u8; 2 * MAX_EMAIL_BYTES];
+            if let Some(both) = stack.get_mut(..2 * text_len)
+                && let Some((typed, key)) = both.split_at_mut_checked(text_len)
+            {
+                typed.copy_from_slice(text.as_bytes());
+                key.copy_from_slice(text.as_bytes());
+                key.make_ascii_lowercase();
+                if let Ok(both) = std::str::from_utf8(both) {
+                    return Ok(Email {
+                        buf: Arc::from(both),
+                        text_len,
+                    });
                 }
-            } else {
-                Arc::from(text)
             }
+            return Ok(Email::with_key(text, &text.to_ascii_lowercase()));
+        }
+        let key = canonical_key(text, rule)?;
+        Ok(Email::with_key(text, &key))
+    }
+
+    /// `text` followed by `key`, or `text` alone when they are equal.
+    fn with_key(text: &str, key: &str) -> Email {
+        let buf: Arc<str> = if key == text {
+            Arc::from(text)
         } else {
-            let folded = UniCase::new(text).to_folded_case();
-            if folded == text {
-                Arc::from(text)
-            } else {
-                Arc::from(format!("{text}{folded}"))
-            }
+            let mut both = String::with_capacity(text.len() + key.len());
+            both.push_str(text);
+            both.push_str(key);
+            Arc::from(both)
         };
-        Email { buf, text_len }
+        Email {
+            buf,
+            text_len: text.len(),
+        }
+    }
+
+    /// Reads an address back from a store (events, snapshots, mail
+    /// settings). The rules of [`Email::parse`] apply first; an address they
+    /// refuse still loads when it has the basic shape and fits the length
+    /// limits, because stored data was valid when written and the rules may
+    /// have become stricter since (its key then uses the case-folded domain
+    /// if the domain has no IDNA form). Nothing longer than the limits was
+    /// ever written, so longer text is refused as damage.
+    pub(crate) fn from_stored(stored: &str) -> Result<Email, String> {
+        let text = stored.trim();
+        let why = match check(text).and_then(|()| Email::build(text, DomainRule::Strict)) {
+            Ok(email) => return Ok(email),
+            Err(kind) => kind,
+        };
+        let refuse = |reason: String| {
+            Err(format!(
+                "the stored address {} cannot be read: {reason}; the store holds data this \
+                 library never wrote, so it may be damaged",
+                preview(stored)
+            ))
+        };
+        let Some((local, domain)) = text.rsplit_once('@') else {
+            return refuse(why.to_string());
+        };
+        if text.len() > MAX_EMAIL_BYTES {
+            return refuse(EmailErrorKind::TooLong { bytes: text.len() }.to_string());
+        }
+        if local.len() > MAX_LOCAL_PART_BYTES {
+            return refuse(EmailErrorKind::LocalPartTooLong { bytes: local.len() }.to_string());
+        }
+        if local.is_empty() || domain.is_empty() || text.chars().any(char::is_control) {
+            return refuse(why.to_string());
+        }
+        Email::build(text, DomainRule::Lenient).or_else(|kind| refuse(kind.to_string()))
     }
 
     /// The address as typed (trimmed).
@@ -105,19 +202,27 @@ impl Email {
         self.buf.get(..self.text_len).unwrap_or(&self.buf)
     }
 
-    /// The part after the last `@`.
+    /// The part after the last `@`, as typed.
     pub fn domain(&self) -> &str {
         self.as_str().rsplit_once('@').map_or("", |(_, d)| d)
     }
 
-    /// Whether `needle` occurs in the address, ignoring case.
+    /// Whether `needle` occurs in the address as typed or in its canonical
+    /// key, ignoring case.
     ///
     /// `needle` must already be case-folded (see [`fold_case`]).
     pub(crate) fn contains_folded(&self, needle: &str) -> bool {
-        self.key().contains(needle)
+        let text = self.as_str();
+        self.key().contains(needle) || (!text.is_ascii() && fold_case(text).contains(needle))
     }
 
-    /// The case-folded form that equality, hashing and ordering use.
+    /// The canonical key that equality, hashing and ordering use (see the
+    /// type's docs).
+    pub fn canonical_key(&self) -> &str {
+        self.key()
+    }
+
+    /// The canonical key that equality, hashing and ordering use.
     pub(crate) fn key(&self) -> &str {
         if self.buf.len() == self.text_len {
             &self.buf
@@ -176,9 +281,138 @@ impl<'de> Deserialize<'de> for Email {
     }
 }
 
-/// The text case-folded the way [`Email`] compares addresses.
+/// Text case-folded the way [`Email`] compares local parts: NFC, then
+/// simple case folding (see [`simple_fold`]), then NFC again (folding can
+/// leave a composable pair). ASCII text is lower-cased without any other
+/// work.
 pub(crate) fn fold_case(text: &str) -> String {
-    UniCase::new(text).to_folded_case()
+    if text.is_ascii() {
+        return text.to_ascii_lowercase();
+    }
+    let folded: String = text.nfc().map(simple_fold).collect();
+    if is_nfc(&folded) {
+        folded
+    } else {
+        folded.nfc().collect()
+    }
+}
+
+/// The canonical key of an address with at least one non-ASCII character
+/// or `xn--` label: the folded local part (see [`fold_case`]), `@`, and
+/// the domain's IDNA ASCII form (UTS #46 ToASCII as the WHATWG URL
+/// standard runs it; `idna` 1.x only does non-transitional processing, so
+/// `ß` and `ς` are kept). UTS #46 normalizes to NFC and maps case itself.
+///
+/// With [`DomainRule::Lenient`], a domain without an IDNA form is folded
+/// like the local part instead of being refused.
+fn canonical_key(text: &str, rule: DomainRule) -> Result<String, EmailErrorKind> {
+    let (local, domain) = text.rsplit_once('@').unwrap_or((text, ""));
+    let mut key = fold_case(local);
+    key.push('@');
+    match idna::domain_to_ascii_cow(domain.as_bytes(), AsciiDenyList::URL) {
+        Ok(ascii) => key.push_str(&ascii),
+        Err(_) if rule == DomainRule::Lenient => key.push_str(&fold_case(domain)),
+        Err(_) => {
+            return Err(EmailErrorKind::InvalidInternationalDomain {
+                label: failing_label(domain).to_owned(),
+            });
+        }
+    }
+    Ok(key)
+}
+
+/// The first label of `domain` that has no IDNA form on its own, or the
+/// whole domain when only the labels together fail (the bidirectional
+/// text rule spans labels).
+fn failing_label(domain: &str) -> &str {
+    domain
+        .split('.')
+        .find(|label| idna::domain_to_ascii_cow(label.as_bytes(), AsciiDenyList::URL).is_err())
+        .unwrap_or(domain)
+}
+
+/// Whether a domain has a label in IDNA ASCII form (`xn--`, any case).
+/// Such a domain goes through IDNA, which checks its Punycode.
+fn has_ace_label(domain: &str) -> bool {
+    domain.split('.').any(|label| {
+        label
+            .as_bytes()
+            .get(..4)
+            .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+    })
+}
+
+/// Unicode simple case folding (the `C` and `S` entries of
+/// `CaseFolding.txt`) of one character, one character to one: never the
+/// full folding that turns `ß` into `ss`, and never the Turkic mapping of
+/// `İ`, which therefore stays as it is.
+///
+/// For almost every character this is its lower case when that is one
+/// character, and the character itself otherwise (`İ` lower-cases to two
+/// characters; `ß`, `ς` and other lower-case letters lower-case to
+/// themselves). The exceptions, where simple folding maps a character that
+/// lower-casing leaves alone, are in [`FOLD_EXCEPTIONS`]. A test checked
+/// this against the simple case folding classes of every code point (as
+/// `regex-syntax` tabulates them for Unicode 16).
+fn simple_fold(c: char) -> char {
+    if c.is_ascii() {
+        return c.to_ascii_lowercase();
+    }
+    if let Ok(at) = FOLD_EXCEPTIONS.binary_search_by_key(&c, |&(from, _)| from)
+        && let Some(&(_, to)) = FOLD_EXCEPTIONS.get(at)
+    {
+        return to;
+    }
+    let mut lower = c.to_lowercase();
+    match (lower.next(), lower.next()) {
+        (Some(l), None) => l,
+        _ => c,
+    }
+}
+
+/// Characters whose simple case folding is not their lower case, sorted:
+/// variant forms of Greek letters (final sigma `ς` folds to `σ`, `ϐ` to
+/// `β`, ...), the Greek iota subscript, the long s, the micro sign, the
+/// Cyrillic historical variants and two ligatures. Several are refused in
+/// addresses anyway; they are listed so that the folding is complete.
+const FOLD_EXCEPTIONS: &[(char, char)] = &[
+    ('\u{00B5}', '\u{03BC}'),
+    ('\u{017F}', 's'),
+    ('\u{0345}', '\u{03B9}'),
+    ('\u{03C2}', '\u{03C3}'),
+    ('\u{03D0}', '\u{03B2}'),
+    ('\u{03D1}', '\u{03B8}'),
+    ('\u{03D5}', '\u{03C6}'),
+    ('\u{03D6}', '\u{03C0}'),
+    ('\u{03F0}', '\u{03BA}'),
+    ('\u{03F1}', '\u{03C1}'),
+    ('\u{03F5}', '\u{03B5}'),
+    ('\u{1C80}', '\u{0432}'),
+    ('\u{1C81}', '\u{0434}'),
+    ('\u{1C82}', '\u{043E}'),
+    ('\u{1C83}', '\u{0441}'),
+    ('\u{1C84}', '\u{0442}'),
+    ('\u{1C85}', '\u{0442}'),
+    ('\u{1C86}', '\u{044A}'),
+    ('\u{1C87}', '\u{0463}'),
+    ('\u{1C88}', '\u{A64B}'),
+    ('\u{1E9B}', '\u{1E61}'),
+    ('\u{1FBE}', '\u{03B9}'),
+    ('\u{1FD3}', '\u{0390}'),
+    ('\u{1FE3}', '\u{03B0}'),
+    ('\u{FB05}', '\u{FB06}'),
+];
+
+/// At most 80 characters of `text`, quoted, for error messages.
+fn preview(text: &str) -> String {
+    const SHOWN: usize = 80;
+    match text.char_indices().nth(SHOWN) {
+        None => format!("{text:?}"),
+        Some((end, _)) => {
+            let head = text.get(..end).unwrap_or_default();
+            format!("{head:?}… ({} bytes)", text.len())
+        }
+    }
 }
 
 /// Why a text is not an acceptable email address.
@@ -261,6 +495,18 @@ pub enum EmailErrorKind {
         /// What kind of character it is.
         description: &'static str,
     },
+    /// The domain has no IDNA form: an `xn--` label that is not valid
+    /// Punycode (`john@xn--abc.de`), or letters that IDNA does not allow
+    /// together (a right-to-left letter after a left-to-right one).
+    #[error(
+        "the domain {label:?} is not a valid internationalized domain name; check its spelling, \
+         or type the domain in its own script instead of its xn-- form"
+    )]
+    InvalidInternationalDomain {
+        /// The offending label, or the whole domain when no single label
+        /// is at fault.
+        label: String,
+    },
     /// Any other syntax error (`a@@b.com`, `a..b@x.com`, `.a@x.com`, `a@b@c.com`).
     #[error("it is not of the form name@example.com ({detail})")]
     Syntax {
@@ -336,18 +582,11 @@ fn syntax(text: &str) -> Result<(), EmailErrorKind> {
         })
 }
 
-/// Reads an address back from stored events and snapshots. Stored data was
-/// valid when written; if the rules have since become stricter it must
-/// still load, so only the basic shape is checked here.
+/// Reads an address back from stored events, snapshots and mail settings
+/// (see [`Email::from_stored`]): never panics, whatever the bytes.
 pub(crate) fn deserialize_stored<'de, D: Deserializer<'de>>(d: D) -> Result<Email, D::Error> {
     let s = String::deserialize(d)?;
-    let text = s.trim();
-    if text.is_empty() || !text.contains('@') || text.chars().any(char::is_control) {
-        return Err(serde::de::Error::custom(format!(
-            "{s:?} is not an email address"
-        )));
-    }
-    Ok(Email::from_checked(text))
+    Email::from_stored(&s).map_err(serde::de::Error::custom)
 }
 
 /// Whether `text` is a plain ASCII address that passes every check, found
@@ -691,6 +930,186 @@ mod tests {
         ) {
             proptest::prop_assert_eq!(check(&text), check_general(&text));
         }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Any text: parsing and reading back from a store never panic; an
+        /// accepted address parses again to itself, its key is a fixed
+        /// point, and a stored address that parses loads to the same one.
+        #[test]
+        fn parse_and_stored_never_panic_and_keys_are_stable(
+            text in proptest::prelude::any::<String>()
+        ) {
+            check_text(&text)?;
+        }
+
+        /// The same over text shaped like addresses, mixing ASCII, accents,
+        /// decomposed marks, Greek, `ß`, `İ`, `xn--` labels and whitespace.
+        #[test]
+        fn address_like_text_keys_are_stable(
+            local in "[a-zA-Z0-9._ßẞİıΣσςéÉ\\u{0301}\\u{0307}äÄ-]{0,20}",
+            domain in "(xn--)?[a-zA-Z0-9äÄüÜßσς\\u{0308}-]{0,12}\\.[a-zA-Zé]{0,4}",
+            pad in "[ \t]{0,2}",
+        ) {
+            check_text(&format!("{pad}{local}@{domain}{pad}"))?;
+        }
+
+        /// Long text, upper case or not, never panics on load (the stored
+        /// path once sliced a fixed buffer without a length check).
+        #[test]
+        fn long_stored_text_never_panics(
+            local in "[A-Za-zÄ]{1,400}",
+            domain in "[A-Za-z.]{1,400}",
+        ) {
+            check_text(&format!("{local}@{domain}"))?;
+        }
+    }
+
+    fn check_text(text: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        use proptest::prop_assert_eq;
+        if let Ok(email) = Email::parse(text) {
+            let again = Email::parse(email.as_str());
+            prop_assert_eq!(again.as_ref().map(Email::as_str), Ok(email.as_str()));
+            prop_assert_eq!(again.as_ref().map(Email::key), Ok(email.key()));
+            if let Ok(from_key) = Email::parse(email.key()) {
+                prop_assert_eq!(from_key.key(), email.key());
+            }
+            let stored = Email::from_stored(text);
+            prop_assert_eq!(stored.as_ref().map(Email::key), Ok(email.key()));
+        }
+        let json = serde_json::to_string(text).unwrap_or_default();
+        let mut de = serde_json::Deserializer::from_str(&json);
+        if let Ok(stored) = deserialize_stored(&mut de) {
+            proptest::prop_assert!(stored.as_str().len() <= MAX_EMAIL_BYTES);
+            prop_assert_eq!(
+                Email::from_stored(stored.as_str()).map(|e| e.key().to_owned()),
+                Ok(stored.key().to_owned())
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_long_upper_case_stored_address_is_refused_not_a_panic() {
+        let long = format!("{}@EXAMPLE.COM", "A".repeat(300));
+        let err = Email::from_stored(&long).unwrap_err();
+        assert!(err.contains("bytes long; at most 254"), "{err}");
+        assert!(err.contains("damaged"), "{err}");
+        let long_local = format!("{}@EXAMPLE.COM", "A".repeat(70));
+        let err = Email::from_stored(&long_local).unwrap_err();
+        assert!(err.contains("at most 64"), "{err}");
+        // At the limit, upper case: loads, key in lower case.
+        let at_limit = format!("{}@{}.COM", "A".repeat(64), "B".repeat(185));
+        assert_eq!(at_limit.len(), MAX_EMAIL_BYTES);
+        let e = Email::from_stored(&at_limit).unwrap();
+        assert_eq!(e.as_str(), at_limit);
+        assert_eq!(e.key(), at_limit.to_ascii_lowercase());
+    }
+
+    #[test]
+    fn stored_addresses_that_newer_rules_refuse_still_load() {
+        // An `xn--` label that is not Punycode: refused when typed, loaded
+        // from a store, keyed by its lower case.
+        assert!(matches!(
+            Email::parse("me@xn--0.tld").unwrap_err().kind(),
+            EmailErrorKind::InvalidInternationalDomain { label } if label == "xn--0"
+        ));
+        let e = Email::from_stored("Me@XN--0.tld").unwrap();
+        assert_eq!(e.as_str(), "Me@XN--0.tld");
+        assert_eq!(e.key(), "me@xn--0.tld");
+        assert_eq!(e, Email::from_stored("me@xn--0.TLD").unwrap());
+        // Shape still matters.
+        assert!(Email::from_stored("no at sign").is_err());
+        assert!(Email::from_stored("@x.com").is_err());
+        assert!(Email::from_stored("a@").is_err());
+        assert!(Email::from_stored("a\u{7}@x.com").is_err());
+    }
+
+    #[test]
+    fn simple_case_folding() {
+        // ß stays ß (full folding would give ss); ẞ folds to ß.
+        assert_eq!(fold_case("STRAẞE"), "straße");
+        assert_eq!(fold_case("Straße"), "straße");
+        assert_ne!(fold_case("straße"), fold_case("strasse"));
+        // İ has no simple folding: it stays, and differs from i and I.
+        assert_eq!(fold_case("İ"), "İ");
+        assert_eq!(fold_case("I\u{307}"), "İ", "NFC first");
+        assert_ne!(fold_case("İ"), fold_case("i"));
+        assert_ne!(fold_case("ı"), fold_case("i"));
+        // Σ, σ and final ς are one letter.
+        assert_eq!(fold_case("Σ"), "σ");
+        assert_eq!(fold_case("ς"), "σ");
+        assert_eq!(fold_case("ΟΔΥΣΣΕΥΣ"), fold_case("οδυσσευς"));
+        // Variant Greek forms and accents.
+        assert_eq!(fold_case("ϐ"), fold_case("Β"));
+        assert_eq!(fold_case("JOSÉ"), "josé");
+        assert_eq!(fold_case("jose\u{301}"), "jos\u{e9}");
+        assert!(
+            FOLD_EXCEPTIONS
+                .windows(2)
+                .all(|w| matches!(w, [a, b] if a.0 < b.0))
+        );
+    }
+
+    #[test]
+    fn identity_rule() {
+        let e = |s: &str| Email::parse(s).unwrap();
+        assert_eq!(e("user@bücher.de"), e("user@xn--bcher-kva.de"));
+        assert_eq!(e("user@BÜCHER.de"), e("user@XN--BCHER-KVA.DE"));
+        assert_eq!(e("user@bücher.de").key(), "user@xn--bcher-kva.de");
+        assert_eq!(e("user@bu\u{308}cher.de"), e("user@bücher.de"));
+        assert_ne!(e("user@faß.de"), e("user@fass.de"));
+        assert_eq!(e("user@faß.de").key(), "user@xn--fa-hia.de");
+        assert_ne!(e("straße@x.de"), e("strasse@x.de"));
+        assert_eq!(e("STRASSE@x.de"), e("strasse@x.de"));
+        assert_eq!(e("JOSÉ@example.de"), e("jos\u{e9}@example.de"));
+        assert_eq!(e("jose\u{301}@example.de"), e("jos\u{e9}@example.de"));
+        assert_eq!(e("ΣΟΦΙΑ@x.gr"), e("σοφια@x.gr"));
+        assert_eq!(e("σοφιας@x.gr"), e("σοφιασ@x.gr"));
+        // The domain is IDNA 2008: final sigma is its own letter there.
+        assert_ne!(e("a@σοφια.gr"), e("a@σοφιας.gr"));
+        // The spelling typed is kept.
+        assert_eq!(e("user@Bücher.de").as_str(), "user@Bücher.de");
+        assert_eq!(e("user@Bücher.de").domain(), "Bücher.de");
+        // An ASCII address without xn-- labels keeps its one-allocation
+        // layout: the key follows the text only when it differs.
+        assert_eq!(e("ann@x.com").buf.len(), "ann@x.com".len());
+        assert_eq!(e("Ann@x.com").buf.as_ref(), "Ann@x.comann@x.com");
+    }
+
+    #[test]
+    fn domains_without_an_idna_form_are_refused() {
+        let kind = |s: &str| Email::parse(s).unwrap_err().kind().clone();
+        for (input, label) in [
+            ("me@xn--abc.de", "xn--abc"),
+            ("me@mail.XN--A.de", "XN--A"),
+            ("me@aא.com", "aא"),
+        ] {
+            assert_eq!(
+                kind(input),
+                EmailErrorKind::InvalidInternationalDomain {
+                    label: label.to_owned()
+                },
+                "{input}"
+            );
+        }
+        let message = Email::parse("me@xn--abc.de").unwrap_err().to_string();
+        assert!(message.contains("\"xn--abc\""), "{message}");
+        assert!(message.contains("check its spelling"), "{message}");
+        // Valid A-labels and hyphens elsewhere are fine.
+        assert!(Email::parse("me@xn--bcher-kva.de").is_ok());
+        assert!(Email::parse("me@ab--cd.de").is_ok());
+    }
+
+    #[test]
+    fn substring_finds_typed_and_canonical_spelling() {
+        let a = Email::parse("user@Bücher.de").unwrap();
+        assert!(a.contains_folded(&fold_case("BÜCHER")));
+        assert!(a.contains_folded("xn--bcher"));
+        let b = Email::parse("Straße@x.de").unwrap();
+        assert!(b.contains_folded(&fold_case("STRAẞE")));
+        assert!(!b.contains_folded(&fold_case("strasse")));
     }
 
     #[test]
