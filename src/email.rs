@@ -607,7 +607,7 @@ fn plain_ascii_shape(text: &str) -> Option<()> {
         return None;
     }
     let at = bytes.iter().rposition(|b| *b == b'@')?;
-    let (local, domain) = (&bytes[..at], &bytes[at + 1..]);
+    let (local, domain) = (bytes.get(..at)?, bytes.get(at + 1..)?);
     if local.is_empty() || local.len() > MAX_LOCAL_PART_BYTES {
         return None;
     }

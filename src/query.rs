@@ -77,8 +77,11 @@ impl MemberQuery {
         self.group = Some(group);
         self
     }
-    /// Only addresses containing this text, ignoring case and surrounding
-    /// whitespace. An empty text matches everyone.
+    /// Only addresses containing this text, ignoring case (simple case
+    /// folding, as [`Email`] compares) and surrounding whitespace, in the
+    /// spelling typed or in the canonical form ([`Email::canonical_key`],
+    /// so `xn--bcher` finds `user@bücher.de`). An empty text matches
+    /// everyone.
     pub fn email_contains(mut self, text: &str) -> Self {
         let needle = crate::email::fold_case(text.trim());
         self.email_contains = (!needle.is_empty()).then_some(needle);
@@ -123,7 +126,10 @@ pub enum StatusFilter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortBy {
-    /// Email address, ignoring case.
+    /// Email address, by [`Email`]'s canonical key (case, Unicode
+    /// normalization and the IDNA form of the domain do not matter);
+    /// members sharing an address (see
+    /// [`Organization::duplicate_addresses`]) in invitation order.
     Email,
     /// Last active. Ascending puts pending members first, then the least
     /// recently active; descending puts the most recently active first and
@@ -152,7 +158,17 @@ pub struct Cursor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum CursorKey {
-    Email(Email),
+    /// After every member with this address (written by earlier versions,
+    /// which listed one member per address; still read).
+    Email(#[serde(deserialize_with = "crate::email::deserialize_stored")] Email),
+    /// After this member, in address order: several members may share an
+    /// address (see [`Organization::duplicate_addresses`]), so the id breaks
+    /// the tie.
+    EmailUser {
+        #[serde(deserialize_with = "crate::email::deserialize_stored")]
+        email: Email,
+        user: UserId,
+    },
     Activity(Option<Timestamp>, UserId),
 }
 
@@ -284,10 +300,29 @@ fn keyed_ids<'a>(
     match sort {
         SortBy::Email => {
             let bound = match after {
-                Some(CursorKey::Email(e)) => Bound::Excluded(e.clone()),
+                Some(CursorKey::EmailUser { email, user }) => {
+                    Bound::Excluded((email.clone(), *user))
+                }
+                // An old cursor: past every member with the address, in
+                // either direction.
+                Some(CursorKey::Email(email)) => Bound::Excluded((
+                    email.clone(),
+                    match order {
+                        SortOrder::Ascending => UserId(u64::MAX),
+                        SortOrder::Descending => UserId(0),
+                    },
+                )),
                 _ => Bound::Unbounded,
             };
-            let map = |(e, id): (&Email, &UserId)| (CursorKey::Email(e.clone()), *id);
+            let map = |(email, user): &(Email, UserId)| {
+                (
+                    CursorKey::EmailUser {
+                        email: email.clone(),
+                        user: *user,
+                    },
+                    *user,
+                )
+            };
             match order {
                 SortOrder::Ascending => {
                     Box::new(scope.by_email.range((bound, Bound::Unbounded)).map(map))

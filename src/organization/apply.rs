@@ -202,8 +202,14 @@ impl Organization {
         }
     }
 
+    /// Adds a member. A member whose address another member already holds
+    /// (under [`Email`](crate::Email)'s identity rule) is kept as well:
+    /// `decide` never invites a held address, so such an event comes from
+    /// a store written under an older, finer identity rule, and dropping
+    /// it would lose a member. [`Organization::duplicate_addresses`] lists
+    /// them. An id that is already taken changes nothing.
     fn insert_member(&mut self, member: Member) {
-        if self.members.contains_key(&member.id) || self.member(&member.email).is_some() {
+        if self.members.contains_key(&member.id) {
             return;
         }
         self.next_user = self.next_user.max(member.id.0.saturating_add(1));

@@ -177,10 +177,50 @@ impl Organization {
         self.index.pending.len()
     }
 
-    /// The member with this address (case-insensitive), in O(1).
+    /// The member with this address, in O(1). Addresses compare by
+    /// [`Email`]'s identity rule (case, Unicode normalization and the IDNA
+    /// form of the domain do not matter).
+    ///
+    /// Commands name members by address and find them here. When several
+    /// members share the address (only possible in a store written before
+    /// the identity rule was stricter; see
+    /// [`duplicate_addresses`](Organization::duplicate_addresses)), the one
+    /// whose stored spelling equals `email`'s spelling exactly
+    /// ([`Email::as_str`]) is chosen, and otherwise the one with the lowest
+    /// id (the earliest invited). So an administrator reaches each of them
+    /// by typing its address as it is listed.
     pub fn member(&self, email: &Email) -> Option<&Member> {
-        let id = self.index.lookup.get(email)?;
-        self.members.get(id)
+        let first = *self.index.lookup.get(email)?;
+        if !self.index.shared.is_empty()
+            && let Some(exact) = self
+                .index
+                .ids_of(email)
+                .filter_map(|id| self.members.get(&id))
+                .find(|m| m.email.as_str() == email.as_str())
+        {
+            return Some(exact);
+        }
+        self.members.get(&first)
+    }
+
+    /// Every address held by more than one member, as groups of those
+    /// members (each group in id order; the groups in address order).
+    /// Empty for any organization built by this version of the library.
+    ///
+    /// Such groups come from stores written under an older identity rule,
+    /// which told apart spellings that [`Email`] now treats as one mailbox
+    /// (`user@bücher.de` and `user@xn--bcher-kva.de`, or a composed and a
+    /// decomposed `josé`). Nothing is dropped on load: every member keeps
+    /// their groups, roles and licenses, and new invitations of the
+    /// address are refused as already a member. An administrator can act on
+    /// the list by removing the extra members, naming each by its listed
+    /// spelling (see [`member`](Organization::member)).
+    pub fn duplicate_addresses(&self) -> Vec<Vec<&Member>> {
+        self.index
+            .shared
+            .values()
+            .map(|ids| ids.iter().filter_map(|id| self.members.get(id)).collect())
+            .collect()
     }
 
     /// The member with this id.
