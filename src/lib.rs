@@ -106,6 +106,7 @@ pub use bulk::{
     BulkInvite, CsvError, CsvOptions, CsvRow, DEFAULT_MAX_FILE_BYTES, ImportReport, ImportTotals,
     InviteFile, MAX_CSV_ROWS, RowError, RowOutcome, RowReport, SkipReason, read_invite_csv,
 };
+pub use bulk::{CsvFileError, read_invite_csv_file};
 pub use command::{Command, Context, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
 pub use email::{
     AddressListError, Email, EmailError, EmailErrorKind, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES,
