@@ -75,3 +75,89 @@ fn schema_names_are_checked() {
         "{err}"
     );
 }
+
+/// Damage the tables by hand: every read reports it, nothing is skipped.
+#[test]
+fn damaged_rows_are_corruption() {
+    use org_accounts::{ActivityStore, Organization, SnapshotStore, StoreError};
+    let Some(url) = url() else { return };
+    let id = OrganizationId::new("acme").unwrap();
+    let events = conformance::sample_events(5);
+    let user: org_accounts::UserId = serde_json::from_str("1").unwrap();
+    let cases = [
+        (
+            "a gap",
+            "DELETE FROM {s}.events WHERE version = 3",
+            "missing event 3",
+        ),
+        (
+            "a negative version",
+            "INSERT INTO {s}.events SELECT org, -1, data FROM {s}.events WHERE version = 1",
+            "-1",
+        ),
+        (
+            "an event that is not JSON",
+            "UPDATE {s}.events SET data = '{x' WHERE version = 4",
+            "event 4",
+        ),
+        (
+            "a negative position",
+            "UPDATE {s}.activity SET position = -3",
+            "-3",
+        ),
+        (
+            "a negative user id",
+            "UPDATE {s}.activity SET user_id = -5",
+            "-5",
+        ),
+        (
+            "a snapshot that is not JSON",
+            "UPDATE {s}.snapshots SET data = 'x'",
+            "snapshot",
+        ),
+        (
+            "a snapshot with another version",
+            "UPDATE {s}.snapshots SET version = 2",
+            "version 2",
+        ),
+    ];
+    for (what, sql, word) in cases {
+        let name = schema();
+        let store = PostgresStore::connect_with_schema(&url, &name).unwrap();
+        store.append(&id, 0, &events).unwrap();
+        store
+            .record_sign_in(&id, user, "2026-01-01T00:00:00Z".parse().unwrap())
+            .unwrap();
+        store
+            .save_snapshot(&id, &Organization::replay(&events).snapshot())
+            .unwrap();
+        let mut raw = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        raw.batch_execute(&sql.replace("{s}", &name)).unwrap();
+        let result = if what.contains("snapshot") {
+            store.load_snapshot(&id).map(|_| ())
+        } else if what.contains("position") || what.contains("user id") {
+            store.sign_ins_after(&id, 0).map(|_| ())
+        } else {
+            store.read(&id, 0).map(|_| ())
+        };
+        match result {
+            Err(StoreError::Corrupt(message)) => {
+                assert!(message.contains(word), "{what}: {message}")
+            }
+            other => panic!("{what}: expected StoreError::Corrupt, got {other:?}"),
+        }
+        if what == "a negative version" || what == "a negative position" {
+            // Reading only the tail still notices the damage.
+            let tail = if what.contains("version") {
+                store.read(&id, 4).map(|_| ())
+            } else {
+                store.sign_ins_after(&id, 1).map(|_| ())
+            };
+            assert!(
+                matches!(tail, Err(StoreError::Corrupt(_))),
+                "{what}: {tail:?}"
+            );
+        }
+        store.drop_schema().unwrap();
+    }
+}

@@ -104,8 +104,12 @@ impl ActivityStore for InMemoryStore {
             }
             activity.by_position.remove(&position);
         }
-        activity.next += 1;
-        let position = activity.next;
+        let Some(position) = activity.next.checked_add(1) else {
+            return Err(StoreError::Corrupt(format!(
+                "organization {org} has used every sign-in position"
+            )));
+        };
+        activity.next = position;
         activity.latest.insert(user, (at, position));
         activity.by_position.insert(position, user);
         Ok(())

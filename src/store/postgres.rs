@@ -45,6 +45,8 @@ impl std::fmt::Debug for PostgresStore {
 struct Sql {
     schema: String,
     max_version: String,
+    min_version: String,
+    min_position: String,
     insert_event: String,
     read_events: String,
     save_snapshot: String,
@@ -60,6 +62,8 @@ impl Sql {
             max_version: format!(
                 "SELECT COALESCE(MAX(version), 0) FROM {schema}.events WHERE org = $1"
             ),
+            min_version: format!("SELECT MIN(version) FROM {schema}.events WHERE org = $1"),
+            min_position: format!("SELECT MIN(position) FROM {schema}.activity WHERE org = $1"),
             insert_event: format!(
                 "INSERT INTO {schema}.events (org, version, data) VALUES ($1, $2, $3)"
             ),
@@ -71,7 +75,7 @@ impl Sql {
                  ON CONFLICT (org) DO UPDATE SET version = excluded.version, data = excluded.data
                  WHERE excluded.version > {schema}.snapshots.version"
             ),
-            load_snapshot: format!("SELECT data FROM {schema}.snapshots WHERE org = $1"),
+            load_snapshot: format!("SELECT version, data FROM {schema}.snapshots WHERE org = $1"),
             record_sign_in: format!(
                 "INSERT INTO {schema}.activity (org, user_id, at_ns, position)
                  VALUES ($1, $2, $3, nextval('{schema}.activity_position'))
@@ -99,8 +103,14 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is out of range")))
 }
 
-fn to_u64(v: i64) -> Result<u64, StoreError> {
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} is negative")))
+/// Column `i` of a stored row; a value of another type (a damaged or
+/// hand-altered table) is corruption, not a panic.
+fn column<'a, T: postgres::types::FromSql<'a>>(
+    row: &'a postgres::Row,
+    i: usize,
+    what: &str,
+) -> Result<T, StoreError> {
+    row.try_get(i).map_err(|e| corrupt(what, e))
 }
 
 impl PostgresStore {
@@ -171,7 +181,8 @@ fn migrate(client: &mut Client, schema: &str) -> Result<(), StoreError> {
     let version: Option<i32> = tx
         .query_opt(&format!("SELECT version FROM {schema}.schema_version"), &[])
         .map_err(backend)?
-        .map(|row| row.get(0));
+        .map(|row| column(&row, 0, "the schema version"))
+        .transpose()?;
     match version {
         Some(v) if v > SCHEMA_VERSION => {
             return Err(StoreError::Corrupt(format!(
@@ -229,43 +240,73 @@ impl EventStore for PostgresStore {
             &[&org.as_str()],
         )
         .map_err(backend)?;
-        let actual: i64 = tx
+        let new_version = u64::try_from(events.len())
+            .ok()
+            .and_then(|n| expected.checked_add(n))
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "organization {org}: version {expected} plus {} events is out of range",
+                    events.len()
+                ))
+            })?;
+        let row = tx
             .query_one(&self.sql.max_version, &[&org.as_str()])
-            .map_err(backend)?
-            .get(0);
-        let actual = to_u64(actual)?;
+            .map_err(backend)?;
+        let actual: i64 = column(&row, 0, "the latest event version")?;
+        let actual = u64::try_from(actual).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "organization {org} has a negative event version {actual}"
+            ))
+        })?;
         if actual != expected {
             return Err(ConflictError { expected, actual }.into());
         }
         let insert = tx.prepare(&self.sql.insert_event).map_err(backend)?;
-        for (i, data) in rows.iter().enumerate() {
-            let version = to_i64(expected + i as u64 + 1)?;
-            tx.execute(&insert, &[&org.as_str(), &version, data])
+        for (version, data) in (expected..new_version).map(|v| v + 1).zip(&rows) {
+            tx.execute(&insert, &[&org.as_str(), &to_i64(version)?, data])
                 .map_err(backend)?;
         }
         tx.commit().map_err(backend)?;
-        Ok(expected + events.len() as u64)
+        Ok(new_version)
     }
 
+    /// Reads the events after `after`, checking that their versions run
+    /// `after + 1, after + 2, ...` without a gap and that none is below 1:
+    /// damage is reported as [`StoreError::Corrupt`], never skipped.
     fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
-        let rows = self
-            .client()
+        let what = format!("an event version of organization {org}");
+        let mut client = self.client();
+        // Versions below 1 sort before the range asked for: look for them
+        // first (one step down the primary key) so they are reported.
+        let row = client
+            .query_one(&self.sql.min_version, &[&org.as_str()])
+            .map_err(backend)?;
+        let lowest: Option<i64> = column(&row, 0, &what)?;
+        if let Some(lowest) = lowest.filter(|v| *v <= 0) {
+            return Err(StoreError::Corrupt(format!(
+                "organization {org} has an event with version {lowest}; versions start at 1"
+            )));
+        }
+        let rows = client
             .query(&self.sql.read_events, &[&org.as_str(), &to_i64(after)?])
             .map_err(backend)?;
+        drop(client);
         let mut events = Vec::with_capacity(rows.len());
         let mut expected = after;
-        for row in rows {
-            let version: i64 = row.get(0);
-            let data: &str = row.get(1);
-            expected += 1;
-            if to_u64(version)? != expected {
+        for row in &rows {
+            let version: i64 = column(row, 0, &what)?;
+            let data: &str = column(row, 1, &format!("event {version} of organization {org}"))?;
+            expected = expected.checked_add(1).ok_or_else(|| {
+                StoreError::Corrupt(format!("organization {org} has too many events"))
+            })?;
+            if u64::try_from(version).ok() != Some(expected) {
                 return Err(StoreError::Corrupt(format!(
-                    "organization {org} is missing event {expected}"
+                    "organization {org} is missing event {expected} (the next stored event is {version})"
                 )));
             }
             events.push(
                 serde_json::from_str(data)
-                    .map_err(|e| corrupt(&format!("event {version} of {org}"), e))?,
+                    .map_err(|e| corrupt(&format!("event {version} of organization {org}"), e))?,
             );
         }
         Ok(events)
@@ -285,16 +326,28 @@ impl SnapshotStore for PostgresStore {
         Ok(())
     }
 
+    /// The stored snapshot; [`StoreError::Corrupt`] when its data does not
+    /// parse or its version column disagrees with the version inside it
+    /// (the service then rebuilds the organization from its events).
     fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
         let row = self
             .client()
             .query_opt(&self.sql.load_snapshot, &[&org.as_str()])
             .map_err(backend)?;
-        row.map(|row| {
-            let data: &str = row.get(0);
-            serde_json::from_str(data).map_err(|e| corrupt(&format!("snapshot of {org}"), e))
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let what = format!("the snapshot of organization {org}");
+        let version: i64 = column(&row, 0, &what)?;
+        let data: &str = column(&row, 1, &what)?;
+        let snapshot: Snapshot = serde_json::from_str(data).map_err(|e| corrupt(&what, e))?;
+        if u64::try_from(version).ok() != Some(snapshot.version()) {
+            return Err(StoreError::Corrupt(format!(
+                "{what} is stored as version {version} but holds version {}",
+                snapshot.version()
+            )));
+        }
+        Ok(Some(snapshot))
     }
 }
 
@@ -321,22 +374,52 @@ impl ActivityStore for PostgresStore {
         org: &OrganizationId,
         after: u64,
     ) -> Result<(Vec<SignIn>, u64), StoreError> {
-        let rows = self
-            .client()
+        let what = format!("a sign-in of organization {org}");
+        let mut client = self.client();
+        // Positions below 1 sort before the range asked for: look for them
+        // first so they are reported, not skipped.
+        let row = client
+            .query_one(&self.sql.min_position, &[&org.as_str()])
+            .map_err(backend)?;
+        let lowest: Option<i64> = column(&row, 0, &what)?;
+        if let Some(lowest) = lowest.filter(|p| *p <= 0) {
+            return Err(StoreError::Corrupt(format!(
+                "{what} has position {lowest}; positions start at 1"
+            )));
+        }
+        let rows = client
             .query(&self.sql.sign_ins_after, &[&org.as_str(), &to_i64(after)?])
             .map_err(backend)?;
+        drop(client);
         let mut sign_ins = Vec::with_capacity(rows.len());
         let mut next = after;
-        for row in rows {
-            let user: i64 = row.get(0);
-            let at_ns: i64 = row.get(1);
-            let position: i64 = row.get(2);
+        for row in &rows {
+            let user: i64 = column(row, 0, &what)?;
+            let at_ns: i64 = column(row, 1, &what)?;
+            let position: i64 = column(row, 2, &what)?;
+            let position = u64::try_from(position)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!(
+                        "{what} has position {position}; positions start at 1"
+                    ))
+                })?;
+            let user = u64::try_from(user).map_err(|_| {
+                StoreError::Corrupt(format!("{what} (position {position}) names user {user}"))
+            })?;
             sign_ins.push(SignIn {
-                user: UserId(to_u64(user)?),
-                at: Timestamp::from_nanosecond(i128::from(at_ns))
-                    .map_err(|e| corrupt("a Last active time", e))?,
+                user: UserId(user),
+                at: Timestamp::from_nanosecond(i128::from(at_ns)).map_err(|e| {
+                    corrupt(
+                        &format!(
+                            "the Last active time at position {position} of organization {org}"
+                        ),
+                        e,
+                    )
+                })?,
             });
-            next = next.max(to_u64(position)?);
+            next = next.max(position);
         }
         Ok((sign_ins, next))
     }
