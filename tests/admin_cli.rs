@@ -511,3 +511,468 @@ fn services_roles_licenses_and_invitations_from_the_terminal() {
     ok(&["mail", "clear", "--as", "ada@example.com"]);
     assert_eq!(ok(&["deliver"])["queued"], 0);
 }
+
+// ---------------------------------------------------------------------------
+// Issue 8: never lose data, never panic.
+
+const ADMIN: &str = "ada@example.com";
+
+fn code_of(out: &Output) -> i32 {
+    out.status.code().unwrap()
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn no_panic(out: &Output) {
+    let stderr = stderr_of(out);
+    assert!(
+        !stderr.contains("panicked at"),
+        "the example panicked: {stderr}"
+    );
+}
+
+fn user_count(db: &Db) -> usize {
+    let (code, users) = db.json(&["users"]);
+    assert_eq!(code, 0, "{users}");
+    users.as_array().unwrap().len()
+}
+
+#[test]
+fn failed_rows_out_never_destroys_a_file() {
+    let db = Db::initialized();
+    let dir = db.path.parent().unwrap().to_owned();
+    let upload: &[u8] = b"email,group membership\nbob@example.com,\nnot-an-address,\n";
+    let input = db.file("upload.csv", upload);
+    let db_path = db.path.to_str().unwrap().to_owned();
+    let db_bytes = std::fs::read(&db.path).unwrap();
+
+    // OUT is the upload, spelled the same or differently, or a hard link
+    // to it: a usage error, the upload unchanged.
+    let link = dir.join("link.csv");
+    std::fs::hard_link(&input, &link).unwrap();
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    for out in [
+        input.clone(),
+        "upload.csv".to_owned(),
+        "./upload.csv".to_owned(),
+        "sub/../upload.csv".to_owned(),
+        link.to_str().unwrap().to_owned(),
+    ] {
+        let run = Command::new(admin_binary())
+            .current_dir(&dir)
+            .args(["--db", &db_path, "bulk-invite", "--as", ADMIN, "upload.csv"])
+            .args(["--failed-rows", &out, "--json"])
+            .output()
+            .unwrap();
+        no_panic(&run);
+        assert_eq!(code_of(&run), 2, "{out}: {}", stderr_of(&run));
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            upload,
+            "{out} wiped the upload"
+        );
+    }
+
+    // OUT is the database or its journal: a usage error, the database fine.
+    for out in [
+        db_path.clone(),
+        format!("{db_path}-wal"),
+        format!("{}/./org.sqlite", dir.display()),
+    ] {
+        let run = db.run(&["bulk-invite", "--as", ADMIN, &input, "--failed-rows", &out]);
+        no_panic(&run);
+        assert_eq!(code_of(&run), 2, "{out}: {}", stderr_of(&run));
+        assert_eq!(
+            std::fs::read(&db.path).unwrap(),
+            db_bytes,
+            "{out} touched the database"
+        );
+    }
+    assert_eq!(
+        user_count(&db),
+        1,
+        "nobody was invited by a refused command"
+    );
+
+    // An existing OUT stays untouched whenever the command is refused.
+    let keep: &[u8] = b"precious data\n";
+    let out = db.file("keep.csv", keep);
+    let bad = db.file("bad.csv", b"name,phone\nx,y\n");
+    for (args, code) in [
+        (vec!["bulk-invite", "--as", ADMIN, bad.as_str()], 1),
+        (
+            vec!["bulk-invite", "--as", "mallory@example.com", input.as_str()],
+            1,
+        ),
+        (vec!["bulk-invite", "--as", ADMIN, "missing.csv"], 1),
+        (vec!["bulk-invite", "--as", ADMIN], 2),
+    ] {
+        let mut args = args;
+        args.extend(["--failed-rows", out.as_str()]);
+        let run = db.run(&args);
+        no_panic(&run);
+        assert_eq!(code_of(&run), code, "{args:?}: {}", stderr_of(&run));
+        assert_eq!(std::fs::read(&out).unwrap(), keep, "{args:?} touched OUT");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files left behind: {leftovers:?}"
+    );
+
+    // A folder that does not exist: refused before anyone is invited.
+    let nowhere = dir.join("no-such-folder/out.csv");
+    let (code, doc) = db.json(&[
+        "bulk-invite",
+        "--as",
+        ADMIN,
+        &input,
+        "--failed-rows",
+        nowhere.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("cannot_write_file")),
+        "{doc}"
+    );
+    assert_eq!(user_count(&db), 1);
+
+    // A dry run may write OUT (it writes nothing else): the failed rows
+    // replace the old contents, nobody is invited.
+    let (code, doc) = db.json(&[
+        "bulk-invite",
+        "--as",
+        ADMIN,
+        &input,
+        "--dry-run",
+        "--failed-rows",
+        &out,
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.contains("not-an-address"), "{written}");
+    assert!(!written.contains("bob@example.com"), "{written}");
+    assert_eq!(user_count(&db), 1, "a dry run invites nobody");
+
+    // A real run writes OUT after storing the invitations.
+    std::fs::write(&out, keep).unwrap();
+    let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, &input, "--failed-rows", &out]);
+    assert_eq!(code, 0, "{doc}");
+    assert!(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("not-an-address")
+    );
+    assert_eq!(user_count(&db), 2);
+}
+
+/// Runs the example with stdout (or stderr) a pipe whose reader is already
+/// gone, as in `admin users | head -c 0`.
+fn run_with_closed(db: &Db, args: &[&str], close_stderr: bool) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut command = Command::new(admin_binary());
+    command.arg("--db").arg(&db.path).args(args);
+    if close_stderr {
+        command.stderr(writer).stdout(std::process::Stdio::null());
+    } else {
+        command.stdout(writer).stderr(std::process::Stdio::piped());
+    }
+    command.output().unwrap()
+}
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_or_stderr_exits_quietly_with_141() {
+    let db = Db::initialized();
+    let input = db.file("upload.csv", b"email,group membership\nbob@example.com,\n");
+    for args in [
+        vec!["users", "--json"],
+        vec!["users"],
+        vec!["groups", "--json"],
+        vec!["groups"],
+        vec!["licenses", "--json"],
+        vec!["bulk-invite", "--as", ADMIN, input.as_str(), "--json"],
+        vec!["no-such-command", "--json"],
+    ] {
+        let out = run_with_closed(&db, &args, false);
+        assert_eq!(stderr_of(&out), "", "{args:?}");
+        assert_eq!(code_of(&out), 141, "{args:?}");
+    }
+    // What was stored stays stored.
+    assert_eq!(user_count(&db), 2);
+
+    // stderr closed: a usage error and a refusal still exit quietly.
+    for args in [
+        vec!["no-such-command"],
+        vec!["invite", "--as", "mallory@example.com", "x@example.com"],
+    ] {
+        let out = run_with_closed(&db, &args, true);
+        assert_eq!(code_of(&out), 141, "{args:?}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_huge_upload_is_refused_by_its_size_without_reading_it() {
+    let db = Db::initialized();
+    let path = db.path.parent().unwrap().join("huge.csv");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(1 << 30).unwrap(); // 1 GiB, sparse: costs no disk
+    drop(file);
+    let started = std::time::Instant::now();
+    let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, path.to_str().unwrap()]);
+    let took = started.elapsed();
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("file_too_large")),
+        "{doc}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(1500),
+        "refusing a 1 GiB file took {took:?}: was it read?"
+    );
+
+    // An endless input is capped too.
+    let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, "/dev/zero"]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("file_too_large")),
+        "{doc}"
+    );
+}
+
+#[test]
+fn empty_odd_and_missing_database_paths_are_refused_and_never_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |db: &str, args: &[&str]| {
+        let out = Command::new(admin_binary())
+            .current_dir(dir.path())
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .output()
+            .unwrap();
+        no_panic(&out);
+        out
+    };
+    // The empty path would be a private temporary database.
+    let out = run("", &["init", "Example Corp", "--admin", ADMIN]);
+    assert_eq!(code_of(&out), 2, "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("empty path"),
+        "{}",
+        stderr_of(&out)
+    );
+    // A directory is not a database file.
+    let out = run(".", &["init", "Example Corp", "--admin", ADMIN]);
+    assert_eq!(code_of(&out), 2, "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("directory"), "{}", stderr_of(&out));
+
+    // A missing file: every command but init refuses, names the file and
+    // says how to create it, and creates nothing.
+    for args in [
+        vec!["users"],
+        vec!["groups", "--json"],
+        vec!["invite", "--as", ADMIN, "bob@example.com"],
+        vec!["deliver"],
+        vec!["sign-in", ADMIN],
+    ] {
+        let out = run("missing.sqlite", &args);
+        assert_eq!(code_of(&out), 1, "{args:?}");
+        if !args.contains(&"--json") {
+            let stderr = stderr_of(&out);
+            assert!(
+                stderr.contains("missing.sqlite") && stderr.contains("init"),
+                "{args:?}: {stderr}"
+            );
+        }
+        let created: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(created.is_empty(), "{args:?} created {created:?}");
+    }
+    let out = run("new.sqlite", &["init", "Example Corp", "--admin", ADMIN]);
+    assert_eq!(code_of(&out), 0, "{}", stderr_of(&out));
+    assert!(dir.path().join("new.sqlite").exists());
+}
+
+/// Makes files immutable (`chattr +i`) for the life of the guard; even
+/// root cannot write them then. `None` when `chattr` is missing or the
+/// file system does not support it.
+struct Immutable(Vec<PathBuf>);
+
+impl Immutable {
+    fn new(paths: &[&Path]) -> Option<Immutable> {
+        let mut guard = Immutable(Vec::new());
+        for path in paths {
+            let ok = Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !ok {
+                eprintln!(
+                    "\n*** SKIPPED: read-only database test needs `chattr +i` (e2fsprogs, a file system that supports it, root) ***\n"
+                );
+                return None;
+            }
+            guard.0.push(path.to_path_buf());
+        }
+        Some(guard)
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = Command::new("chattr").arg("-i").arg(path).output();
+        }
+    }
+}
+
+#[test]
+fn a_read_only_database_can_still_be_queried() {
+    let db = Db::initialized();
+    db.json(&["invite", "--as", ADMIN, "bob@example.com"]);
+    db.json(&["license", "pool", "--as", ADMIN, "pro", "2"]);
+    db.json(&[
+        "service",
+        "add",
+        "--as",
+        ADMIN,
+        "Orchestrator",
+        "--role",
+        "Admin",
+        "--role",
+        "User",
+        "--admin-role",
+        "Admin",
+    ]);
+    // Closing the last connection folded the WAL into the file.
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.path.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(name));
+    }
+    // The file and its folder read-only, as on a read-only medium or in a
+    // folder the user may not write: not even SQLite's `-shm` file can be
+    // created beside it.
+    let Some(_guard) = Immutable::new(&[&db.path, db.path.parent().unwrap()]) else {
+        return;
+    };
+    for args in [
+        vec!["users"],
+        vec!["groups"],
+        vec!["licenses"],
+        vec!["roles", "Orchestrator", ADMIN],
+    ] {
+        let (code, doc) = db.json(&args);
+        assert_eq!(code, 0, "{args:?}: {doc}");
+    }
+    let (_, users) = db.json(&["users"]);
+    assert_eq!(users.as_array().unwrap().len(), 2);
+    // A write still needs a writable file: refused, no panic.
+    let (code, doc) = db.json(&["invite", "--as", ADMIN, "cy@example.com"]);
+    assert_eq!(code, 1, "{doc}");
+}
+
+#[test]
+fn expiry_refusals_name_the_limit_crossed() {
+    let db = Db::initialized();
+    for hours in ["100000", "99999999", "99999999999999999999999999"] {
+        let (code, doc) = db.json(&["expiry", "--as", ADMIN, hours]);
+        assert_eq!(code, 1, "{hours}: {doc}");
+        assert_eq!(doc["error"], "expiry_too_long", "{hours}: {doc}");
+        let message = doc["message"].as_str().unwrap();
+        assert!(message.contains("at most 3650 days"), "{message}");
+        assert!(!message.contains("at least"), "{message}");
+    }
+    let (code, doc) = db.json(&["expiry", "--as", ADMIN, "0"]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("invalid_expiry")),
+        "{doc}"
+    );
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least one minute")
+    );
+    let (code, doc) = db.json(&["expiry", "--as", ADMIN, "87600"]);
+    assert_eq!(code, 0, "ten years is accepted: {doc}");
+    let (code, doc) = db.json(&["expiry", "--as", ADMIN, "-5"]);
+    assert_eq!(code, 2, "{doc}");
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Cells an administrator's spreadsheet might hold, and worse.
+    fn cell() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => "[a-z]{1,8}@[a-z]{1,8}\\.(com|de|org)",
+            1 => Just(String::new()),
+            1 => Just("Administrators, automation users".to_owned()),
+            2 => any::<String>(),
+            1 => "[ ,;\t\"\r\n=+@a-zA-Zß\u{200b}\u{ff20}]{0,40}",
+            1 => (1usize..70_000).prop_map(|n| "x".repeat(n)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        #[test]
+        fn bulk_invite_never_panics_and_accounts_for_every_row(
+            rows in prop::collection::vec((cell(), cell(), cell()), 0..12),
+            delimiter in prop::sample::select(vec![b',', b';', b'\t']),
+            dry_run in any::<bool>(),
+        ) {
+            let db = Db::initialized();
+            let mut writer = csv::WriterBuilder::new()
+                .delimiter(delimiter)
+                .flexible(true)
+                .from_writer(Vec::new());
+            writer.write_record(["email", "group membership", "note"]).unwrap();
+            for (email, groups, note) in &rows {
+                writer.write_record([email, groups, note]).unwrap();
+            }
+            let bytes = writer.into_inner().unwrap();
+            let input = db.file("upload.csv", &bytes);
+            let out = db.path.parent().unwrap().join("failed.csv");
+            let mut args = vec![
+                "bulk-invite", "--as", ADMIN, input.as_str(),
+                "--failed-rows", out.to_str().unwrap(), "--json",
+            ];
+            if dry_run {
+                args.push("--dry-run");
+            }
+            let run = db.run(&args);
+            let stderr = stderr_of(&run);
+            prop_assert!(!stderr.contains("panicked at"), "{}", stderr);
+            let code = code_of(&run);
+            prop_assert!([0, 1, 2].contains(&code), "exit {} {}", code, stderr);
+            let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
+            if code == 0 {
+                let file = org_accounts::read_invite_csv(&bytes, &org_accounts::CsvOptions::default()).unwrap();
+                let count = |k: &str| doc[k].as_array().map_or(0, Vec::len);
+                prop_assert_eq!(doc["rows"].as_u64(), Some(file.len() as u64), "{}", doc);
+                prop_assert_eq!(
+                    count("invited") + count("skipped") + count("failed"),
+                    file.len(),
+                    "{}", doc
+                );
+                prop_assert!(out.exists());
+            } else {
+                prop_assert!(doc["error"].is_string(), "{}", doc);
+            }
+        }
+    }
+}

@@ -82,12 +82,17 @@ impl App {
         let after = if hours == "none" {
             None
         } else {
-            let h: u64 = hours.parse().map_err(|_| {
-                Failure::Usage(format!(
+            if hours.is_empty() || !hours.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Failure::Usage(format!(
                     "expected a number of hours or `none`, got {hours:?}"
-                ))
-            })?;
-            Some(Duration::from_secs(h.saturating_mul(3600)))
+                )));
+            }
+            // A number too large for u64 is still a number: the library
+            // refuses it with the longest validity it accepts.
+            let seconds = hours
+                .parse::<u64>()
+                .map_or(u64::MAX, |h| h.saturating_mul(3600));
+            Some(Duration::from_secs(seconds))
         };
         self.execute(&Command::SetInvitationExpiry { after }, &actor)?;
         Ok(Output {

@@ -29,11 +29,23 @@
 //! ```
 //!
 //! PATH defaults to `org-accounts.sqlite` in the working directory; the file
-//! holds one organization. Exit status: 0 when the command ran (a bulk
-//! invite with failed rows included), 1 when it was refused, 2 for a usage
-//! error. With `--json`, stdout holds exactly one JSON document; these
-//! names and shapes are a contract scripts rely on.
+//! holds one organization. Only `init` creates the file; every other
+//! command refuses a path where there is no file. The query commands
+//! (`users`, `groups`, `roles`, `licenses`) open the file read-only, so a
+//! database the user may not write can still be read.
+//!
+//! Exit status: 0 when the command ran (a bulk invite with failed rows
+//! included), 1 when it was refused, 2 for a usage error, and 141 when
+//! stdout or stderr was closed before the output was written (as in
+//! `admin users | head -1`): that is the status a shell reports for a
+//! Unix tool killed by SIGPIPE (128 + 13), so pipelines and `set -o
+//! pipefail` scripts treat `admin` as they treat `cat`. The program exits
+//! quietly then; whatever the command stored stays stored. With `--json`,
+//! stdout holds exactly one JSON document; these names and shapes are a
+//! contract scripts rely on.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod access;
@@ -112,38 +124,132 @@ struct Output {
     json: Value,
 }
 
-fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let json = take_flag(&mut args, "--json");
-    match run(args) {
-        Ok(out) => {
-            if json {
-                println!("{}", out.json);
-            } else {
-                print!("{}", out.text);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(Failure::Usage(message)) => {
-            if json {
-                println!("{}", json!({"error": "usage", "message": message}));
-            }
-            eprintln!("{message}\n\n{USAGE}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Refused { code, message }) => {
-            if json {
-                println!("{}", json!({"error": code, "message": message}));
-            } else {
-                eprintln!("refused: {message}");
-            }
-            ExitCode::from(1)
-        }
+/// The exit status when stdout or stderr is closed early: what a shell
+/// reports for a tool killed by SIGPIPE (128 + 13).
+const EXIT_BROKEN_PIPE: u8 = 141;
+
+/// Writes `text` to stdout (`to_stderr` false) or stderr, through the
+/// locked handle, flushed. `println!` would panic on a closed pipe.
+fn emit(text: &str, to_stderr: bool) -> std::io::Result<()> {
+    if to_stderr {
+        let mut err = std::io::stderr().lock();
+        err.write_all(text.as_bytes())?;
+        err.flush()
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
     }
 }
 
+/// A warning on stderr while the command goes on; a closed stderr loses
+/// it quietly (the outcome is still in the exit status and stdout).
+pub(crate) fn warn(message: &str) {
+    let _ = emit(&format!("warning: {message}\n"), true);
+}
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let json = take_flag(&mut args, "--json");
+    // (text for stdout, text for stderr, exit status)
+    let (stdout, stderr, status) = match run(args) {
+        Ok(out) => {
+            let stdout = if json {
+                format!("{}\n", out.json)
+            } else {
+                out.text
+            };
+            (stdout, String::new(), 0)
+        }
+        Err(Failure::Usage(message)) => {
+            let stdout = if json {
+                format!("{}\n", json!({"error": "usage", "message": message}))
+            } else {
+                String::new()
+            };
+            (stdout, format!("{message}\n\n{USAGE}\n"), 2)
+        }
+        Err(Failure::Refused { code, message }) => {
+            if json {
+                let doc = json!({"error": code, "message": message});
+                (format!("{doc}\n"), String::new(), 1)
+            } else {
+                (String::new(), format!("refused: {message}\n"), 1)
+            }
+        }
+    };
+    for (text, to_stderr) in [(stdout, false), (stderr, true)] {
+        if text.is_empty() {
+            continue;
+        }
+        match emit(&text, to_stderr) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                return ExitCode::from(EXIT_BROKEN_PIPE);
+            }
+            Err(e) => {
+                // stdout full or failing: say so where possible.
+                if !to_stderr {
+                    let _ = emit(&format!("cannot write the output: {e}\n"), true);
+                }
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::from(status)
+}
+
+/// Commands that only read the organization: they open the file
+/// read-only.
+const QUERIES: [&str; 4] = ["users", "groups", "roles", "licenses"];
+
+/// Checks `--db PATH` and opens the store: `init` creates the file, the
+/// queries open it read-only, every other command opens an existing file.
+fn open_store(db: &Path, command: &str) -> Result<SqliteStore, Failure> {
+    if db.as_os_str().is_empty() {
+        return Err(Failure::Usage(
+            "--db needs the path of a database file; an empty path names no file".into(),
+        ));
+    }
+    if db.is_dir() {
+        return Err(Failure::Usage(format!(
+            "--db {} is a directory; give the path of a database file",
+            db.display()
+        )));
+    }
+    if command != "init" {
+        match std::fs::metadata(db) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Failure::refused(
+                    "not_created",
+                    format!(
+                        "there is no database file at {}; create it with `admin --db {} init NAME --admin EMAIL`",
+                        db.display(),
+                        db.display()
+                    ),
+                ));
+            }
+            Err(e) => {
+                return Err(Failure::refused(
+                    "store_error",
+                    format!("cannot open the database file {}: {e}", db.display()),
+                ));
+            }
+        }
+    }
+    let store = if QUERIES.contains(&command) {
+        SqliteStore::open_read_only(db)
+    } else {
+        SqliteStore::open(db)
+    };
+    store.map_err(|e| Failure::refused("store_error", format!("{}: {e}", db.display())))
+}
+
 fn run(mut args: Vec<String>) -> Result<Output, Failure> {
-    let db = take_value(&mut args, "--db")?.unwrap_or_else(|| "org-accounts.sqlite".to_owned());
+    let db = PathBuf::from(
+        take_value(&mut args, "--db")?.unwrap_or_else(|| "org-accounts.sqlite".to_owned()),
+    );
     if args.is_empty() {
         return Err(Failure::Usage("no command given".into()));
     }
@@ -172,14 +278,14 @@ fn run(mut args: Vec<String>) -> Result<Output, Failure> {
     if !COMMANDS.contains(&command.as_str()) {
         return Err(Failure::Usage(format!("unknown command {command:?}")));
     }
-    let store = SqliteStore::open(&db).map_err(|e| Failure::refused("store_error", e))?;
+    let store = open_store(&db, &command)?;
     // Several `admin` processes may share the file: retry generously.
     let service =
         AccountService::with_config(store, ServiceConfig::default().with_max_attempts(100));
     #[cfg(feature = "smtp")]
     let service = service.with_mailer(org_accounts::SmtpMailer::from_env());
     let org = OrganizationId::new(ORG).map_err(|e| Failure::refused("store_error", e))?;
-    let app = App { service, org };
+    let app = App { service, org, db };
     match command.as_str() {
         "init" => app.init(args),
         "invite" => app.invite(args),
@@ -229,6 +335,8 @@ fn run(mut args: Vec<String>) -> Result<Output, Failure> {
 struct App {
     service: AccountService<SqliteStore>,
     org: OrganizationId,
+    /// The database file, which no output may overwrite.
+    db: PathBuf,
 }
 
 impl App {

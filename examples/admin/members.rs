@@ -1,9 +1,12 @@
 //! Members and groups: init, invite, bulk-invite, accept, sign-in, remove,
 //! group create, users, groups.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use org_accounts::{
     Command, Context, CsvOptions, Email, GroupKind, InvitationStatus, MemberQuery, Timestamp,
-    read_invite_csv,
+    read_invite_csv_file,
 };
 use serde_json::{Value, json};
 
@@ -62,35 +65,29 @@ impl App {
         let dry_run = take_flag(&mut args, "--dry-run");
         let failed_rows = take_value(&mut args, "--failed-rows")?;
         let [path] = exactly(args, "FILE")?;
-        // Open the output first: a path that cannot be written must refuse
-        // the command before anyone is invited.
-        let mut failed_rows = failed_rows
-            .map(|out| {
-                std::fs::File::create(&out)
-                    .map(|file| (out.clone(), file))
-                    .map_err(|e| {
-                        Failure::refused("cannot_write_file", format!("cannot write {out}: {e}"))
-                    })
-            })
+        // Prepare the output before anything is stored, without touching
+        // OUT: the failed rows go to a temporary file beside it, renamed
+        // over OUT only once the upload has been decided. A refused
+        // command (bad file, not an administrator, ...) leaves OUT as it
+        // was.
+        let failed_rows = failed_rows
+            .map(|out| FailedRowsOut::prepare(&out, Path::new(&path), &self.db))
             .transpose()?;
-        let bytes = std::fs::read(&path).map_err(|e| {
-            Failure::refused("cannot_read_file", format!("cannot read {path}: {e}"))
-        })?;
-        let file = read_invite_csv(&bytes, &CsvOptions::default())
+        let file = read_invite_csv_file(&path, &CsvOptions::default())
             .map_err(|e| Failure::refused(e.code(), e))?;
         let ctx = Context::new(actor, Timestamp::now());
         let report = self.service.bulk_invite(&self.org, &file, &ctx, dry_run)?;
         let mut text = report.to_string();
-        if let Some((out, file)) = failed_rows.as_mut() {
-            use std::io::Write;
+        if let Some(out) = failed_rows {
+            let shown = out.out.display().to_string();
             // The invitations are stored by now: a write failure is a
             // warning, not a refusal.
-            match file.write_all(&report.failed_rows_csv()) {
+            match out.write(&report.failed_rows_csv()) {
                 Ok(()) => text.push_str(&format!(
-                    "\nWrote {} failed rows to {out}: fix them and upload that file again.\n",
+                    "\nWrote {} failed rows to {shown}: fix them and upload that file again.\n",
                     report.totals().failed
                 )),
-                Err(e) => eprintln!("warning: cannot write {out}: {e}"),
+                Err(e) => crate::warn(&format!("cannot write {shown}: {e}")),
             }
         }
         let json =
@@ -257,5 +254,121 @@ impl App {
             text,
             json: Value::Array(rows),
         })
+    }
+}
+
+/// Where `--failed-rows OUT` goes: a temporary file in OUT's folder,
+/// renamed over OUT once written.
+struct FailedRowsOut {
+    out: PathBuf,
+    temp: tempfile::NamedTempFile,
+}
+
+impl FailedRowsOut {
+    /// Checks OUT and creates the temporary file beside it; OUT itself is
+    /// not touched.
+    fn prepare(out: &str, input: &Path, db: &Path) -> Result<FailedRowsOut, Failure> {
+        if out.is_empty() {
+            return Err(Failure::Usage(
+                "--failed-rows needs the path of a file to write".into(),
+            ));
+        }
+        let out = PathBuf::from(out);
+        if out.is_dir() {
+            return Err(Failure::Usage(format!(
+                "--failed-rows {} is a directory; give the path of a file to write",
+                out.display()
+            )));
+        }
+        if same_file(&out, input) {
+            return Err(Failure::Usage(format!(
+                "--failed-rows {} is the file being uploaded; write the failed rows to another file",
+                out.display()
+            )));
+        }
+        // The database, and the journal files SQLite keeps beside it.
+        let mut guarded = vec![db.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = db.as_os_str().to_owned();
+            name.push(suffix);
+            guarded.push(PathBuf::from(name));
+        }
+        if guarded.iter().any(|g| same_file(&out, g)) {
+            return Err(Failure::Usage(format!(
+                "--failed-rows {} is the database (or its journal); write the failed rows to another file",
+                out.display()
+            )));
+        }
+        let dir = folder_of(&out);
+        let temp = tempfile::Builder::new()
+            .prefix(".failed-rows-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| {
+                Failure::refused(
+                    "cannot_write_file",
+                    format!(
+                        "cannot write {}: cannot create a file in {}: {e}",
+                        out.display(),
+                        dir.display()
+                    ),
+                )
+            })?;
+        Ok(FailedRowsOut { out, temp })
+    }
+
+    /// Writes `bytes` and renames the file over OUT (keeping an existing
+    /// OUT's permissions; a new file is readable by its owner only, since
+    /// it holds people's addresses).
+    fn write(mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.temp.write_all(bytes)?;
+        self.temp.as_file().sync_all()?;
+        if let Ok(existing) = std::fs::metadata(&self.out) {
+            self.temp
+                .as_file()
+                .set_permissions(existing.permissions())?;
+        }
+        self.temp.persist(&self.out).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+/// The folder a path names a file in (`.` for a bare file name).
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The path with its folder resolved (symbolic links, `.`, `..`): the
+/// file's canonical path if it exists, else its folder's canonical path
+/// joined with its name.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Some(p);
+    }
+    let name = path.file_name()?;
+    std::fs::canonicalize(folder_of(path))
+        .ok()
+        .map(|dir| dir.join(name))
+}
+
+/// Whether `a` and `b` name the same file: the same resolved path, or
+/// (on Unix) the same device and inode, which also catches hard links.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b))
+            && (ma.dev(), ma.ino()) == (mb.dev(), mb.ino())
+        {
+            return true;
+        }
+    }
+    match (resolved(a), resolved(b)) {
+        (Some(ra), Some(rb)) => ra == rb,
+        // Unresolvable (a folder that does not exist): compare as given.
+        _ => a == b,
     }
 }
