@@ -38,25 +38,10 @@ impl GroupName {
     /// [`GroupNameError`] says which rule the name breaks.
     pub fn parse(input: &str) -> Result<GroupName, GroupNameError> {
         let text = input.trim();
-        let fail = |kind| GroupNameError {
+        check(text).map_err(|kind| GroupNameError {
             input: input.to_owned(),
             kind,
-        };
-        if text.is_empty() {
-            return Err(fail(GroupNameErrorKind::Empty));
-        }
-        let chars = text.chars().count();
-        if chars > MAX_GROUP_NAME_CHARS {
-            return Err(fail(GroupNameErrorKind::TooLong { chars }));
-        }
-        if text.contains(',') {
-            return Err(fail(GroupNameErrorKind::Comma));
-        }
-        if let Some(c) = text.chars().find(|&c| invisible(c)) {
-            return Err(fail(GroupNameErrorKind::ForbiddenCharacter {
-                code: u32::from(c),
-            }));
-        }
+        })?;
         Ok(GroupName(Arc::from(text)))
     }
 
@@ -68,6 +53,31 @@ impl GroupName {
     fn key(&self) -> UniCase<&str> {
         UniCase::new(&self.0)
     }
+}
+
+/// Which rule a trimmed name breaks, without allocating (a bulk upload
+/// checks every name of every group cell).
+pub(crate) fn check(text: &str) -> Result<(), GroupNameErrorKind> {
+    if text.is_empty() {
+        return Err(GroupNameErrorKind::Empty);
+    }
+    // Four bytes per character at most: a longer text is too long.
+    if text.len() > 4 * MAX_GROUP_NAME_CHARS {
+        return Err(GroupNameErrorKind::TooLong {
+            chars: text.chars().count(),
+        });
+    }
+    let chars = text.chars().count();
+    if chars > MAX_GROUP_NAME_CHARS {
+        return Err(GroupNameErrorKind::TooLong { chars });
+    }
+    if text.contains(',') {
+        return Err(GroupNameErrorKind::Comma);
+    }
+    if let Some(c) = text.chars().find(|&c| invisible(c)) {
+        return Err(GroupNameErrorKind::ForbiddenCharacter { code: u32::from(c) });
+    }
+    Ok(())
 }
 
 fn invisible(c: char) -> bool {

@@ -147,9 +147,11 @@ fn a_huge_group_cell_renders_and_costs_one_pass() {
     assert_eq!(codes(&report), [(2, vec!["too_many_groups"])]);
     assert_eq!(
         report.rows()[0].errors()[0],
-        RowError::TooManyGroups { named: 50_000 }
+        RowError::TooManyGroups {
+            max: MAX_INVITE_GROUPS
+        }
     );
-    assert!(report.to_string().contains("names 50000 groups"));
+    assert!(report.to_string().contains("names more than 20 groups"));
 }
 
 #[test]

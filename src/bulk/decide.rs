@@ -4,12 +4,12 @@
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use super::fast_hash::{FxHashMap, FxHashSet};
+use super::fast_hash::FxHashMap;
 use super::reader::InviteFile;
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::{
-    Context, DomainError, Email, Event, EventKind, GroupId, GroupName, MAX_INVITE_GROUPS,
-    Organization, UserId,
+    Context, DomainError, Email, Event, EventKind, GroupId, GroupName, MAX_GROUP_NAME_CHARS,
+    MAX_INVITE_GROUPS, Organization, UserId,
 };
 
 /// The decision on an invite file: the events to store (one `UserInvited`
@@ -91,8 +91,25 @@ impl Organization {
         }
         let actor = self.require_admin(ctx)?;
         // Rows often share a group cell: resolve each distinct cell once.
-        let mut cell_index: FxHashMap<&str, usize> = FxHashMap::default();
+        // The reader shares one allocation per distinct cell, so the cell's
+        // address identifies it (no hashing of long cells).
+        let mut cell_index: FxHashMap<*const u8, usize> =
+            FxHashMap::with_capacity_and_hasher(file.len(), Default::default());
         let mut resolved: Vec<Resolved> = Vec::new();
+        // How many rows still use each distinct cell: the last one takes
+        // the cell's error instead of copying it (distinct cells are the
+        // costly case of a hostile file).
+        let mut uses: Vec<usize> = Vec::new();
+        for (_, _, groups_cell, _) in file.rows_shared() {
+            let at = *cell_index.entry(groups_cell.as_ptr()).or_insert_with(|| {
+                resolved.push(self.resolve_group_cell(groups_cell));
+                uses.push(0);
+                resolved.len() - 1
+            });
+            if let Some(n) = uses.get_mut(at) {
+                *n += 1;
+            }
+        }
         let mut first_seen: FxHashMap<Email, u64> =
             FxHashMap::with_capacity_and_hasher(file.len(), Default::default());
         // The next free id; `None` once the id space is used up (only a
@@ -111,15 +128,22 @@ impl Organization {
                     None
                 }
             };
-            let at = *cell_index.entry(&**groups_cell).or_insert_with(|| {
-                resolved.push(self.resolve_group_cell(groups_cell));
-                resolved.len() - 1
+            let at = cell_index
+                .get(&groups_cell.as_ptr())
+                .copied()
+                .unwrap_or(usize::MAX);
+            let last_use = uses.get_mut(at).is_some_and(|n| {
+                *n = n.saturating_sub(1);
+                *n == 0
             });
             let empty = Resolved::default();
+            let error = match resolved.get_mut(at) {
+                Some(cell) if last_use => cell.error.take(),
+                Some(cell) => cell.error.clone(),
+                None => None,
+            };
+            errors.extend(error);
             let group_cell = resolved.get(at).unwrap_or(&empty);
-            if let Some(error) = &group_cell.error {
-                errors.push(error.clone());
-            }
             if !unnamed.is_empty() {
                 errors.push(RowError::UnnamedCells {
                     cells: unnamed.to_vec(),
@@ -203,27 +227,34 @@ impl Organization {
     /// Splits a group cell on commas and resolves each name, ignoring case;
     /// `Everyone` is dropped, repeats count once, known groups come back in
     /// id order (as for single invites). A cell naming more than
-    /// [`MAX_INVITE_GROUPS`] groups is refused after counting them, without
-    /// looking any up, so a huge cell costs one pass over its text.
+    /// [`MAX_INVITE_GROUPS`] groups is refused as soon as the name past
+    /// the limit is seen, so a huge cell costs little.
     fn resolve_group_cell(&self, cell: &str) -> Resolved {
-        let parts = || cell.split(',').map(str::trim).filter(|p| !p.is_empty());
-        let named = parts().count();
-        if named > MAX_INVITE_GROUPS {
-            return Resolved {
-                error: Some(RowError::TooManyGroups { named }),
-                ..Resolved::default()
-            };
-        }
         let mut found = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
-        let mut seen_unknown: FxHashSet<&str> = FxHashSet::default();
-        for part in parts() {
-            match GroupName::parse(part).ok().and_then(|n| self.group(&n)) {
+        // At most MAX_INVITE_GROUPS names: a list beats a hash set.
+        let mut seen_unknown: Vec<&str> = Vec::new();
+        let parts = cell.split(',').map(str::trim).filter(|p| !p.is_empty());
+        for (n, part) in parts.enumerate() {
+            if n == MAX_INVITE_GROUPS {
+                return Resolved {
+                    error: Some(RowError::TooManyGroups {
+                        max: MAX_INVITE_GROUPS,
+                    }),
+                    ..Resolved::default()
+                };
+            }
+            let group = crate::group_name::check(part)
+                .ok()
+                .and_then(|()| GroupName::parse(part).ok())
+                .and_then(|n| self.group(&n));
+            match group {
                 Some(g) if g.is_everyone() => {}
                 Some(g) => found.push((g.id(), g.name().clone())),
                 None => {
-                    if seen_unknown.insert(part) {
-                        unknown.push(part.to_owned());
+                    if !seen_unknown.contains(&part) {
+                        seen_unknown.push(part);
+                        unknown.push(shown_name(part));
                     }
                 }
             }
@@ -236,5 +267,15 @@ impl Organization {
             names: names.into(),
             error: (!unknown.is_empty()).then_some(RowError::InvalidGroups { unknown }),
         }
+    }
+}
+
+/// An unknown name as the report shows it: as written, or, when it is
+/// longer than any group name can be, cut to that length with an ellipsis
+/// (the whole cell stays in [`RowReport::groups_cell`]).
+fn shown_name(part: &str) -> String {
+    match part.char_indices().nth(MAX_GROUP_NAME_CHARS) {
+        None => part.to_owned(),
+        Some((end, _)) => format!("{}…", part.get(..end).unwrap_or(part)),
     }
 }

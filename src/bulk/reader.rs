@@ -19,6 +19,10 @@ pub const DEFAULT_MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 /// The most data rows one file may hold.
 pub const MAX_CSV_ROWS: usize = 1000;
 
+/// Group cells up to this length are kept once per distinct text; longer
+/// ones once per row.
+const MAX_SHARED_CELL_BYTES: usize = 512;
+
 /// Limits applied when reading an invite file.
 ///
 /// ```
@@ -219,13 +223,16 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         }
         let email = cell(&record, fields, header.email);
         let groups = unescape_cell(cell(&record, fields, header.groups));
-        let groups = match group_cells.get(groups) {
-            Some(shared) => Arc::clone(shared),
-            None => {
-                let shared: Arc<str> = Arc::from(groups);
-                group_cells.insert(Arc::clone(&shared));
-                shared
-            }
+        // Short cells (group lists people write) repeat and are shared;
+        // long ones are not worth hashing.
+        let groups = if groups.len() > MAX_SHARED_CELL_BYTES {
+            Arc::from(groups)
+        } else if let Some(shared) = group_cells.get(groups) {
+            Arc::clone(shared)
+        } else {
+            let shared: Arc<str> = Arc::from(groups);
+            group_cells.insert(Arc::clone(&shared));
+            shared
         };
         let start = emails.len();
         emails.push_str(unescape_cell(email));

@@ -99,15 +99,19 @@ pub enum RowError {
     InvalidEmail(EmailErrorKind),
     /// Some group names match no group of the organization.
     InvalidGroups {
-        /// The unknown names, as written, each once.
+        /// The unknown names, as written, each once; a name longer than
+        /// any group name can be ([`MAX_GROUP_NAME_CHARS`](crate::MAX_GROUP_NAME_CHARS))
+        /// is cut to that length with an ellipsis (the whole cell is in
+        /// [`RowReport::groups_cell`]).
         unknown: Vec<String>,
     },
     /// The group cell names more than
     /// [`MAX_INVITE_GROUPS`](crate::MAX_INVITE_GROUPS) groups, the limit of
-    /// an invitation; none of them is looked up.
+    /// an invitation; none of them is looked up (nor all counted: a cell can
+    /// hold hundreds of thousands).
     TooManyGroups {
-        /// How many names the cell holds.
-        named: usize,
+        /// The most a row may name.
+        max: usize,
     },
     /// The row has non-empty cells that no header cell names. The usual
     /// cause is a group list written with the file's delimiter (in a `;`
@@ -161,11 +165,10 @@ impl fmt::Display for RowError {
                     names.join(", ")
                 )
             }
-            RowError::TooManyGroups { named } => write!(
+            RowError::TooManyGroups { max } => write!(
                 f,
-                "Some or all groups were invalid: the cell names {named} groups; \
-                 a row may name at most {}",
-                crate::MAX_INVITE_GROUPS
+                "Some or all groups were invalid: the cell names more than {max} groups; \
+                 a row may name at most {max}"
             ),
             RowError::UnnamedCells { cells, delimiter } => {
                 let shown: Vec<String> = cells.iter().map(|c| format!("{c:?}")).collect();
@@ -310,23 +313,37 @@ impl ImportReport {
     /// failed rows, with the same group cells.
     pub fn failed_rows_csv(&self) -> Vec<u8> {
         let mut out = b"\xEF\xBB\xBF".to_vec();
-        {
-            let mut writer = csv::WriterBuilder::new()
-                .terminator(csv::Terminator::CRLF)
-                .quote_style(csv::QuoteStyle::Always)
-                .from_writer(&mut out);
-            let mut write = |cells: [&str; 3]| {
-                // Writing to a Vec cannot fail.
-                let _ = writer.write_record(cells.map(|c| escape_cell(c).into_owned()));
-            };
-            write(["email", "group membership", "error"]);
-            for row in self.failed() {
-                write([row.email(), row.groups_cell(), &row.message()]);
+        let mut write = |cells: [&str; 3]| {
+            for (i, cell) in cells.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_quoted(&mut out, &escape_cell(cell));
             }
-            let _ = writer.flush();
+            out.extend_from_slice(b"\r\n");
+        };
+        write(["email", "group membership", "error"]);
+        for row in self.failed() {
+            write([row.email(), row.groups_cell(), &row.message()]);
         }
         out
     }
+}
+
+/// Appends `cell` as a quoted CSV field (RFC 4180: inner quotes doubled).
+/// Every field is quoted, so the writing needs no other rule; line breaks
+/// inside stay as they are.
+fn push_quoted(out: &mut Vec<u8>, cell: &str) {
+    out.push(b'"');
+    let mut pieces = cell.split('"');
+    if let Some(first) = pieces.next() {
+        out.extend_from_slice(first.as_bytes());
+    }
+    for piece in pieces {
+        out.extend_from_slice(b"\"\"");
+        out.extend_from_slice(piece.as_bytes());
+    }
+    out.push(b'"');
 }
 
 impl Serialize for ImportReport {
