@@ -2,6 +2,8 @@
 //! one sign-in in a 20,000-member organization versus one in a 1,000-member
 //! organization. Target: ratio <= 2 (a copy of the organization per
 //! sign-in would make it about 20). Run with `cargo bench --bench sign_in`.
+// Tests and benches assert by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

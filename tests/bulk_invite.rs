@@ -1,4 +1,6 @@
 //! Bulk invitations from the fixture files in tests/data.
+// Tests and benches assert by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 

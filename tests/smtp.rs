@@ -2,6 +2,8 @@
 //! each test starts on 127.0.0.1 (port 0), which records what it receives
 //! (greeting, authentication, envelope and message), so the tests check
 //! the message actually delivered.
+// Tests and benches assert by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 #![cfg(feature = "smtp")]
 

@@ -68,6 +68,8 @@
 //! so cursors are exercised) and compared with the model's expected order.
 //!
 //! `PROPTEST_CASES=10000 cargo test --test state_machine` runs a deeper search.
+// Tests and benches assert by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;

@@ -2,6 +2,8 @@
 //! `ORG_ACCOUNTS_PG_URL` (`.ci/run` does); without it the tests say loudly
 //! that they were skipped.
 #![cfg(all(feature = "postgres", feature = "testing"))]
+// Tests and benches assert by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -1,6 +1,8 @@
 //! The SQLite store passes the conformance suite, in memory and on disk,
 //! and keeps its data across reopening.
 #![cfg(all(feature = "sqlite", feature = "testing"))]
+// Tests and benches assert by panicking.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::path::{Path, PathBuf};
 
