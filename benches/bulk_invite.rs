@@ -5,7 +5,12 @@
 //! interleaved so machine noise hits both alike). Run with
 //! `cargo bench --bench bulk_invite`; the last line prints the ratio.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -3,7 +3,12 @@
 //! organization. Target: ratio <= 2 (a copy of the organization per
 //! sign-in would make it about 20). Run with `cargo bench --bench sign_in`.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

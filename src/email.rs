@@ -542,6 +542,11 @@ fn check_general(text: &str) -> Result<(), EmailErrorKind> {
     if text.is_empty() {
         return Err(EmailErrorKind::Empty);
     }
+    // Far beyond any address: say so before looking at every character
+    // (a spreadsheet cell can hold megabytes).
+    if text.len() > 4 * MAX_EMAIL_BYTES {
+        return Err(EmailErrorKind::TooLong { bytes: text.len() });
+    }
     if text.ends_with('>') || text.contains(" <") || text.starts_with('<') {
         return Err(EmailErrorKind::DisplayName);
     }

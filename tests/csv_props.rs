@@ -3,7 +3,12 @@
 //! numbers), every row is accounted for once, and the failed-rows CSV
 //! round-trips.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

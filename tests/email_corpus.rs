@@ -9,6 +9,13 @@
 //! with the rule that refuses them. The few addresses that a corpus refuses
 //! but we accept on purpose (we trim surrounding whitespace, we check syntax
 //! only) are listed in `accepted_on_purpose_although_a_corpus_refuses`.
+// Tests assert by panicking.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};

@@ -2,7 +2,12 @@
 //! domain, simple case folding) in commands, bulk files, event streams
 //! written by earlier versions, the users page and snapshots.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -2,7 +2,12 @@
 //! (or an attacker) can upload, and damaged event streams. Each test names
 //! the defect it pins down; every one of them failed before its fix.
 // Tests assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! Given/when/then tests for user licenses: pools, direct allocations,
 //! group license rules, and how membership changes move seats.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! The README's first command runs `examples/quickstart.rs`: check it does
 //! the main job (`cargo test` builds the examples before running tests).
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::process::Command;
 

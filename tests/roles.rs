@@ -1,7 +1,12 @@
 //! Given/when/then tests for services and roles: group-based and user-based
 //! access, organization-level roles, and what removals do to assignments.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! The application service: retries on conflict, snapshots, sign-ins kept
 //! out of the event stream, and what happens when storage fails.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -3,8 +3,12 @@
 //! (greeting, authentication, envelope and message), so the tests check
 //! the message actually delivered.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
-
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 #![cfg(feature = "smtp")]
 
 use std::collections::HashMap;

@@ -69,7 +69,12 @@
 //!
 //! `PROPTEST_CASES=10000 cargo test --test state_machine` runs a deeper search.
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;

@@ -1,7 +1,12 @@
 //! The in-memory store passes the store conformance suite.
 #![cfg(feature = "testing")]
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use org_accounts::InMemoryStore;
 use org_accounts::testing::conformance;

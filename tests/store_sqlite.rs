@@ -2,7 +2,12 @@
 //! and keeps its data across reopening.
 #![cfg(all(feature = "sqlite", feature = "testing"))]
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::{Path, PathBuf};
 

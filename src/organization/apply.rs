@@ -11,7 +11,9 @@ use crate::{DefaultGroup, Event, EventKind, GroupId, GroupName, UserId};
 impl Organization {
     /// Applies one event. Cannot fail; see the module docs.
     pub fn apply(&mut self, event: &Event) {
-        self.version += 1;
+        // Saturating: a damaged snapshot may claim any version; applying
+        // must not panic (the service refuses such a snapshot).
+        self.version = self.version.saturating_add(1);
         let at = event.at;
         match &event.kind {
             EventKind::OrganizationCreated { name, user, email } => {

@@ -8,7 +8,12 @@
 //! ```
 // A conformance check reports a broken rule by panicking, as `assert!` does
 // in the host's test that runs it.
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeSet;
 

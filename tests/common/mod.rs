@@ -1,7 +1,12 @@
 //! Given/when/then helpers shared by the integration tests.
 #![allow(dead_code)]
 // Tests and benches assert by panicking.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use org_accounts::{
     Command, Context, DomainError, Email, Event, GroupName, Organization, Timestamp,
