@@ -80,65 +80,86 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod bulk;
-mod command;
-mod email;
-mod error;
-mod event;
-mod group;
-mod group_name;
-mod ids;
-mod licenses;
-mod mail;
-mod name;
-mod organization;
-mod query;
-mod roles;
+// The three rings of the design, innermost first: the pure core (no I/O,
+// no clock, no async), the ports it needs from the world, and the adapters
+// and application service around them. `.ci/check-core-purity` keeps the
+// core pure.
+mod core;
+mod ports;
+
+mod adapters;
+mod files;
 mod service;
-#[cfg(feature = "smtp")]
-mod smtp;
-mod snapshot;
-mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use bulk::{
+pub use crate::core::bulk::{
     BulkInvite, CsvError, CsvOptions, CsvRow, DEFAULT_MAX_FILE_BYTES, ImportReport, ImportTotals,
     InviteFile, MAX_CSV_ROWS, RowError, RowOutcome, RowReport, SkipReason, read_invite_csv,
 };
-pub use bulk::{CsvFileError, read_invite_csv_file};
-pub use command::{Command, Context, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
-pub use email::{
+pub use crate::core::command::{
+    Command, Context, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS,
+};
+pub use crate::core::email::{
     AddressListError, Email, EmailError, EmailErrorKind, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES,
     parse_address_list,
 };
-pub use error::DomainError;
-pub use event::{EVENT_SCHEMA_VERSION, Event, EventKind};
-pub use group::{DefaultGroup, Group, GroupKind};
-pub use group_name::{GroupName, GroupNameError, GroupNameErrorKind, MAX_GROUP_NAME_CHARS};
-pub use ids::{GroupId, NotificationId, ServiceId, UserId};
-pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
-pub use mail::{CredentialRef, InvitationEmail, MailError, MailSettings, Mailer, SmtpAuth};
-pub use name::{LicenseKind, MAX_NAME_CHARS, NameError, RoleName, ServiceName};
-pub use organization::{InvitationStatus, Member, MemberStatus, Organization, QueuedEmail};
-pub use query::{
+pub use crate::core::error::DomainError;
+pub use crate::core::event::{EVENT_SCHEMA_VERSION, Event, EventKind};
+pub use crate::core::ids::{GroupId, NotificationId, ServiceId, UserId};
+pub use crate::core::mail::{CredentialRef, InvitationEmail, MailSettings, SmtpAuth};
+pub use crate::core::names::{
+    GroupName, GroupNameError, GroupNameErrorKind, LicenseKind, MAX_GROUP_NAME_CHARS,
+    MAX_NAME_CHARS, NameError, RoleName, ServiceName,
+};
+pub use crate::core::organization::{
+    Assignee, DefaultGroup, Group, GroupKind, Holder, InvitationStatus, LicenseRule, LicenseSource,
+    Member, MemberStatus, Organization, OrganizationRole, QueuedEmail, RoleGrant, RoleSource,
+    SeatUsage, Service,
+};
+pub use crate::core::query::{
     Cursor, DEFAULT_PAGE_SIZE, DEFAULT_SCAN_LIMIT, MemberPage, MemberQuery, MemberRow, SortBy,
     SortOrder, StatusFilter,
 };
-pub use roles::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Service};
+pub use crate::core::snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 
-pub use service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
-#[cfg(feature = "smtp")]
-pub use smtp::SmtpMailer;
-pub use snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
-pub use store::memory::InMemoryStore;
-#[cfg(feature = "postgres")]
-pub use store::postgres::PostgresStore;
-#[cfg(feature = "sqlite")]
-pub use store::sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteStore};
-pub use store::{
-    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, OrganizationId, SignIn,
-    SnapshotStore, Store, StoreError, Version,
+pub use crate::ports::{
+    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, MailError, Mailer,
+    OrganizationId, SignIn, SnapshotStore, Store, StoreError, Version,
 };
+
+pub use crate::adapters::memory::InMemoryStore;
+pub use crate::files::{CsvFileError, read_invite_csv_file};
+pub use crate::service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
+
+/// The in-memory store: always built; for tests, examples and hosts that
+/// keep nothing on disk.
+pub mod memory {
+    pub use crate::adapters::memory::InMemoryStore;
+}
+
+/// The SQLite store (feature `sqlite`): the embedded default.
+#[cfg(feature = "sqlite")]
+pub mod sqlite {
+    pub use crate::adapters::sqlite::{DEFAULT_BUSY_TIMEOUT, SqliteStore};
+}
+#[cfg(feature = "sqlite")]
+pub use crate::adapters::sqlite::SqliteStore;
+
+/// The PostgreSQL store (feature `postgres`).
+#[cfg(feature = "postgres")]
+pub mod postgres {
+    pub use crate::adapters::postgres::PostgresStore;
+}
+#[cfg(feature = "postgres")]
+pub use crate::adapters::postgres::PostgresStore;
+
+/// SMTP delivery of invitation emails (feature `smtp`).
+#[cfg(feature = "smtp")]
+pub mod smtp {
+    pub use crate::adapters::smtp::SmtpMailer;
+}
+#[cfg(feature = "smtp")]
+pub use crate::adapters::smtp::SmtpMailer;
 
 pub use jiff::Timestamp;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::Timestamp;
 
-use crate::store::{OrganizationId, Store, StoreError, Version};
+use crate::ports::{OrganizationId, Store, StoreError, Version};
 use crate::{
     Command, Context, DomainError, Email, Event, EventKind, ImportReport, InviteFile, Mailer,
     NotificationId, Organization,

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::store::{OrganizationId, Store, StoreError};
+use crate::ports::{OrganizationId, Store, StoreError};
 use crate::{Command, Context, Email, Event, EventKind, GroupName, Organization, UserId};
 
 /// Runs every check, each on a fresh store from `make`.

@@ -4,7 +4,7 @@ use std::sync::{Mutex, PoisonError};
 
 use jiff::Timestamp;
 
-use crate::store::{
+use crate::ports::{
     ActivityStore, EventStore, OrganizationId, SignIn, SnapshotStore, StoreError, Version,
 };
 use crate::{Event, Snapshot, UserId};

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::{Member, MemberStatus, Organization, OrganizationInfo};
-use crate::group::{FIRST_CUSTOM_GROUP, Group, GroupKind};
+use crate::core::organization::{FIRST_CUSTOM_GROUP, Group, GroupKind};
 use crate::{DefaultGroup, Event, EventKind, GroupId, GroupName, UserId};
 
 impl Organization {

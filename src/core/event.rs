@@ -54,7 +54,7 @@ pub enum EventKind {
         /// The creator's id.
         user: UserId,
         /// The creator's address.
-        #[serde(deserialize_with = "crate::email::deserialize_stored")]
+        #[serde(deserialize_with = "crate::core::email::deserialize_stored")]
         email: Email,
     },
     /// A user was invited and is a Pending member.
@@ -62,7 +62,7 @@ pub enum EventKind {
         /// The new member's id.
         user: UserId,
         /// The address invited.
-        #[serde(deserialize_with = "crate::email::deserialize_stored")]
+        #[serde(deserialize_with = "crate::core::email::deserialize_stored")]
         email: Email,
         /// Groups joined at once, in id order (never `Everyone`). Shared:
         /// a batch of invitations into the same groups holds one copy.

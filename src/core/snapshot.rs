@@ -4,9 +4,9 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::group::{Group, GroupKind};
-use crate::licenses::Licenses;
-use crate::organization::{Member, MemberStatus, Organization, OrganizationInfo};
+use crate::core::organization::Licenses;
+use crate::core::organization::{Group, GroupKind};
+use crate::core::organization::{Member, MemberStatus, Organization, OrganizationInfo};
 use crate::{
     DefaultGroup, Email, GroupId, GroupName, MailSettings, NotificationId, QueuedEmail, Service,
     UserId,
@@ -46,7 +46,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct SnapshotMember {
     id: UserId,
-    #[serde(deserialize_with = "crate::email::deserialize_stored")]
+    #[serde(deserialize_with = "crate::core::email::deserialize_stored")]
     email: Email,
     last_active: Option<Timestamp>,
     invited_at: Timestamp,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::{
+use crate::ports::{
     ActivityStore, ConflictError, EventStore, OrganizationId, SignIn, SnapshotStore, StoreError,
     Version,
 };

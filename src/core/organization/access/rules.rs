@@ -20,7 +20,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::Organization;
+use crate::core::organization::Organization;
 use crate::{
     Assignee, Command, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
     Holder, OrganizationRole, RoleGrant, RoleName, RoleSource, Service, ServiceId, ServiceName,

@@ -2,24 +2,27 @@
 //! ([`Organization::apply`]) and how commands become events
 //! ([`Organization::decide`]).
 
+mod access;
 mod apply;
 mod decide;
+mod groups;
 pub(crate) mod index;
 mod invitations;
 mod licenses;
-mod roles;
 
+pub use access::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Service};
+pub(crate) use groups::FIRST_CUSTOM_GROUP;
+pub use groups::{DefaultGroup, Group, GroupKind};
 pub use invitations::{InvitationStatus, QueuedEmail};
+pub(crate) use licenses::Licenses;
+pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 
-use crate::group::{Group, GroupKind};
-use crate::licenses::Licenses;
 use crate::{
-    DefaultGroup, Email, GroupId, GroupName, MailSettings, NotificationId, Service, ServiceId,
-    ServiceName, UserId,
+    Email, GroupId, GroupName, MailSettings, NotificationId, ServiceId, ServiceName, UserId,
 };
 use index::MemberIndex;
 

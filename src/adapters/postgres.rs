@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use jiff::Timestamp;
 use postgres::{Client, NoTls};
 
-use super::{
+use crate::ports::{
     ActivityStore, ConflictError, EventStore, OrganizationId, SignIn, SnapshotStore, StoreError,
     Version,
 };

@@ -4,8 +4,8 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use super::Organization;
-use crate::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
-use crate::group::{Group, GroupKind};
+use crate::core::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
+use crate::core::organization::{Group, GroupKind};
 use crate::{
     Command, Context, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
     UserId,

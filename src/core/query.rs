@@ -5,7 +5,7 @@ use std::ops::Bound;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::organization::index::{ActivityKey, ScopeIndex};
+use crate::core::organization::index::{ActivityKey, ScopeIndex};
 use crate::{Email, GroupName, Member, MemberStatus, Organization, UserId};
 
 /// The page size when none is set.
@@ -83,7 +83,7 @@ impl MemberQuery {
     /// so `xn--bcher` finds `user@bücher.de`). An empty text matches
     /// everyone.
     pub fn email_contains(mut self, text: &str) -> Self {
-        let needle = crate::email::fold_case(text.trim());
+        let needle = crate::core::email::fold_case(text.trim());
         self.email_contains = (!needle.is_empty()).then_some(needle);
         self
     }
@@ -160,12 +160,12 @@ pub struct Cursor {
 enum CursorKey {
     /// After every member with this address (written by earlier versions,
     /// which listed one member per address; still read).
-    Email(#[serde(deserialize_with = "crate::email::deserialize_stored")] Email),
+    Email(#[serde(deserialize_with = "crate::core::email::deserialize_stored")] Email),
     /// After this member, in address order: several members may share an
     /// address (see [`Organization::duplicate_addresses`]), so the id breaks
     /// the tie.
     EmailUser {
-        #[serde(deserialize_with = "crate::email::deserialize_stored")]
+        #[serde(deserialize_with = "crate::core::email::deserialize_stored")]
         email: Email,
         user: UserId,
     },

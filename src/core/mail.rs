@@ -1,5 +1,5 @@
-//! Invitation emails: the organization's mail settings, the messages the
-//! core asks to send, and the [`Mailer`] port that sends them.
+//! Invitation emails: the organization's mail settings and the messages the
+//! core asks to send (the [`Mailer`](crate::Mailer) port sends them).
 //!
 //! An organization has no mail settings by default, and then inviting sends
 //! nothing. With custom settings, every new invitation (and every resend)
@@ -48,7 +48,7 @@ pub struct MailSettings {
     /// Authentication, if the server requires it.
     pub auth: Option<SmtpAuth>,
     /// The address invitations come from.
-    #[serde(deserialize_with = "crate::email::deserialize_stored")]
+    #[serde(deserialize_with = "crate::core::email::deserialize_stored")]
     pub sender_address: Email,
     /// The name invitations come from.
     pub sender_name: String,
@@ -211,27 +211,4 @@ impl InvitationEmail {
             from_name: settings.sender_name.clone(),
         }
     }
-}
-
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MailError {
-    /// The credential reference could not be resolved. Handle: fix the
-    /// host's secret store, then retry the delivery.
-    #[error("the credential {0:?} is not available")]
-    MissingCredential(String),
-    /// The mail server could not be reached or refused the message. Handle:
-    /// retry later.
-    #[error("the mail server failed: {0}")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// Sends invitation emails through an organization's mail server.
-pub trait Mailer: Send + Sync {
-    /// Sends `email` through the server `settings` describe.
-    ///
-    /// # Errors
-    /// [`MailError`]; the delivery stays queued and can be retried.
-    fn send(&self, settings: &MailSettings, email: &InvitationEmail) -> Result<(), MailError>;
 }

@@ -14,6 +14,8 @@
 //! group rules, joins, removals, the events each command emits) are in the
 //! docs of `src/organization/licenses.rs`.
 
+mod rules;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize, Serializer};

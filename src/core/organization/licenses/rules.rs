@@ -97,7 +97,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{Member, Organization};
+use crate::core::organization::{Member, Organization};
 use crate::{
     Command, DomainError, Email, Event, EventKind, GroupId, GroupName, LicenseKind, LicenseRule,
     LicenseSource, SeatUsage, UserId,

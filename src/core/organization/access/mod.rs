@@ -8,6 +8,8 @@
 //! roles in a service are the union of their direct roles and the roles of
 //! every group they are in (every member is in `Everyone`).
 
+mod rules;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 
 use jiff::Timestamp;
 
-use super::{
+use crate::ports::{
     ActivityStore, ConflictError, EventStore, OrganizationId, SignIn, SnapshotStore, StoreError,
     Version,
 };

@@ -4,8 +4,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use super::error::CsvError;
-use super::reader::{CsvOptions, InviteFile, read_invite_csv};
+use crate::core::bulk::CsvError;
+use crate::core::bulk::{CsvOptions, InviteFile, read_invite_csv};
 
 /// An invite file on disk could not be read, or was refused.
 #[derive(Debug, thiserror::Error)]

@@ -244,7 +244,7 @@ impl Organization {
                     ..Resolved::default()
                 };
             }
-            let group = crate::group_name::check(part)
+            let group = crate::core::names::check(part)
                 .ok()
                 .and_then(|()| GroupName::parse(part).ok())
                 .and_then(|n| self.group(&n));

@@ -1,27 +1,24 @@
-//! Ports: what the application service needs from storage. Narrow traits,
-//! so a host can back each with what suits it.
+//! Ports: what the application service needs from the outside world:
+//! storage and mail. Narrow traits, so a host can back each with what suits
+//! it.
 //!
 //! - [`EventStore`]: an organization's events, appended with an expected
 //!   version (optimistic concurrency), read back in order.
 //! - [`SnapshotStore`]: the latest [`Snapshot`] of an organization.
 //! - [`ActivityStore`]: sign-ins (Last active), kept out of the event stream
 //!   so frequent sign-ins never make administrators' commands conflict.
+//! - [`Mailer`]: sends invitation emails through an organization's mail
+//!   server.
 //!
 //! Implementations must be safe to share between threads. Errors from a
 //! database driver are boxed into [`StoreError::Backend`]; driver types never
 //! appear in these signatures.
 
-pub(crate) mod memory;
-#[cfg(feature = "postgres")]
-pub(crate) mod postgres;
-#[cfg(feature = "sqlite")]
-pub(crate) mod sqlite;
-
 use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::{Event, Snapshot, UserId};
+use crate::{Event, InvitationEmail, MailSettings, Snapshot, UserId};
 
 /// The number of events an organization has; the version after appending
 /// `n` events to version `v` is `v + n`. A new organization is at 0.
@@ -230,4 +227,27 @@ impl<S: ActivityStore + ?Sized> ActivityStore for std::sync::Arc<S> {
     ) -> Result<(Vec<SignIn>, u64), StoreError> {
         (**self).sign_ins_after(org, after)
     }
+}
+
+/// Why a delivery failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailError {
+    /// The credential reference could not be resolved. Handle: fix the
+    /// host's secret store, then retry the delivery.
+    #[error("the credential {0:?} is not available")]
+    MissingCredential(String),
+    /// The mail server could not be reached or refused the message. Handle:
+    /// retry later.
+    #[error("the mail server failed: {0}")]
+    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Sends invitation emails through an organization's mail server.
+pub trait Mailer: Send + Sync {
+    /// Sends `email` through the server `settings` describe.
+    ///
+    /// # Errors
+    /// [`MailError`]; the delivery stays queued and can be retried.
+    fn send(&self, settings: &MailSettings, email: &InvitationEmail) -> Result<(), MailError>;
 }

@@ -10,13 +10,11 @@ mod cells;
 mod decide;
 mod error;
 mod fast_hash;
-mod file;
 mod reader;
 mod report;
 
 pub use decide::BulkInvite;
 pub use error::CsvError;
-pub use file::{CsvFileError, read_invite_csv_file};
 pub use reader::{
     CsvOptions, CsvRow, DEFAULT_MAX_FILE_BYTES, InviteFile, MAX_CSV_ROWS, read_invite_csv,
 };
