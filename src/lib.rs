@@ -82,7 +82,7 @@
 
 // The three rings of the design, innermost first: the pure core (no I/O,
 // no clock, no async), the ports it needs from the world, and the adapters
-// and application service around them. `.ci/check-core-purity` keeps the
+// and application service around them. `tests/core_purity.rs` keeps the
 // core pure.
 mod core;
 mod ports;

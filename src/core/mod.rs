@@ -3,7 +3,7 @@
 //! randomness, no async runtime: time and the actor come in the
 //! [`Context`](command::Context), new ids from counters in the state.
 //! Nothing here may use the ports, the adapters or the service; the check
-//! `.ci/check-core-purity` enforces it.
+//! `tests/core_purity.rs` (run by `.ci/run`) enforces it.
 
 pub(crate) mod bulk;
 pub(crate) mod command;
