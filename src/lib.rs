@@ -124,8 +124,8 @@ pub use crate::core::query::{
 pub use crate::core::snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 
 pub use crate::ports::{
-    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, MailError, Mailer,
-    OrganizationId, SignIn, SnapshotStore, Store, StoreError, Version,
+    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, MailError, MailErrorKind,
+    Mailer, OrganizationId, SignIn, SnapshotStore, Store, StoreError, Version,
 };
 
 pub use crate::adapters::memory::InMemoryStore;
@@ -149,7 +149,7 @@ pub use crate::adapters::sqlite::SqliteStore;
 /// The PostgreSQL store (feature `postgres`).
 #[cfg(feature = "postgres")]
 pub mod postgres {
-    pub use crate::adapters::postgres::PostgresStore;
+    pub use crate::adapters::postgres::{DEFAULT_POOL_SIZE, DEFAULT_SCHEMA, PostgresStore};
 }
 #[cfg(feature = "postgres")]
 pub use crate::adapters::postgres::PostgresStore;

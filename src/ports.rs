@@ -15,8 +15,11 @@
 //! appear in these signatures.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
 
 use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
 
 use crate::{Event, InvitationEmail, MailSettings, Snapshot, UserId};
 
@@ -101,7 +104,35 @@ impl StoreError {
     }
 }
 
-/// An organization's event stream.
+/// An organization's event stream: append with an expected version
+/// (optimistic concurrency), read back in order.
+///
+/// The methods return `Send` futures, so a host awaits them in axum
+/// handlers and `tokio::spawn`ed tasks; an implementation writes them as
+/// plain `async fn`s. (Native `async fn` in traits, no boxing: the service
+/// is generic over its store, so the traits need not be object-safe.) A
+/// blocking driver must run its work on the runtime's blocking pool (see
+/// the SQLite store) rather than block the calling task.
+///
+/// What every implementation must do, and
+/// [`conformance`](crate::testing::conformance) (feature `testing`)
+/// checks:
+/// - `append` is all or nothing: either every event is stored, numbered
+///   `expected + 1 ..= expected + n`, or none is.
+/// - `append` at a version other than the stored one stores nothing and
+///   returns [`StoreError::Conflict`] with both versions. Of several
+///   concurrent appends at the same expected version (threads, processes or
+///   nodes), exactly one succeeds.
+/// - An empty append returns `expected` when the organization is at
+///   `expected` (and conflicts otherwise); it stores nothing.
+/// - `read(org, after)` returns the events numbered `after + 1` onwards, in
+///   order, exactly as appended (equal by `==`); reading at or past the end
+///   returns nothing, never an error.
+/// - Organizations are independent streams.
+/// - Data that cannot be read back (damaged rows, gaps, negative versions)
+///   is [`StoreError::Corrupt`], never skipped and never a panic.
+/// - What was appended survives reopening the store (for stores that
+///   persist).
 pub trait EventStore: Send + Sync {
     /// Appends `events` after version `expected`, all or nothing. Returns
     /// the new version (`expected + events.len()`).
@@ -114,37 +145,67 @@ pub trait EventStore: Send + Sync {
         org: &OrganizationId,
         expected: Version,
         events: &[Event],
-    ) -> Result<Version, StoreError>;
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send;
 
     /// The events after version `after`, in order (the first returned is
     /// event `after + 1`).
     ///
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
-    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError>;
+    fn read(
+        &self,
+        org: &OrganizationId,
+        after: Version,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send;
 }
 
 /// The latest snapshot of each organization.
+///
+/// Rules (checked by the conformance suite): loading returns the snapshot
+/// with the highest version saved; saving one at a lower or the same
+/// version as the stored one changes nothing; a snapshot that cannot be
+/// read back is [`StoreError::Corrupt`] (the service then rebuilds the
+/// organization from its events).
 pub trait SnapshotStore: Send + Sync {
-    /// Stores `snapshot`, replacing an older one (a snapshot older than the
-    /// stored one is ignored).
+    /// Stores `snapshot`, replacing an older one (a snapshot not newer than
+    /// the stored one is ignored).
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError>;
+    fn save_snapshot(
+        &self,
+        org: &OrganizationId,
+        snapshot: &Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The latest snapshot, if any.
     ///
     /// # Errors
     /// [`StoreError::Backend`] or [`StoreError::Corrupt`].
-    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError>;
+    fn load_snapshot(
+        &self,
+        org: &OrganizationId,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send;
 }
 
 /// Sign-ins, kept apart from the event stream.
 ///
 /// Each member has one Last active time that only moves forward. Every
-/// write gets a position in a per-organization sequence, so a reader that
-/// remembers where it stopped reads only newer sign-ins.
+/// write that moves it gets a position in a per-organization sequence, so a
+/// reader that remembers where it stopped reads only newer sign-ins.
+///
+/// Rules (checked by the conformance suite):
+/// - A sign-in not later than the stored one changes nothing: not the
+///   time, not the position.
+/// - Positions only grow, and **become visible in order**: once a reader
+///   has seen position `p`, no sign-in with a position at or below `p` may
+///   appear later (a reader that remembers `p` would skip it forever). A
+///   store that numbers sign-ins from a sequence whose values can commit
+///   out of order must serialize the numbering per organization (the
+///   PostgreSQL and SQLite stores number inside the writing transaction,
+///   under a per-organization row lock).
+/// - `sign_ins_after(org, p)` returns each member at most once, with the
+///   latest time, and the position to pass next time (at least `p`).
 pub trait ActivityStore: Send + Sync {
     /// Records that `user` signed in at `at` (ignored if not later than
     /// what is stored).
@@ -156,7 +217,7 @@ pub trait ActivityStore: Send + Sync {
         org: &OrganizationId,
         user: UserId,
         at: Timestamp,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Sign-ins recorded after position `after` of the sequence (0: all),
     /// and the position to pass next time.
@@ -167,11 +228,11 @@ pub trait ActivityStore: Send + Sync {
         &self,
         org: &OrganizationId,
         after: u64,
-    ) -> Result<(Vec<SignIn>, u64), StoreError>;
+    ) -> impl Future<Output = Result<(Vec<SignIn>, u64), StoreError>> + Send;
 }
 
 /// One member's latest sign-in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignIn {
     /// Who.
     pub user: UserId,
@@ -185,38 +246,49 @@ impl<T: EventStore + SnapshotStore + ActivityStore> Store for T {}
 
 /// A shared store is a store: several services (or a service and the host)
 /// can hold the same one.
-impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
+impl<S: EventStore + ?Sized> EventStore for Arc<S> {
     fn append(
         &self,
         org: &OrganizationId,
         expected: Version,
         events: &[Event],
-    ) -> Result<Version, StoreError> {
+    ) -> impl Future<Output = Result<Version, StoreError>> + Send {
         (**self).append(org, expected, events)
     }
 
-    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+    fn read(
+        &self,
+        org: &OrganizationId,
+        after: Version,
+    ) -> impl Future<Output = Result<Vec<Event>, StoreError>> + Send {
         (**self).read(org, after)
     }
 }
 
-impl<S: SnapshotStore + ?Sized> SnapshotStore for std::sync::Arc<S> {
-    fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError> {
+impl<S: SnapshotStore + ?Sized> SnapshotStore for Arc<S> {
+    fn save_snapshot(
+        &self,
+        org: &OrganizationId,
+        snapshot: &Snapshot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).save_snapshot(org, snapshot)
     }
 
-    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+    fn load_snapshot(
+        &self,
+        org: &OrganizationId,
+    ) -> impl Future<Output = Result<Option<Snapshot>, StoreError>> + Send {
         (**self).load_snapshot(org)
     }
 }
 
-impl<S: ActivityStore + ?Sized> ActivityStore for std::sync::Arc<S> {
+impl<S: ActivityStore + ?Sized> ActivityStore for Arc<S> {
     fn record_sign_in(
         &self,
         org: &OrganizationId,
         user: UserId,
         at: Timestamp,
-    ) -> Result<(), StoreError> {
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).record_sign_in(org, user, at)
     }
 
@@ -224,30 +296,83 @@ impl<S: ActivityStore + ?Sized> ActivityStore for std::sync::Arc<S> {
         &self,
         org: &OrganizationId,
         after: u64,
-    ) -> Result<(Vec<SignIn>, u64), StoreError> {
+    ) -> impl Future<Output = Result<(Vec<SignIn>, u64), StoreError>> + Send {
         (**self).sign_ins_after(org, after)
     }
 }
 
-/// Why a delivery failed.
-#[derive(Debug, thiserror::Error)]
+/// Whether a failed delivery is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
-pub enum MailError {
-    /// The credential reference could not be resolved. Handle: fix the
-    /// host's secret store, then retry the delivery.
-    #[error("the credential {0:?} is not available")]
-    MissingCredential(String),
-    /// The mail server could not be reached or refused the message. Handle:
-    /// retry later.
-    #[error("the mail server failed: {0}")]
-    Transport(#[source] Box<dyn std::error::Error + Send + Sync>),
+pub enum MailErrorKind {
+    /// Worth retrying later as is: a 4xx reply, a connection that failed or
+    /// was cut, a timeout.
+    Transient,
+    /// Will fail again as is: a 5xx reply, refused authentication, a
+    /// refused recipient. Retry only after something changed (the settings,
+    /// the address).
+    Permanent,
+    /// The host's side: a credential that cannot be resolved, a mail host
+    /// the host's policy refuses. Retry after the host's configuration is
+    /// fixed.
+    Configuration,
+}
+
+/// Why a delivery failed: the kind (retry or not), the SMTP reply code if
+/// the server answered, and a short summary (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{summary}")]
+#[non_exhaustive]
+pub struct MailError {
+    /// Whether retrying can help.
+    pub kind: MailErrorKind,
+    /// The server's SMTP reply code, if it answered.
+    pub code: Option<u16>,
+    /// What went wrong, short and printable.
+    pub summary: String,
+}
+
+impl MailError {
+    /// A failure of `kind` with a summary; the summary is cut to 200
+    /// characters and control characters are replaced, so it can be stored
+    /// and shown.
+    pub fn new(kind: MailErrorKind, code: Option<u16>, summary: impl AsRef<str>) -> MailError {
+        let summary: String = summary
+            .as_ref()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(200)
+            .collect();
+        MailError {
+            kind,
+            code,
+            summary,
+        }
+    }
+
+    /// Whether a later retry can succeed without anything changing.
+    pub fn is_transient(&self) -> bool {
+        self.kind == MailErrorKind::Transient
+    }
 }
 
 /// Sends invitation emails through an organization's mail server.
+///
+/// `org` names the organization whose settings these are, so a mailer can
+/// resolve secrets per organization (a tenant must never reach another's,
+/// or the host's). Implementations return `Send` futures and never block
+/// the calling task.
 pub trait Mailer: Send + Sync {
     /// Sends `email` through the server `settings` describe.
     ///
     /// # Errors
-    /// [`MailError`]; the delivery stays queued and can be retried.
-    fn send(&self, settings: &MailSettings, email: &InvitationEmail) -> Result<(), MailError>;
+    /// [`MailError`]; the email stays queued and its kind says whether a
+    /// retry can help.
+    fn send(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+        email: &InvitationEmail,
+    ) -> impl Future<Output = Result<(), MailError>> + Send;
 }

@@ -1,27 +1,26 @@
 //! The application service: load -> decide -> append -> (retry on
-//! conflict), over any [`Store`].
+//! conflict), over any [`Store`], async end to end.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jiff::Timestamp;
 
-use crate::ports::{OrganizationId, Store, StoreError, Version};
+use crate::ports::{MailError, Mailer, OrganizationId, Store, StoreError, Version};
 use crate::{
-    Command, Context, DomainError, Email, Event, EventKind, ImportReport, InviteFile, Mailer,
-    NotificationId, Organization,
+    Command, Context, DomainError, Email, Event, EventKind, ImportReport, InvitationEmail,
+    InviteFile, MailSettings, NotificationId, Organization,
 };
 
-/// How the service retries and snapshots.
+/// How the service retries and snapshots. Built from
+/// [`ServiceConfig::default`] and its `with_` methods, which keep every
+/// setting in its valid range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ServiceConfig {
-    /// How many times a command is decided and appended before giving up
-    /// on a busy organization (at least 1). Default 8.
-    pub max_attempts: u32,
-    /// Save a snapshot each time the version crosses a multiple of this
-    /// many events; `None` never snapshots. Default 500.
-    pub snapshot_every: Option<u64>,
+    max_attempts: u32,
+    snapshot_every: Option<u64>,
 }
 
 impl Default for ServiceConfig {
@@ -34,15 +33,26 @@ impl Default for ServiceConfig {
 }
 
 impl ServiceConfig {
-    /// Sets [`max_attempts`](ServiceConfig::max_attempts).
+    /// How many times a command is decided and appended before giving up
+    /// on a busy organization (at least 1; a smaller number counts as 1).
+    /// Default 8.
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
-    /// Sets [`snapshot_every`](ServiceConfig::snapshot_every).
+    /// Save a snapshot each time the version crosses a multiple of this
+    /// many events; `None` (or `Some(0)`) never snapshots. Default 500.
     pub fn with_snapshot_every(mut self, every: Option<u64>) -> Self {
         self.snapshot_every = every.filter(|n| *n > 0);
         self
+    }
+    /// See [`with_max_attempts`](ServiceConfig::with_max_attempts).
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
+    }
+    /// See [`with_snapshot_every`](ServiceConfig::with_snapshot_every).
+    pub fn snapshot_every(&self) -> Option<u64> {
+        self.snapshot_every
     }
 }
 
@@ -50,16 +60,18 @@ impl ServiceConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ServiceError {
-    /// The command breaks a rule; nothing changed. Handle: show the message.
+    /// The command breaks a rule; nothing changed. Handle: show the message
+    /// (HTTP 4xx); do not retry as is.
     #[error(transparent)]
     Refused(#[from] DomainError),
-    /// Storage failed. Handle: report it; for a command, the events may or
-    /// may not have been stored, so reload before retrying (a retried
-    /// invitation is then refused as already done, never applied twice).
+    /// Storage failed. Handle: report it (HTTP 5xx); for a command, the
+    /// events may or may not have been stored, so reload before retrying (a
+    /// retried invitation is then refused as already done, never applied
+    /// twice).
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Other writers kept changing the organization; nothing was stored.
-    /// Handle: try again later.
+    /// Handle: try again later (HTTP 503).
     #[error(
         "the organization kept changing while this command was decided ({attempts} attempts); nothing was stored, try again"
     )]
@@ -67,16 +79,21 @@ pub enum ServiceError {
         /// How many attempts were made.
         attempts: u32,
     },
+    /// The request does not go through this method. Handle: fix the call
+    /// (a programming error, HTTP 500).
+    #[error("{0}")]
+    Misuse(&'static str),
 }
 
 impl ServiceError {
     /// A stable snake_case code: the [`DomainError::code`] of a refusal,
-    /// `store_error`, or `contention`.
+    /// `store_error`, `contention` or `misuse`.
     pub fn code(&self) -> &'static str {
         match self {
             ServiceError::Refused(e) => e.code(),
             ServiceError::Store(_) => "store_error",
             ServiceError::Contention { .. } => "contention",
+            ServiceError::Misuse(_) => "misuse",
         }
     }
 }
@@ -89,9 +106,10 @@ pub struct Executed {
     pub events: Vec<Event>,
     /// The organization's version afterwards.
     pub version: Version,
-    /// The invitation emails this command queued and the service tried to
-    /// deliver (empty without mail settings or without a mailer).
-    pub deliveries: Vec<Delivery>,
+    /// The invitation emails this command queued. They are sent by
+    /// [`AccountService::deliver`], which a host runs as background work:
+    /// a command never waits for a mail server.
+    pub queued: Vec<NotificationId>,
 }
 
 /// One attempt to deliver a queued invitation email.
@@ -102,9 +120,9 @@ pub struct Delivery {
     pub notification: NotificationId,
     /// The invitee.
     pub to: Email,
-    /// `Err` holds why it failed; the email stays queued for
-    /// [`AccountService::retry_deliveries`].
-    pub result: Result<(), String>,
+    /// `Err` holds why it failed, and whether a retry can help; the email
+    /// stays queued.
+    pub result: Result<(), MailError>,
 }
 
 /// An organization as last seen, and how far its sign-ins were read.
@@ -113,9 +131,28 @@ struct Entry {
     activity: u64,
 }
 
-/// One organization's slot in the cache; its lock serializes this
-/// process's work on that organization (other organizations go on).
-type Slot = Arc<Mutex<Option<Entry>>>;
+/// One organization's place in the cache.
+///
+/// `writer` serializes this process's writers and refreshes of the
+/// organization (other organizations go on); it is held across store
+/// calls. `state` is only ever locked briefly, never across an `.await`,
+/// so readers and sign-ins never wait for a running append.
+#[derive(Default)]
+struct Slot {
+    writer: tokio::sync::Mutex<()>,
+    state: RwLock<Option<Entry>>,
+}
+
+impl Slot {
+    fn read(&self) -> RwLockReadGuard<'_, Option<Entry>> {
+        // A poisoned lock means a panic while applying events; the state is
+        // then dropped below and rebuilt from the store.
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn write(&self) -> RwLockWriteGuard<'_, Option<Entry>> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 /// What one attempt at storing events came to.
 enum Attempt<T> {
@@ -123,25 +160,52 @@ enum Attempt<T> {
     Conflict,
 }
 
+/// A mailer behind a pointer: [`Mailer`] returns `impl Future`, so it is
+/// not object-safe; this boxes the one future per delivery.
+trait DynMailer: Send + Sync {
+    fn send<'a>(
+        &'a self,
+        org: &'a OrganizationId,
+        settings: &'a MailSettings,
+        email: &'a InvitationEmail,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>>;
+}
+
+impl<M: Mailer> DynMailer for M {
+    fn send<'a>(
+        &'a self,
+        org: &'a OrganizationId,
+        settings: &'a MailSettings,
+        email: &'a InvitationEmail,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MailError>> + Send + 'a>> {
+        Box::pin(Mailer::send(self, org, settings, email))
+    }
+}
+
 /// Runs commands against organizations kept in a [`Store`].
 ///
-/// Each command is decided against the organization's latest state and
-/// appended with that state's version; if another writer (thread or
-/// process) appended first, the service reloads and decides again, up to
-/// [`ServiceConfig::max_attempts`] times. A command writes only its own
-/// events. The service keeps each organization it has seen in memory and
-/// brings it up to date by reading only what is newer (the latest snapshot
-/// and the events after it on first use), applying events in place: a
-/// command or a sign-in costs O(what changed), never a copy of the
-/// organization.
+/// Every method is `async` and returns a `Send` future: call it from axum
+/// handlers and `tokio::spawn`ed tasks on a multi-threaded runtime. Nothing
+/// blocks an executor thread (a blocking store runs its work on the
+/// blocking pool).
 ///
-/// Sign-ins go to the [`ActivityStore`](crate::ActivityStore), not the event
-/// stream, so they never make an administrator's command conflict.
+/// Each command is decided against the organization's latest state and
+/// appended with that state's version; if another writer (task, process or
+/// node) appended first, the service reloads and decides again, up to
+/// [`ServiceConfig::max_attempts`] times. Within one process, writers of one
+/// organization take turns; across processes and nodes, the store's
+/// optimistic concurrency decides. The service keeps each organization it
+/// has seen in memory and brings it up to date by reading only what is
+/// newer, applying events in place.
+///
+/// Sign-ins go to the [`ActivityStore`](crate::ActivityStore), never the
+/// event stream, and never wait for an administrator's command. Invitation
+/// emails are queued by commands and sent by [`AccountService::deliver`].
 pub struct AccountService<S> {
     store: S,
     config: ServiceConfig,
-    cache: Mutex<HashMap<OrganizationId, Slot>>,
-    mailer: Option<Arc<dyn Mailer>>,
+    cache: Mutex<HashMap<OrganizationId, Arc<Slot>>>,
+    mailer: Option<Arc<dyn DynMailer>>,
 }
 
 impl<S: Store> AccountService<S> {
@@ -160,8 +224,9 @@ impl<S: Store> AccountService<S> {
         }
     }
 
-    /// Delivers invitation emails through `mailer`. Without a mailer,
-    /// queued emails stay queued (see [`Organization::queued_emails`]).
+    /// Delivers invitation emails through `mailer` (see
+    /// [`deliver`](AccountService::deliver)). Without a mailer, queued
+    /// emails stay queued.
     pub fn with_mailer(mut self, mailer: impl Mailer + 'static) -> AccountService<S> {
         self.mailer = Some(Arc::new(mailer));
         self
@@ -172,18 +237,37 @@ impl<S: Store> AccountService<S> {
         &self.store
     }
 
+    /// The configuration.
+    pub fn config(&self) -> ServiceConfig {
+        self.config
+    }
+
     /// Runs `query` on the organization's latest state (see
     /// [`Organization::members_page`]). Costs what the query costs plus
-    /// reading what is new in the store.
+    /// reading what is new in the store. While a command of this process is
+    /// being stored, the query sees the state just before it rather than
+    /// waiting.
     ///
     /// # Errors
     /// [`ServiceError::Store`].
-    pub fn read<R>(
+    pub async fn read<R>(
         &self,
         id: &OrganizationId,
         query: impl FnOnce(&Organization) -> R,
     ) -> Result<R, ServiceError> {
-        self.with_current(id, |entry| Ok(query(&entry.org)))
+        let slot = self.slot(id);
+        let loaded = slot.read().is_some();
+        match slot.writer.try_lock() {
+            Ok(_writer) => self.refresh(id, &slot).await?,
+            Err(_) if loaded => {}
+            Err(_) => {
+                let _writer = slot.writer.lock().await;
+                self.refresh(id, &slot).await?;
+            }
+        }
+        let state = slot.read();
+        let entry = state.as_ref().ok_or_else(not_loaded)?;
+        Ok(query(&entry.org))
     }
 
     /// A copy of the organization's latest state. Convenient, but it copies
@@ -191,46 +275,39 @@ impl<S: Store> AccountService<S> {
     ///
     /// # Errors
     /// [`ServiceError::Store`].
-    pub fn organization(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
-        self.read(id, Organization::clone)
+    pub async fn organization(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
+        self.read(id, Organization::clone).await
     }
 
     /// Decides `command` against the latest state and stores its events.
-    /// Invitation emails it queues are then delivered through the mailer,
-    /// if one is set; see [`Executed::deliveries`].
+    /// Invitation emails it queues are listed in [`Executed::queued`] and
+    /// sent later by [`deliver`](AccountService::deliver).
     ///
     /// # Errors
     /// [`ServiceError::Refused`] when a rule refuses it,
     /// [`ServiceError::Contention`] when other writers kept winning,
-    /// [`ServiceError::Store`] when storage failed.
-    pub fn execute(
+    /// [`ServiceError::Store`] when storage failed,
+    /// [`ServiceError::Misuse`] for [`Command::RecordSignIn`] (use
+    /// [`record_sign_in`](AccountService::record_sign_in)).
+    pub async fn execute(
         &self,
         id: &OrganizationId,
         command: &Command,
         ctx: &Context,
     ) -> Result<Executed, ServiceError> {
-        for _ in 0..self.config.max_attempts {
-            let attempt = self.with_current(id, |entry| {
-                let events = entry.org.decide(command, ctx)?;
-                if events.is_empty() {
-                    return Ok(Attempt::Done((events, entry.org.version())));
-                }
-                Ok(match self.append(id, entry, &events)? {
-                    Attempt::Done(version) => Attempt::Done((events, version)),
-                    Attempt::Conflict => Attempt::Conflict,
-                })
-            })?;
-            if let Attempt::Done((events, version)) = attempt {
-                let deliveries = self.deliver(id, &queued_in(&events), ctx.now)?;
-                return Ok(Executed {
-                    events,
-                    version,
-                    deliveries,
-                });
-            }
+        if matches!(command, Command::RecordSignIn) {
+            return Err(ServiceError::Misuse(
+                "sign-ins go through AccountService::record_sign_in, which keeps them out of the event stream",
+            ));
         }
-        Err(ServiceError::Contention {
-            attempts: self.config.max_attempts,
+        let (events, version, ()) = self
+            .retry(|| self.attempt(id, |org| Ok((org.decide(command, ctx)?, ()))))
+            .await?;
+        let queued = queued_in(&events);
+        Ok(Executed {
+            events,
+            version,
+            queued,
         })
     }
 
@@ -243,123 +320,146 @@ impl<S: Store> AccountService<S> {
     /// again is safe, since rows already stored are skipped.
     ///
     /// # Errors
-    /// [`ServiceError::Refused`] (not an administrator, no organization, not
-    /// enough license seats for the file's group rules) and
-    /// [`ServiceError::Store`] when the organization cannot be loaded.
-    pub fn bulk_invite(
+    /// [`ServiceError::Refused`] (not an administrator, no organization, no
+    /// ids left) and [`ServiceError::Store`] when the organization cannot be
+    /// loaded.
+    pub async fn bulk_invite(
         &self,
         id: &OrganizationId,
         file: &InviteFile,
         ctx: &Context,
         dry_run: bool,
     ) -> Result<ImportReport, ServiceError> {
-        let mut last_report = None;
-        for _ in 0..self.config.max_attempts {
-            let attempt = self.with_current(id, |entry| {
-                let bulk = entry.org.decide_bulk_invite(file, ctx)?;
-                if dry_run {
-                    return Ok(Attempt::Done((bulk.into_dry_run(), Vec::new())));
-                }
-                let (events, mut report) = bulk.into_parts();
-                if events.is_empty() {
-                    return Ok(Attempt::Done((report, events)));
-                }
-                match self.append(id, entry, &events) {
-                    Ok(Attempt::Done(_)) => Ok(Attempt::Done((report, events))),
-                    Ok(Attempt::Conflict) => {
-                        last_report = Some(report);
-                        Ok(Attempt::Conflict)
-                    }
-                    Err(e) => {
-                        report.mark_api_error(&e.to_string());
-                        Ok(Attempt::Done((report, Vec::new())))
-                    }
-                }
-            })?;
-            if let Attempt::Done((report, events)) = attempt {
-                // The invitations are stored; a failed delivery stays
-                // queued and never undoes them.
-                let _ = self.deliver(id, &queued_in(&events), ctx.now);
-                return Ok(report);
-            }
+        if dry_run {
+            return self
+                .read(id, |org| org.decide_bulk_invite(file, ctx))
+                .await?
+                .map(|bulk| bulk.into_dry_run())
+                .map_err(ServiceError::from);
         }
-        let mut report = last_report.unwrap_or_else(|| ImportReport {
-            dry_run: false,
-            rows: Vec::new(),
-        });
-        report.mark_api_error(
-            &ServiceError::Contention {
-                attempts: self.config.max_attempts,
+        // The decision of the last attempt; kept outside the attempt so a
+        // failed append can still report every row.
+        let decided: Mutex<Option<ImportReport>> = Mutex::new(None);
+        let outcome = self
+            .retry(|| {
+                self.attempt(id, |org| {
+                    let (events, report) = org.decide_bulk_invite(file, ctx)?.into_parts();
+                    *decided.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
+                    Ok((events, ()))
+                })
+            })
+            .await;
+        let report = decided.into_inner().unwrap_or_else(PoisonError::into_inner);
+        match (outcome, report) {
+            (Ok(_), Some(report)) => Ok(report),
+            (Ok(_), None) => Ok(ImportReport::empty()),
+            (Err(ServiceError::Refused(e)), _) => Err(e.into()),
+            // A store failure or contention after the file was decided:
+            // the rows to invite are `api_error` (they may or may not be
+            // stored; uploading the file again is safe).
+            (Err(failure), Some(mut report)) => {
+                report.mark_api_error(&failure.to_string());
+                Ok(report)
             }
-            .to_string(),
-        );
-        Ok(report)
+            (Err(failure), None) => Err(failure),
+        }
     }
 
     /// Records that the actor signed in at `ctx.now`: Last active moves
     /// forward (an older time changes nothing). Written to the activity
-    /// store, never the event stream.
+    /// store, never the event stream; membership is checked against the
+    /// cached state without waiting for a running append (only a member
+    /// the cache does not know yet makes it reload first).
     ///
     /// # Errors
     /// [`ServiceError::Refused`] with [`DomainError::NotAMember`] or
     /// [`DomainError::InvitationNotAccepted`]; [`ServiceError::Store`].
-    pub fn record_sign_in(&self, id: &OrganizationId, ctx: &Context) -> Result<(), ServiceError> {
-        self.with_current(id, |entry| {
-            let events = entry.org.decide(&Command::RecordSignIn, ctx)?;
-            if let Some(event) = events.first() {
-                self.store.record_sign_in(id, event.actor, ctx.now)?;
-                entry.org.observe_sign_in(event.actor, ctx.now);
+    pub async fn record_sign_in(
+        &self,
+        id: &OrganizationId,
+        ctx: &Context,
+    ) -> Result<(), ServiceError> {
+        let slot = self.slot(id);
+        let check = |slot: &Slot| -> Option<Result<Vec<Event>, DomainError>> {
+            let state = slot.read();
+            let entry = state.as_ref()?;
+            Some(entry.org.decide(&Command::RecordSignIn, ctx))
+        };
+        let decided = match check(&slot) {
+            Some(Ok(events)) => Ok(events),
+            // Unknown here, or not loaded yet: another writer may have
+            // invited or accepted; read what is new, then decide.
+            _ => {
+                {
+                    let _writer = slot.writer.lock().await;
+                    self.refresh(id, &slot).await?;
+                }
+                check(&slot).ok_or_else(not_loaded)?
             }
-            Ok(())
-        })
+        };
+        let Some(event) = decided?.into_iter().next() else {
+            return Ok(());
+        };
+        self.store
+            .record_sign_in(id, event.actor, ctx.now)
+            .await
+            .inspect_err(|_| *slot.write() = None)?;
+        if let Some(entry) = slot.write().as_mut() {
+            entry.org.observe_sign_in(event.actor, ctx.now);
+        }
+        Ok(())
     }
 
-    /// Tries again to deliver every queued invitation email, recording each
-    /// result at `now`.
+    /// Sends up to `limit` queued invitation emails through the mailer, and
+    /// records each result as an event at `now`: the background work a host
+    /// runs (for example a `tokio::spawn`ed loop per organization with
+    /// mail settings). A failure keeps the email queued, with its kind
+    /// (worth retrying or not). Without a mailer, nothing is sent.
+    ///
+    /// Each email is found in O(1). Guarantee: at least once (a crash
+    /// between sending and recording sends it again on the next call).
     ///
     /// # Errors
     /// [`ServiceError::Store`] when the organization cannot be loaded or a
     /// result cannot be recorded.
-    pub fn retry_deliveries(
+    pub async fn deliver(
         &self,
         id: &OrganizationId,
         now: Timestamp,
+        limit: usize,
     ) -> Result<Vec<Delivery>, ServiceError> {
-        let queued: Vec<NotificationId> =
-            self.read(id, |org| org.outbox.keys().copied().collect())?;
-        self.deliver(id, &queued, now)
-    }
-
-    /// Sends the queued emails `notifications` (outside the organization's
-    /// lock) and records each result as an event. A delivered email is
-    /// recorded before the next is sent, so it is never sent again; if
-    /// recording fails after a successful send, the email stays queued and a
-    /// later retry may send it a second time (at least once, never zero
-    /// times).
-    fn deliver(
-        &self,
-        id: &OrganizationId,
-        notifications: &[NotificationId],
-        now: Timestamp,
-    ) -> Result<Vec<Delivery>, ServiceError> {
-        let Some(mailer) = &self.mailer else {
+        let Some(mailer) = self.mailer.clone() else {
             return Ok(Vec::new());
         };
-        let mut deliveries = Vec::new();
-        for notification in notifications {
-            let next = self.read(id, |org| {
-                let settings = org.mail_settings()?.clone();
-                org.queued_emails()
-                    .find(|(n, _, _)| n == notification)
-                    .map(|(_, _, email)| (settings, email))
-            })?;
+        let queued: Vec<NotificationId> = self
+            .read(id, |org| org.queued_ids().take(limit).collect())
+            .await?;
+        let mut deliveries = Vec::with_capacity(queued.len());
+        for notification in queued {
+            let next = self
+                .read(id, |org| {
+                    let settings = org.mail_settings()?.clone();
+                    let email = org.queued_email(notification)?;
+                    Some((settings, email))
+                })
+                .await?;
             let Some((settings, email)) = next else {
                 continue;
             };
-            let result = mailer.send(&settings, &email).map_err(|e| e.to_string());
-            self.record(id, *notification, result.clone(), now)?;
+            let result = mailer.send(id, &settings, &email).await;
+            let recorded = result
+                .as_ref()
+                .map(|()| ())
+                .map_err(|e| format!("{e} ({})", kind_word(e)));
+            self.retry(|| {
+                self.attempt(id, |org| {
+                    let event = org.delivery_event(notification, recorded.clone(), now);
+                    Ok((event.into_iter().collect(), ()))
+                })
+            })
+            .await?;
             deliveries.push(Delivery {
-                notification: *notification,
+                notification,
                 to: email.to,
                 result,
             });
@@ -367,26 +467,16 @@ impl<S: Store> AccountService<S> {
         Ok(deliveries)
     }
 
-    /// Appends a delivery result, retrying on conflict.
-    fn record(
-        &self,
-        id: &OrganizationId,
-        notification: NotificationId,
-        result: Result<(), String>,
-        now: Timestamp,
-    ) -> Result<(), ServiceError> {
+    /// The one retry loop: runs `attempt` until it is done, at most
+    /// [`ServiceConfig::max_attempts`] times.
+    async fn retry<T, F, Fut>(&self, mut attempt: F) -> Result<T, ServiceError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Attempt<T>, ServiceError>>,
+    {
         for _ in 0..self.config.max_attempts {
-            let attempt = self.with_current(id, |entry| {
-                match entry.org.delivery_event(notification, result.clone(), now) {
-                    None => Ok(Attempt::Done(())),
-                    Some(event) => Ok(match self.append(id, entry, &[event])? {
-                        Attempt::Done(_) => Attempt::Done(()),
-                        Attempt::Conflict => Attempt::Conflict,
-                    }),
-                }
-            })?;
-            if let Attempt::Done(()) = attempt {
-                return Ok(());
+            if let Attempt::Done(done) = attempt().await? {
+                return Ok(done);
             }
         }
         Err(ServiceError::Contention {
@@ -394,88 +484,105 @@ impl<S: Store> AccountService<S> {
         })
     }
 
-    /// Appends `events` at the entry's version and applies them in place;
-    /// snapshots when due.
-    fn append(
+    /// One attempt: as this process's writer of the organization, bring it
+    /// up to date, decide with `decide`, append the events at the state's
+    /// version and apply them. A conflict asks for another attempt.
+    async fn attempt<X>(
         &self,
         id: &OrganizationId,
-        entry: &mut Entry,
-        events: &[Event],
-    ) -> Result<Attempt<Version>, ServiceError> {
-        let before = entry.org.version();
-        match self.store.append(id, before, events) {
-            Ok(version) => {
-                for event in events {
-                    entry.org.apply(event);
-                }
-                if let Some(every) = self.config.snapshot_every
-                    && version / every > before / every
-                {
-                    // Best effort: events are the source of truth, a missing
-                    // snapshot only makes the next cold load slower.
-                    let _ = self.store.save_snapshot(id, &entry.org.snapshot());
-                }
-                Ok(Attempt::Done(version))
-            }
-            Err(StoreError::Conflict(_)) => Ok(Attempt::Conflict),
-            Err(e) => Err(e.into()),
+        decide: impl FnOnce(&Organization) -> Result<(Vec<Event>, X), ServiceError>,
+    ) -> Result<Attempt<(Vec<Event>, Version, X)>, ServiceError> {
+        let slot = self.slot(id);
+        let _writer = slot.writer.lock().await;
+        self.refresh(id, &slot).await?;
+        let ((events, extra), before) = {
+            let state = slot.read();
+            let entry = state.as_ref().ok_or_else(not_loaded)?;
+            (decide(&entry.org)?, entry.org.version())
+        };
+        if events.is_empty() {
+            return Ok(Attempt::Done((events, before, extra)));
         }
+        let version = match self.store.append(id, before, &events).await {
+            Ok(version) => version,
+            Err(StoreError::Conflict(_)) => return Ok(Attempt::Conflict),
+            Err(e) => {
+                // The events may or may not be stored: reload next time.
+                *slot.write() = None;
+                return Err(e.into());
+            }
+        };
+        let snapshot = {
+            let mut state = slot.write();
+            let entry = state.as_mut().ok_or_else(not_loaded)?;
+            for event in &events {
+                entry.org.apply(event);
+            }
+            let due = self
+                .config
+                .snapshot_every
+                .is_some_and(|every| version / every > before / every);
+            due.then(|| entry.org.snapshot())
+        };
+        if let Some(snapshot) = snapshot {
+            // Best effort: events are the source of truth, a missing
+            // snapshot only makes the next cold load slower.
+            let _ = self.store.save_snapshot(id, &snapshot).await;
+        }
+        Ok(Attempt::Done((events, version, extra)))
     }
 
-    /// Runs `f` on the organization's cached state, brought up to date
-    /// first, under the organization's lock. If `f` or the update fails with
-    /// a store error, the cached state is dropped and reloaded next time.
-    fn with_current<R>(
-        &self,
-        id: &OrganizationId,
-        f: impl FnOnce(&mut Entry) -> Result<R, ServiceError>,
-    ) -> Result<R, ServiceError> {
-        let slot = {
-            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(cache.entry(id.clone()).or_default())
-        };
-        let mut guard = slot.lock().unwrap_or_else(PoisonError::into_inner);
-        let result = self
-            .refresh(id, &mut guard)
-            .and_then(|()| match guard.as_mut() {
-                Some(entry) => f(entry),
-                None => {
-                    Err(StoreError::Corrupt("the organization could not be loaded".into()).into())
-                }
-            });
-        if matches!(result, Err(ServiceError::Store(_))) {
-            *guard = None;
+    /// The organization's cache slot (created empty on first use).
+    fn slot(&self, id: &OrganizationId) -> Arc<Slot> {
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(cache.entry(id.clone()).or_default())
+    }
+
+    /// Loads the organization on first use (latest snapshot, or nothing),
+    /// then applies what is newer. Call it as the slot's writer. Sign-ins
+    /// are read before events, so a sign-in is never read before the
+    /// acceptance it depends on. A store error drops the cached state, to
+    /// be rebuilt next time.
+    async fn refresh(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
+        let result = self.refresh_inner(id, slot).await;
+        if result.is_err() {
+            *slot.write() = None;
         }
         result
     }
 
-    /// Loads the organization on first use (latest snapshot, or nothing),
-    /// then applies what is newer: sign-ins are read before events, so a
-    /// sign-in is never read before the acceptance it depends on.
-    fn refresh(&self, id: &OrganizationId, slot: &mut Option<Entry>) -> Result<(), ServiceError> {
-        let entry = match slot {
-            Some(entry) => entry,
-            None => slot.insert(Entry {
-                org: self.load_base(id)?,
-                activity: 0,
-            }),
+    async fn refresh_inner(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
+        let known = slot
+            .read()
+            .as_ref()
+            .map(|entry| (entry.org.version(), entry.activity));
+        let (version, activity) = match known {
+            Some(known) => known,
+            None => {
+                let org = self.load_base(id).await?;
+                let version = org.version();
+                *slot.write() = Some(Entry { org, activity: 0 });
+                (version, 0)
+            }
         };
-        let (sign_ins, activity) = self.store.sign_ins_after(id, entry.activity)?;
-        let events = self.store.read(id, entry.org.version())?;
+        let (sign_ins, next_activity) = self.store.sign_ins_after(id, activity).await?;
+        let events = self.store.read(id, version).await?;
+        let mut state = slot.write();
+        let entry = state.as_mut().ok_or_else(not_loaded)?;
         for event in &events {
             entry.org.apply(event);
         }
         for s in sign_ins {
             entry.org.observe_sign_in(s.user, s.at);
         }
-        entry.activity = activity;
+        entry.activity = next_activity;
         Ok(())
     }
 
     /// The latest snapshot, or an empty organization. A snapshot that
     /// cannot be loaded is ignored: the events rebuild the state.
-    fn load_base(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
-        let snapshot = match self.store.load_snapshot(id) {
+    async fn load_base(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
+        let snapshot = match self.store.load_snapshot(id).await {
             Ok(s) => s,
             Err(StoreError::Corrupt(_)) => None,
             Err(e) => return Err(e.into()),
@@ -483,6 +590,19 @@ impl<S: Store> AccountService<S> {
         Ok(snapshot
             .and_then(|s| Organization::from_snapshot(&s).ok())
             .unwrap_or_default())
+    }
+}
+
+fn not_loaded() -> ServiceError {
+    StoreError::Corrupt("the organization could not be loaded".into()).into()
+}
+
+/// How a failure kind reads in the stored delivery error.
+fn kind_word(error: &MailError) -> &'static str {
+    match error.kind {
+        crate::ports::MailErrorKind::Transient => "transient",
+        crate::ports::MailErrorKind::Permanent => "permanent",
+        _ => "configuration",
     }
 }
 

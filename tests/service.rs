@@ -23,7 +23,7 @@ fn id() -> OrganizationId {
     OrganizationId::new("acme").unwrap()
 }
 
-fn create<S: org_accounts::Store>(service: &AccountService<S>) {
+async fn create<S: org_accounts::Store>(service: &AccountService<S>) {
     service
         .execute(
             &id(),
@@ -32,6 +32,7 @@ fn create<S: org_accounts::Store>(service: &AccountService<S>) {
             },
             &ctx(ADMIN, 0),
         )
+        .await
         .unwrap();
 }
 
@@ -53,14 +54,14 @@ struct Counting {
 }
 
 impl EventStore for Counting {
-    fn append(
+    async fn append(
         &self,
         org: &OrganizationId,
         expected: Version,
         events: &[Event],
     ) -> Result<Version, StoreError> {
         self.appends.fetch_add(1, Ordering::SeqCst);
-        let result = self.inner.append(org, expected, events);
+        let result = self.inner.append(org, expected, events).await;
         match &result {
             Err(StoreError::Conflict(_)) => {
                 self.conflicts.fetch_add(1, Ordering::SeqCst);
@@ -73,47 +74,49 @@ impl EventStore for Counting {
         }
         result
     }
-    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+    async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
         self.last_read_after.store(after as usize, Ordering::SeqCst);
-        self.inner.read(org, after)
+        self.inner.read(org, after).await
     }
 }
 impl SnapshotStore for Counting {
-    fn save_snapshot(&self, org: &OrganizationId, s: &Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(org, s)
+    async fn save_snapshot(&self, org: &OrganizationId, s: &Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(org, s).await
     }
-    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(org)
+    async fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(org).await
     }
 }
 impl ActivityStore for Counting {
-    fn record_sign_in(
+    async fn record_sign_in(
         &self,
         org: &OrganizationId,
         user: UserId,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.inner.record_sign_in(org, user, at)
+        self.inner.record_sign_in(org, user, at).await
     }
-    fn sign_ins_after(
+    async fn sign_ins_after(
         &self,
         org: &OrganizationId,
         after: u64,
     ) -> Result<(Vec<SignIn>, u64), StoreError> {
-        self.inner.sign_ins_after(org, after)
+        self.inner.sign_ins_after(org, after).await
     }
 }
 
-#[test]
-fn commands_are_stored_and_a_new_service_sees_them() {
+#[tokio::test(flavor = "multi_thread")]
+async fn commands_are_stored_and_a_new_service_sees_them() {
     let service = AccountService::new(InMemoryStore::new());
-    create(&service);
+    create(&service).await;
     let done = service
         .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+        .await
         .unwrap();
     assert_eq!((done.events.len(), done.version), (1, 2));
     let refused = service
         .execute(&id(), &invite(&["BOB@example.com"]), &ctx(ADMIN, 2))
+        .await
         .unwrap_err();
     assert!(matches!(
         refused,
@@ -122,107 +125,121 @@ fn commands_are_stored_and_a_new_service_sees_them() {
     assert_eq!(refused.code(), "already_members");
 
     let store = service.store();
-    let events = store.read(&id(), 0).unwrap();
+    let events = store.read(&id(), 0).await.unwrap();
     let fresh = AccountService::new(InMemoryStore::new());
-    fresh.store().append(&id(), 0, &events).unwrap();
-    let org = fresh.organization(&id()).unwrap();
+    fresh.store().append(&id(), 0, &events).await.unwrap();
+    let org = fresh.organization(&id()).await.unwrap();
     assert!(org.member(&email("bob@example.com")).is_some());
 }
 
-#[test]
-fn a_stale_service_reloads_and_decides_again_on_conflict() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stale_service_reloads_and_decides_again_on_conflict() {
     let store = std::sync::Arc::new(Counting::default());
     let a = AccountService::new(store.clone());
     let b = AccountService::new(store.clone());
-    create(&a);
-    a.organization(&id()).unwrap(); // a caches version 1
+    create(&a).await;
+    a.organization(&id()).await.unwrap(); // a caches version 1
     b.execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+        .await
         .unwrap();
     // a's cache is stale, but it reads what is newer before deciding:
     let err = a
         .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
+        .await
         .unwrap_err();
     assert!(matches!(
         err,
         ServiceError::Refused(DomainError::AlreadyMembers { .. })
     ));
     a.execute(&id(), &invite(&["cy@example.com"]), &ctx(ADMIN, 3))
+        .await
         .unwrap();
-    assert_eq!(a.organization(&id()).unwrap().member_count(), 3);
+    assert_eq!(a.organization(&id()).await.unwrap().member_count(), 3);
 }
 
-#[test]
-fn concurrent_administrators_never_lose_or_duplicate_an_invitation() {
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_administrators_never_lose_or_duplicate_an_invitation() {
     let store = std::sync::Arc::new(Counting::default());
     let service = AccountService::with_config(
         store.clone(),
         ServiceConfig::default().with_max_attempts(50),
     );
-    create(&service);
-    std::thread::scope(|s| {
-        for t in 0..4 {
-            let service = &service;
-            s.spawn(move || {
-                for i in 0..15 {
-                    // Every thread also tries one shared address.
-                    let list = [
-                        format!("t{t}-{i}@example.com"),
-                        "shared@example.com".to_owned(),
-                    ];
-                    let mine = [list[0].as_str()];
-                    let _ = service.execute(&id(), &invite(&[list[1].as_str()]), &ctx(ADMIN, 10));
-                    service
-                        .execute(&id(), &invite(&mine), &ctx(ADMIN, 10))
-                        .unwrap();
-                }
-            });
-        }
-    });
-    let org = service.organization(&id()).unwrap();
+    create(&service).await;
+    let service = std::sync::Arc::new(service);
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let service = std::sync::Arc::clone(&service);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..15 {
+                // Every task also tries one shared address.
+                let mine = format!("t{t}-{i}@example.com");
+                let _ = service
+                    .execute(&id(), &invite(&["shared@example.com"]), &ctx(ADMIN, 10))
+                    .await;
+                service
+                    .execute(&id(), &invite(&[mine.as_str()]), &ctx(ADMIN, 10))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let org = service.organization(&id()).await.unwrap();
     assert_eq!(org.member_count(), 1 + 60 + 1);
-    let events = store.inner.read(&id(), 0).unwrap();
+    let events = store.inner.read(&id(), 0).await.unwrap();
     assert_eq!(
         org_accounts::Organization::replay(&events).member_count(),
         62
     );
 }
 
-#[test]
-fn sign_ins_never_make_administrators_retry() {
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ins_never_make_administrators_retry() {
     let store = std::sync::Arc::new(Counting::default());
     let service = AccountService::new(store.clone());
-    create(&service);
+    create(&service).await;
     let people: Vec<String> = (0..10).map(|i| format!("p{i}@example.com")).collect();
     let refs: Vec<&str> = people.iter().map(String::as_str).collect();
     service
         .execute(&id(), &invite(&refs), &ctx(ADMIN, 1))
+        .await
         .unwrap();
     for p in &people {
         service
             .execute(&id(), &Command::AcceptInvitation, &ctx(p, 2))
+            .await
             .unwrap();
     }
-    let before = store.inner.read(&id(), 0).unwrap().len();
+    let before = store.inner.read(&id(), 0).await.unwrap().len();
     let appends_before = store.appends.load(Ordering::SeqCst);
-    std::thread::scope(|s| {
-        for p in &people {
-            let service = &service;
-            s.spawn(move || {
-                for minute in 3..200 {
-                    service.record_sign_in(&id(), &ctx(p, minute)).unwrap();
-                }
-            });
-        }
-        let service = &service;
-        s.spawn(move || {
-            for i in 0..20 {
-                let who = format!("new{i}@example.com");
+    let service = std::sync::Arc::new(service);
+    let mut tasks = Vec::new();
+    for p in people.clone() {
+        let service = std::sync::Arc::clone(&service);
+        tasks.push(tokio::spawn(async move {
+            for minute in 3..200 {
                 service
-                    .execute(&id(), &invite(&[who.as_str()]), &ctx(ADMIN, 100))
+                    .record_sign_in(&id(), &ctx(&p, minute))
+                    .await
                     .unwrap();
             }
-        });
-    });
+        }));
+    }
+    let admin = std::sync::Arc::clone(&service);
+    tasks.push(tokio::spawn(async move {
+        for i in 0..20 {
+            let who = format!("new{i}@example.com");
+            admin
+                .execute(&id(), &invite(&[who.as_str()]), &ctx(ADMIN, 100))
+                .await
+                .unwrap();
+        }
+    }));
+    for task in tasks {
+        task.await.unwrap();
+    }
     assert_eq!(
         store.conflicts.load(Ordering::SeqCst),
         0,
@@ -233,8 +250,8 @@ fn sign_ins_never_make_administrators_retry() {
         20,
         "sign-ins must not append events"
     );
-    assert_eq!(store.inner.read(&id(), 0).unwrap().len(), before + 20);
-    let org = service.organization(&id()).unwrap();
+    assert_eq!(store.inner.read(&id(), 0).await.unwrap().len(), before + 20);
+    let org = service.organization(&id()).await.unwrap();
     for p in &people {
         assert_eq!(
             org.member(&email(p)).unwrap().status().last_active(),
@@ -243,7 +260,7 @@ fn sign_ins_never_make_administrators_retry() {
     }
     // A fresh service (another process) sees the same Last active.
     let fresh = AccountService::new(store.clone());
-    let seen = fresh.organization(&id()).unwrap();
+    let seen = fresh.organization(&id()).await.unwrap();
     assert_eq!(
         seen.member(&email("p3@example.com"))
             .unwrap()
@@ -254,10 +271,12 @@ fn sign_ins_never_make_administrators_retry() {
     // Older sign-ins change nothing; pending users cannot sign in.
     service
         .record_sign_in(&id(), &ctx("p3@example.com", 50))
+        .await
         .unwrap();
     assert_eq!(
         service
             .organization(&id())
+            .await
             .unwrap()
             .member(&email("p3@example.com"))
             .unwrap()
@@ -267,18 +286,19 @@ fn sign_ins_never_make_administrators_retry() {
     );
     let err = service
         .record_sign_in(&id(), &ctx("new1@example.com", 300))
+        .await
         .unwrap_err();
     assert_eq!(err.code(), "invitation_not_accepted");
 }
 
-#[test]
-fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
     let store = std::sync::Arc::new(Counting::default());
     let service = AccountService::with_config(
         store.clone(),
         ServiceConfig::default().with_snapshot_every(Some(10)),
     );
-    create(&service);
+    create(&service).await;
     for chunk in 0..5 {
         let list: Vec<String> = (0..5)
             .map(|i| format!("u{chunk}-{i}@example.com"))
@@ -286,12 +306,14 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
         let refs: Vec<&str> = list.iter().map(String::as_str).collect();
         service
             .execute(&id(), &invite(&refs), &ctx(ADMIN, 1))
+            .await
             .unwrap();
     }
     assert_eq!(store.appended_events.load(Ordering::SeqCst), 26);
     let appends = store.appends.load(Ordering::SeqCst);
     service
         .execute(&id(), &invite(&["one.more@example.com"]), &ctx(ADMIN, 2))
+        .await
         .unwrap();
     assert_eq!(store.appends.load(Ordering::SeqCst), appends + 1);
     assert_eq!(
@@ -302,6 +324,7 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
     let snapshot = store
         .inner
         .load_snapshot(&id())
+        .await
         .unwrap()
         .expect("a snapshot");
     assert_eq!(
@@ -311,7 +334,7 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
     );
     // A cold service loads the snapshot plus the six events after it.
     let cold = AccountService::new(store.clone());
-    let org = cold.organization(&id()).unwrap();
+    let org = cold.organization(&id()).await.unwrap();
     assert_eq!(
         store.last_read_after.load(Ordering::SeqCst),
         21,
@@ -320,7 +343,7 @@ fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() {
     assert_eq!(org.version(), 27);
     assert_eq!(
         org,
-        org_accounts::Organization::replay(&store.inner.read(&id(), 0).unwrap())
+        org_accounts::Organization::replay(&store.inner.read(&id(), 0).await.unwrap())
     );
 }
 
@@ -331,67 +354,73 @@ mod faults {
 
     const FILE: &[u8] = b"email,group membership\nann@example.com,\nbad-address,\nbob@example.com,Automation Users\n";
 
-    fn service() -> AccountService<FaultyStore<InMemoryStore>> {
+    async fn service() -> AccountService<FaultyStore<InMemoryStore>> {
         let service = AccountService::new(FaultyStore::new(InMemoryStore::new()));
-        create(&service);
+        create(&service).await;
         service
     }
 
-    #[test]
-    fn an_append_that_fails_before_writing_stores_nothing_and_can_be_retried() {
-        let service = service();
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_append_that_fails_before_writing_stores_nothing_and_can_be_retried() {
+        let service = service().await;
         service.store().fail_appends([Fault::BeforeWrite]);
         let err = service
             .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+            .await
             .unwrap_err();
         assert_eq!(err.code(), "store_error");
         assert_eq!(
-            service.store().read(&id(), 0).unwrap().len(),
+            service.store().read(&id(), 0).await.unwrap().len(),
             1,
             "nothing new was stored"
         );
         service
             .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
+            .await
             .unwrap();
-        assert_eq!(service.organization(&id()).unwrap().member_count(), 2);
+        assert_eq!(service.organization(&id()).await.unwrap().member_count(), 2);
     }
 
-    #[test]
-    fn an_append_that_fails_after_writing_is_never_applied_twice() {
-        let service = service();
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_append_that_fails_after_writing_is_never_applied_twice() {
+        let service = service().await;
         service.store().fail_appends([Fault::AfterWrite]);
         assert!(
             service
                 .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+                .await
                 .is_err()
         );
         // The caller retries: the reload shows bob was stored after all.
         let retry = service
             .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
+            .await
             .unwrap_err();
         assert!(matches!(
             retry,
             ServiceError::Refused(DomainError::AlreadyMembers { .. })
         ));
-        let events = service.store().read(&id(), 0).unwrap();
+        let events = service.store().read(&id(), 0).await.unwrap();
         assert_eq!(events.len(), 2, "bob was invited exactly once");
         // Everything stored before the failure is still there.
         assert!(
             service
                 .organization(&id())
+                .await
                 .unwrap()
                 .member(&email(ADMIN))
                 .is_some()
         );
     }
 
-    #[test]
-    fn a_failed_bulk_append_reports_api_errors_and_stores_nothing() {
-        let service = service();
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_bulk_append_reports_api_errors_and_stores_nothing() {
+        let service = service().await;
         let file = read_invite_csv(FILE, &CsvOptions::default()).unwrap();
         service.store().fail_appends([Fault::BeforeWrite]);
         let report = service
             .bulk_invite(&id(), &file, &ctx(ADMIN, 1), false)
+            .await
             .unwrap();
         let codes: Vec<Vec<&str>> = report
             .rows()
@@ -402,38 +431,42 @@ mod faults {
             codes,
             [vec!["api_error"], vec!["invalid_email"], vec!["api_error"]]
         );
-        assert_eq!(service.organization(&id()).unwrap().member_count(), 1);
+        assert_eq!(service.organization(&id()).await.unwrap().member_count(), 1);
         let again = service
             .bulk_invite(&id(), &file, &ctx(ADMIN, 2), false)
+            .await
             .unwrap();
         assert_eq!(again.totals().invited, 2);
     }
 
-    #[test]
-    fn a_bulk_append_that_failed_after_writing_invites_nobody_twice_on_upload_again() {
-        let service = service();
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_bulk_append_that_failed_after_writing_invites_nobody_twice_on_upload_again() {
+        let service = service().await;
         let file = read_invite_csv(FILE, &CsvOptions::default()).unwrap();
         service.store().fail_appends([Fault::AfterWrite]);
         let report = service
             .bulk_invite(&id(), &file, &ctx(ADMIN, 1), false)
+            .await
             .unwrap();
         assert_eq!(report.totals().failed, 3);
         let again = service
             .bulk_invite(&id(), &file, &ctx(ADMIN, 2), false)
+            .await
             .unwrap();
         assert_eq!((again.totals().invited, again.totals().skipped), (0, 2));
-        assert_eq!(service.store().read(&id(), 0).unwrap().len(), 3);
+        assert_eq!(service.store().read(&id(), 0).await.unwrap().len(), 3);
     }
 
-    #[test]
-    fn a_dry_run_stores_nothing() {
-        let service = service();
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_dry_run_stores_nothing() {
+        let service = service().await;
         let file = read_invite_csv(FILE, &CsvOptions::default()).unwrap();
         let report = service
             .bulk_invite(&id(), &file, &ctx(ADMIN, 1), true)
+            .await
             .unwrap();
         assert!(report.is_dry_run());
         assert_eq!(report.totals().invited, 2);
-        assert_eq!(service.store().read(&id(), 0).unwrap().len(), 1);
+        assert_eq!(service.store().read(&id(), 0).await.unwrap().len(), 1);
     }
 }

@@ -11,7 +11,7 @@
 use org_accounts::InMemoryStore;
 use org_accounts::testing::conformance;
 
-#[test]
-fn in_memory_store_conforms() {
-    conformance::run_all(InMemoryStore::new);
+#[tokio::test(flavor = "multi_thread")]
+async fn in_memory_store_conforms() {
+    conformance::run_all(|| async { InMemoryStore::new() }).await;
 }

@@ -17,23 +17,25 @@ use org_accounts::{
     SnapshotStore, SqliteStore, StoreError, UserId,
 };
 
-#[test]
-fn sqlite_in_memory_conforms() {
-    conformance::run_all(|| SqliteStore::open_in_memory().unwrap());
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_in_memory_conforms() {
+    conformance::run_all(|| async { SqliteStore::open_in_memory().unwrap() }).await;
 }
 
-#[test]
-fn sqlite_file_conforms() {
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_file_conforms() {
     let dir = tempfile::tempdir().unwrap();
     let counter = std::sync::atomic::AtomicUsize::new(0);
     conformance::run_all(|| {
         let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        SqliteStore::open(dir.path().join(format!("store-{n}.sqlite"))).unwrap()
-    });
+        let path = dir.path().join(format!("store-{n}.sqlite"));
+        async move { SqliteStore::open(path).unwrap() }
+    })
+    .await;
 }
 
-#[test]
-fn data_survives_reopening_and_two_handles_see_each_other() {
+#[tokio::test(flavor = "multi_thread")]
+async fn data_survives_reopening_and_two_handles_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("accounts.sqlite");
     let id = OrganizationId::new("acme").unwrap();
@@ -41,23 +43,31 @@ fn data_survives_reopening_and_two_handles_see_each_other() {
     {
         let a = SqliteStore::open(&path).unwrap();
         let b = SqliteStore::open(&path).unwrap();
-        a.append(&id, 0, &events[..2]).unwrap();
-        assert_eq!(b.read(&id, 0).unwrap(), events[..2]);
+        a.append(&id, 0, &events[..2]).await.unwrap();
+        assert_eq!(b.read(&id, 0).await.unwrap(), events[..2]);
         assert!(
-            b.append(&id, 0, &events[2..]).is_err(),
+            b.append(&id, 0, &events[2..]).await.is_err(),
             "the second handle must see the first's version"
         );
-        b.append(&id, 2, &events[2..]).unwrap();
+        b.append(&id, 2, &events[2..]).await.unwrap();
         let snapshot = org_accounts::Organization::replay(&events).snapshot();
-        a.save_snapshot(&id, &snapshot).unwrap();
+        a.save_snapshot(&id, &snapshot).await.unwrap();
     }
     let reopened = SqliteStore::open(&path).unwrap();
-    assert_eq!(reopened.read(&id, 0).unwrap(), events);
-    assert_eq!(reopened.load_snapshot(&id).unwrap().unwrap().version(), 4);
+    assert_eq!(reopened.read(&id, 0).await.unwrap(), events);
+    assert_eq!(
+        reopened
+            .load_snapshot(&id)
+            .await
+            .unwrap()
+            .unwrap()
+            .version(),
+        4
+    );
 }
 
-#[test]
-fn a_database_from_a_newer_library_is_refused() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_from_a_newer_library_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("future.sqlite");
     drop(SqliteStore::open(&path).unwrap());
@@ -78,8 +88,8 @@ fn bump_user_version(path: &std::path::Path) {
 // ---------------------------------------------------------------------------
 // Paths SQLite would turn into something else, and read-only opening.
 
-#[test]
-fn empty_and_special_paths_are_refused() {
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_and_special_paths_are_refused() {
     for path in ["", ":memory:"] {
         let err = SqliteStore::open(path).unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)), "{path:?}: {err:?}");
@@ -95,35 +105,40 @@ fn empty_and_special_paths_are_refused() {
     assert!(weird.exists());
 }
 
-fn populated(dir: &Path) -> (PathBuf, OrganizationId, Vec<org_accounts::Event>) {
+async fn populated(dir: &Path) -> (PathBuf, OrganizationId, Vec<org_accounts::Event>) {
     let path = dir.join("accounts.sqlite");
     let id = OrganizationId::new("acme").unwrap();
     let events = conformance::sample_events(5);
     let store = SqliteStore::open(&path).unwrap();
-    store.append(&id, 0, &events).unwrap();
+    store.append(&id, 0, &events).await.unwrap();
     let user: UserId = serde_json::from_str("1").unwrap();
     store
         .record_sign_in(&id, user, "2026-01-01T00:00:00Z".parse().unwrap())
+        .await
         .unwrap();
     drop(store);
     (path, id, events)
 }
 
-#[test]
-fn read_only_opening_reads_and_refuses_writes_and_creates_nothing() {
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_opening_reads_and_refuses_writes_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, id, events) = populated(dir.path());
+    let (path, id, events) = populated(dir.path()).await;
     let store = SqliteStore::open_read_only(&path).unwrap();
     assert!(store.is_read_only());
-    assert_eq!(store.read(&id, 0).unwrap(), events);
-    let err = store.append(&id, 5, &events[..1]).unwrap_err();
+    assert_eq!(store.read(&id, 0).await.unwrap(), events);
+    let err = store.append(&id, 5, &events[..1]).await.unwrap_err();
     assert!(err.to_string().contains("opened read-only"), "{err}");
     let snapshot = Organization::replay(&events).snapshot();
-    let err = store.save_snapshot(&id, &snapshot).unwrap_err();
+    let err = store.save_snapshot(&id, &snapshot).await.unwrap_err();
     assert!(err.to_string().contains("opened read-only"), "{err}");
     drop(store);
     assert_eq!(
-        SqliteStore::open(&path).unwrap().read(&id, 0).unwrap(),
+        SqliteStore::open(&path)
+            .unwrap()
+            .read(&id, 0)
+            .await
+            .unwrap(),
         events,
         "nothing was written"
     );
@@ -155,10 +170,10 @@ fn read_only_opening_reads_and_refuses_writes_and_creates_nothing() {
 /// `chattr +i` makes a file read-only even for root (tests run as root,
 /// which ignores permission bits). With the folder immutable too, not even
 /// the `-shm` file a WAL reader needs can be created.
-#[test]
-fn an_immutable_database_in_an_immutable_folder_is_read_through_open_read_only() {
+#[tokio::test(flavor = "multi_thread")]
+async fn an_immutable_database_in_an_immutable_folder_is_read_through_open_read_only() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, id, events) = populated(dir.path());
+    let (path, id, events) = populated(dir.path()).await;
     struct Undo(Vec<PathBuf>);
     impl Drop for Undo {
         fn drop(&mut self) {
@@ -190,9 +205,9 @@ fn an_immutable_database_in_an_immutable_folder_is_read_through_open_read_only()
         "open needs write access (it migrates and switches to WAL)"
     );
     let store = SqliteStore::open_read_only(&path).unwrap();
-    assert_eq!(store.read(&id, 0).unwrap(), events);
+    assert_eq!(store.read(&id, 0).await.unwrap(), events);
     let service = AccountService::new(store);
-    assert!(service.organization(&id).unwrap().exists());
+    assert!(service.organization(&id).await.unwrap().exists());
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "nothing was created beside the database");
 }
@@ -215,8 +230,8 @@ fn corrupt_message(result: Result<impl std::fmt::Debug, StoreError>) -> String {
     }
 }
 
-#[test]
-fn damaged_event_versions_are_corruption() {
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_event_versions_are_corruption() {
     let cases: [(&str, &str, &[&str]); 6] = [
         (
             "a gap",
@@ -251,40 +266,40 @@ fn damaged_event_versions_are_corruption() {
     ];
     for (what, sql, words) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let (path, id, _) = populated(dir.path());
+        let (path, id, _) = populated(dir.path()).await;
         damage(&path, sql);
         let store = SqliteStore::open(&path).unwrap();
-        let message = corrupt_message(store.read(&id, 0));
+        let message = corrupt_message(store.read(&id, 0).await);
         for word in words {
             assert!(message.contains(word), "{what}: {message}");
         }
         // Reading only the tail still notices damage before it.
         if what.contains("negative") || what.contains("zero") {
-            corrupt_message(store.read(&id, 4));
+            corrupt_message(store.read(&id, 4).await);
         }
         // The service reports it too, and refuses to write on top of it.
         let service = AccountService::new(store);
-        match service.organization(&id) {
+        match service.organization(&id).await {
             Err(ServiceError::Store(StoreError::Corrupt(_))) => {}
             other => panic!("{what}: expected a corrupt store, got {other:?}"),
         }
     }
 }
 
-#[test]
-fn a_negative_latest_version_is_corruption_on_append() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_negative_latest_version_is_corruption_on_append() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, id, events) = populated(dir.path());
+    let (path, id, events) = populated(dir.path()).await;
     damage(
         &path,
         "DELETE FROM events; INSERT INTO events VALUES ('acme', -7, '{}');",
     );
     let store = SqliteStore::open(&path).unwrap();
-    corrupt_message(store.append(&id, 0, &events[..1]));
+    corrupt_message(store.append(&id, 0, &events[..1]).await);
 }
 
-#[test]
-fn damaged_sign_ins_are_corruption() {
+#[tokio::test(flavor = "multi_thread")]
+async fn damaged_sign_ins_are_corruption() {
     let cases: [(&str, &str); 4] = [
         ("a negative position", "UPDATE activity SET position = -3;"),
         ("a negative user id", "UPDATE activity SET user_id = -5;"),
@@ -299,36 +314,37 @@ fn damaged_sign_ins_are_corruption() {
     ];
     for (what, sql) in cases {
         let dir = tempfile::tempdir().unwrap();
-        let (path, id, _) = populated(dir.path());
+        let (path, id, _) = populated(dir.path()).await;
         damage(&path, sql);
         let store = SqliteStore::open(&path).unwrap();
-        let message = corrupt_message(store.sign_ins_after(&id, 0));
+        let message = corrupt_message(store.sign_ins_after(&id, 0).await);
         assert!(message.contains("acme"), "{what}: {message}");
         if what.contains("negative position") {
-            corrupt_message(store.sign_ins_after(&id, 1));
+            corrupt_message(store.sign_ins_after(&id, 1).await);
         }
     }
 }
 
-#[test]
-fn a_damaged_snapshot_is_corruption_and_the_service_rebuilds_from_events() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_snapshot_is_corruption_and_the_service_rebuilds_from_events() {
     for sql in [
         "UPDATE snapshots SET data = 'garbage';",
         "UPDATE snapshots SET version = 2;",
         "UPDATE snapshots SET version = 'five';",
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let (path, id, events) = populated(dir.path());
+        let (path, id, events) = populated(dir.path()).await;
         let store = SqliteStore::open(&path).unwrap();
         store
             .save_snapshot(&id, &Organization::replay(&events).snapshot())
+            .await
             .unwrap();
         drop(store);
         damage(&path, sql);
         let store = SqliteStore::open(&path).unwrap();
-        corrupt_message(store.load_snapshot(&id));
+        corrupt_message(store.load_snapshot(&id).await);
         let service = AccountService::new(store);
-        let org = service.organization(&id).unwrap();
+        let org = service.organization(&id).await.unwrap();
         assert_eq!(org.version(), 5, "{sql}");
         assert_eq!(org, Organization::replay(&events), "{sql}");
     }

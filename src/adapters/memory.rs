@@ -45,7 +45,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl EventStore for InMemoryStore {
-    fn append(
+    async fn append(
         &self,
         org: &OrganizationId,
         expected: Version,
@@ -61,7 +61,7 @@ impl EventStore for InMemoryStore {
         Ok(stream.len() as Version)
     }
 
-    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+    async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
         let all = self.events.read().unwrap_or_else(PoisonError::into_inner);
         let start = usize::try_from(after).unwrap_or(usize::MAX);
         Ok(all
@@ -73,7 +73,11 @@ impl EventStore for InMemoryStore {
 }
 
 impl SnapshotStore for InMemoryStore {
-    fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError> {
+    async fn save_snapshot(
+        &self,
+        org: &OrganizationId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
         let mut all = lock(&self.snapshots);
         let newer = all
             .get(org)
@@ -84,13 +88,13 @@ impl SnapshotStore for InMemoryStore {
         Ok(())
     }
 
-    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+    async fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
         Ok(lock(&self.snapshots).get(org).cloned())
     }
 }
 
 impl ActivityStore for InMemoryStore {
-    fn record_sign_in(
+    async fn record_sign_in(
         &self,
         org: &OrganizationId,
         user: UserId,
@@ -115,7 +119,7 @@ impl ActivityStore for InMemoryStore {
         Ok(())
     }
 
-    fn sign_ins_after(
+    async fn sign_ins_after(
         &self,
         org: &OrganizationId,
         after: u64,

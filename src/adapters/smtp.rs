@@ -1,5 +1,5 @@
-//! SMTP delivery of invitation emails (feature `smtp`), through the
-//! blocking SMTP transport of the `lettre` crate.
+//! SMTP delivery of invitation emails (feature `smtp`), through the async
+//! (tokio) SMTP transport of the `lettre` crate.
 //!
 //! Every delivery opens one connection to the organization's server, sends
 //! one message and closes the connection: settings differ per
@@ -12,14 +12,19 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{Address, SmtpTransport, Transport};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::{CredentialRef, Email, InvitationEmail, MailError, MailSettings, Mailer};
+use crate::ports::MailErrorKind;
+use crate::{
+    CredentialRef, Email, InvitationEmail, MailError, MailSettings, Mailer, OrganizationId,
+};
+
+type SmtpTransport = AsyncSmtpTransport<Tokio1Executor>;
 
 /// The port of SMTP with implicit TLS ("submissions", RFC 8314).
 const IMPLICIT_TLS_PORT: u16 = 465;
 
-type Resolver = dyn Fn(&CredentialRef) -> Option<String> + Send + Sync;
+type Resolver = dyn Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send + Sync;
 
 /// A [`Mailer`] that delivers invitation emails over SMTP (feature `smtp`).
 ///
@@ -33,19 +38,28 @@ type Resolver = dyn Fn(&CredentialRef) -> Option<String> + Send + Sync;
 ///
 /// When the settings have authentication, the password is resolved from
 /// its [`CredentialRef`] at each delivery by the resolver the mailer was
-/// built with (for example [`SmtpMailer::from_env`]), then sent with
-/// `AUTH PLAIN` or `AUTH LOGIN`, whichever the server offers. The password
-/// is never stored in the mailer, nor in any error.
+/// built with, which is given the organization too, so a host scopes
+/// secrets per organization (see [`SmtpMailer::from_env`]). The password is
+/// sent with `AUTH PLAIN` or `AUTH LOGIN`, whichever the server offers, and
+/// never stored in the mailer, nor in any error.
 ///
 /// The message is plain text (UTF-8), from `"sender name"
 /// <sender address>` to the invitee, with the email's subject and body.
 ///
+/// Failures keep their kind ([`MailErrorKind`](crate::MailErrorKind)): a
+/// 4xx reply, a connection failure or a timeout is transient; a 5xx reply
+/// (refused authentication or recipient included), a TLS failure or an
+/// address the transport cannot use is permanent; a missing credential is
+/// configuration. The summary holds the reply code and a short, escaped
+/// excerpt of what the server said.
+///
 /// ```no_run
 /// use org_accounts::{AccountService, InMemoryStore, SmtpMailer};
 ///
-/// // Passwords live in environment variables named by the credential
-/// // references of the organizations' mail settings.
-/// let service = AccountService::new(InMemoryStore::new()).with_mailer(SmtpMailer::from_env());
+/// // Passwords live in environment variables scoped per organization:
+/// // organization "acme", reference "smtp" reads $ORG_ACCOUNTS_SMTP_ACME__SMTP.
+/// let service = AccountService::new(InMemoryStore::new())
+///     .with_mailer(SmtpMailer::from_env("ORG_ACCOUNTS_SMTP_"));
 /// # drop(service);
 /// ```
 #[derive(Clone)]
@@ -54,46 +68,84 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    /// A mailer that resolves credential references with `resolve`: it
-    /// returns the password a reference names, or `None` when the host has
-    /// no such secret (the delivery then fails with
-    /// [`MailError::MissingCredential`], without connecting).
+    /// A mailer that resolves credential references with `resolve`: given
+    /// the organization and the reference, it returns the password, or
+    /// `None` when the host has no such secret for that organization (the
+    /// delivery then fails as a configuration error, without connecting).
     ///
     /// ```
     /// use std::collections::HashMap;
     ///
     /// use org_accounts::SmtpMailer;
     ///
-    /// let secrets = HashMap::from([("smtp/example".to_owned(), "s3cret".to_owned())]);
-    /// let mailer = SmtpMailer::new(move |reference| secrets.get(&reference.0).cloned());
+    /// let secrets = HashMap::from([(("acme".to_owned(), "smtp".to_owned()), "s3cret".to_owned())]);
+    /// let mailer = SmtpMailer::new(move |org, reference| {
+    ///     secrets.get(&(org.as_str().to_owned(), reference.0.clone())).cloned()
+    /// });
     /// # drop(mailer);
     /// ```
-    pub fn new(resolve: impl Fn(&CredentialRef) -> Option<String> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        resolve: impl Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
         SmtpMailer {
             resolve: Arc::new(resolve),
         }
     }
 
-    /// A mailer that reads each password from the environment variable the
-    /// credential reference names (`CredentialRef("SMTP_PASSWORD".into())`
-    /// reads `$SMTP_PASSWORD`). An unset or empty variable, or one that is
-    /// not valid Unicode, is a missing credential.
-    pub fn from_env() -> Self {
-        SmtpMailer::new(|reference| {
-            std::env::var(&reference.0)
-                .ok()
-                .filter(|secret| !secret.is_empty())
+    /// A mailer that reads each password from an environment variable
+    /// scoped to the organization: `{prefix}{ORG}__{REFERENCE}`, where
+    /// `ORG` and `REFERENCE` are upper-cased with every character other
+    /// than a letter or digit replaced by `_`. A tenant can therefore only
+    /// name variables under its own prefix, never the host's other
+    /// secrets. An unset or empty variable, or one that is not valid
+    /// Unicode, is a missing credential, and so is an empty prefix (it
+    /// would scope nothing).
+    pub fn from_env(prefix: &str) -> Self {
+        let prefix = prefix.to_owned();
+        SmtpMailer::new(move |org, reference| {
+            if prefix.is_empty() {
+                return None;
+            }
+            let name = format!(
+                "{prefix}{}__{}",
+                env_part(org.as_str()),
+                env_part(&reference.0)
+            );
+            std::env::var(name).ok().filter(|secret| !secret.is_empty())
         })
     }
 
-    fn credentials(&self, settings: &MailSettings) -> Result<Option<Credentials>, MailError> {
+    fn credentials(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+    ) -> Result<Option<Credentials>, MailError> {
         let Some(auth) = &settings.auth else {
             return Ok(None);
         };
-        let secret = (self.resolve)(&auth.credential)
-            .ok_or_else(|| MailError::MissingCredential(auth.credential.0.clone()))?;
+        let secret = (self.resolve)(org, &auth.credential).ok_or_else(|| {
+            MailError::new(
+                MailErrorKind::Configuration,
+                None,
+                "the mail settings' credential is not available to this organization",
+            )
+        })?;
         Ok(Some(Credentials::new(auth.username.clone(), secret)))
     }
+}
+
+/// An environment variable name part: upper case letters and digits, `_`
+/// for anything else.
+fn env_part(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 impl fmt::Debug for SmtpMailer {
@@ -103,12 +155,17 @@ impl fmt::Debug for SmtpMailer {
 }
 
 impl Mailer for SmtpMailer {
-    fn send(&self, settings: &MailSettings, email: &InvitationEmail) -> Result<(), MailError> {
+    async fn send(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+        email: &InvitationEmail,
+    ) -> Result<(), MailError> {
         // Resolve the secret first: a missing one fails without connecting.
-        let credentials = self.credentials(settings)?;
+        let credentials = self.credentials(org, settings)?;
         let message = message(email)?;
         let transport = transport(settings, credentials)?;
-        transport.send(&message).map_err(transport_error)?;
+        transport.send(message).await.map_err(smtp_error)?;
         Ok(())
     }
 }
@@ -153,7 +210,7 @@ fn transport(
 }
 
 fn tls_parameters(host: &str) -> Result<TlsParameters, MailError> {
-    TlsParameters::new(host.to_owned()).map_err(transport_error)
+    TlsParameters::new(host.to_owned()).map_err(smtp_error)
 }
 
 fn message(email: &InvitationEmail) -> Result<Message, MailError> {
@@ -166,15 +223,36 @@ fn message(email: &InvitationEmail) -> Result<Message, MailError> {
         .subject(email.subject.as_str())
         .header(ContentType::TEXT_PLAIN)
         .body(email.body.clone())
-        .map_err(transport_error)
+        .map_err(|e| permanent(&e))
 }
 
 fn address(email: &Email) -> Result<Address, MailError> {
-    email.as_str().parse::<Address>().map_err(transport_error)
+    email.as_str().parse::<Address>().map_err(|e| permanent(&e))
 }
 
-fn transport_error(error: impl std::error::Error + Send + Sync + 'static) -> MailError {
-    MailError::Transport(Box::new(error))
+fn permanent(error: &dyn std::error::Error) -> MailError {
+    MailError::new(
+        MailErrorKind::Permanent,
+        None,
+        format!("the message cannot be built: {error}"),
+    )
+}
+
+/// The kind, reply code and a short escaped summary of a transport error.
+fn smtp_error(error: lettre::transport::smtp::Error) -> MailError {
+    let code = error.status().map(u16::from);
+    let kind = if error.is_permanent() || error.is_tls() {
+        MailErrorKind::Permanent
+    } else {
+        MailErrorKind::Transient
+    };
+    let said: String = error.to_string().escape_debug().take(120).collect();
+    let summary = match code {
+        Some(code) => format!("the mail server answered {code}: {said}"),
+        None if error.is_timeout() => "the mail server did not answer in time".to_owned(),
+        None => format!("the mail server could not be reached: {said}"),
+    };
+    MailError::new(kind, code, summary)
 }
 
 #[cfg(test)]
@@ -209,7 +287,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_secret() {
-        let mailer = SmtpMailer::new(|_| Some("s3cret".into()));
+        let mailer = SmtpMailer::new(|_, _| Some("s3cret".into()));
         assert_eq!(format!("{mailer:?}"), "SmtpMailer { .. }");
     }
 }

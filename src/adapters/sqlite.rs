@@ -9,7 +9,7 @@
 //! two writers can never both append the same version.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -32,7 +32,19 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Open it with [`SqliteStore::open`] to read and write, or with
 /// [`SqliteStore::open_read_only`] to only read (a file the process may
 /// not write, or a query that must not change anything).
+///
+/// The connection is synchronous (`rusqlite`, bundled SQLite); every
+/// operation runs on the tokio runtime's blocking pool
+/// (`spawn_blocking`), so awaiting the store never blocks an executor
+/// thread. Outside a tokio runtime it runs on the calling thread. Cloning
+/// is cheap and shares the connection.
+#[derive(Clone)]
 pub struct SqliteStore {
+    db: Arc<Db>,
+}
+
+/// The connection and its mode: the synchronous half of the store.
+struct Db {
     conn: Mutex<Connection>,
     read_only: bool,
 }
@@ -186,10 +198,10 @@ impl SqliteStore {
                 }
             )));
         }
-        Ok(SqliteStore {
+        Ok(SqliteStore::from_db(Db {
             conn: Mutex::new(conn),
             read_only: true,
-        })
+        }))
     }
 
     /// A private in-memory database (for tests).
@@ -213,24 +225,19 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(backend)?;
         migrate(&mut conn)?;
-        Ok(SqliteStore {
+        Ok(SqliteStore::from_db(Db {
             conn: Mutex::new(conn),
             read_only: false,
-        })
+        }))
+    }
+
+    fn from_db(db: Db) -> SqliteStore {
+        SqliteStore { db: Arc::new(db) }
     }
 
     /// Whether this store was opened with [`SqliteStore::open_read_only`].
     pub fn is_read_only(&self) -> bool {
-        self.read_only
-    }
-
-    fn writable(&self, what: &str) -> Result<(), StoreError> {
-        if self.read_only {
-            return Err(refused(format!(
-                "cannot {what}: this store was opened read-only (SqliteStore::open_read_only); open it with SqliteStore::open to write"
-            )));
-        }
-        Ok(())
+        self.db.read_only
     }
 
     /// How long a write waits for another process's write to finish before
@@ -240,7 +247,34 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Backend`].
     pub fn set_busy_timeout(&self, timeout: Duration) -> Result<(), StoreError> {
-        self.conn().busy_timeout(timeout).map_err(backend)
+        self.db.conn().busy_timeout(timeout).map_err(backend)
+    }
+
+    /// Runs `work` on the connection on the blocking pool (or right here
+    /// outside a tokio runtime).
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let db = Arc::clone(&self.db);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => runtime
+                .spawn_blocking(move || work(&db))
+                .await
+                .map_err(|e| refused(format!("a SQLite operation did not finish: {e}")))?,
+            Err(_) => work(&db),
+        }
+    }
+}
+
+impl Db {
+    fn writable(&self, what: &str) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(refused(format!(
+                "cannot {what}: this store was opened read-only (SqliteStore::open_read_only); open it with SqliteStore::open to write"
+            )));
+        }
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -354,26 +388,21 @@ fn to_i64(v: u64) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("version {v} is out of range")))
 }
 
-impl EventStore for SqliteStore {
+impl Db {
     fn append(
         &self,
         org: &OrganizationId,
         expected: Version,
-        events: &[Event],
+        rows: &[String],
     ) -> Result<Version, StoreError> {
         self.writable("append events")?;
-        let rows: Vec<String> = events
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<Result<_, _>>()
-            .map_err(|e| corrupt("cannot serialize an event", e))?;
-        let new_version = u64::try_from(events.len())
+        let new_version = u64::try_from(rows.len())
             .ok()
             .and_then(|n| expected.checked_add(n))
             .ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "organization {org}: version {expected} plus {} events is out of range",
-                    events.len()
+                    rows.len()
                 ))
             })?;
         let mut conn = self.conn();
@@ -399,7 +428,7 @@ impl EventStore for SqliteStore {
             let mut insert = tx
                 .prepare_cached("INSERT INTO events (org, version, data) VALUES (?1, ?2, ?3)")
                 .map_err(backend)?;
-            for (version, data) in (expected..new_version).map(|v| v + 1).zip(&rows) {
+            for (version, data) in (expected..new_version).map(|v| v + 1).zip(rows) {
                 insert
                     .execute(params![org.as_str(), to_i64(version)?, data])
                     .map_err(backend)?;
@@ -459,17 +488,20 @@ impl EventStore for SqliteStore {
     }
 }
 
-impl SnapshotStore for SqliteStore {
-    fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError> {
+impl Db {
+    fn save_snapshot(
+        &self,
+        org: &OrganizationId,
+        version: Version,
+        data: &str,
+    ) -> Result<(), StoreError> {
         self.writable("save a snapshot")?;
-        let data = serde_json::to_string(snapshot)
-            .map_err(|e| corrupt("cannot serialize a snapshot", e))?;
         self.conn()
             .execute(
                 "INSERT INTO snapshots (org, version, data) VALUES (?1, ?2, ?3)
                  ON CONFLICT (org) DO UPDATE SET version = excluded.version, data = excluded.data
                  WHERE excluded.version > snapshots.version",
-                params![org.as_str(), to_i64(snapshot.version())?, data],
+                params![org.as_str(), to_i64(version)?, data],
             )
             .map_err(backend)?;
         Ok(())
@@ -503,7 +535,7 @@ impl SnapshotStore for SqliteStore {
     }
 }
 
-impl ActivityStore for SqliteStore {
+impl Db {
     fn record_sign_in(
         &self,
         org: &OrganizationId,
@@ -607,5 +639,67 @@ impl ActivityStore for SqliteStore {
             next = next.max(position);
         }
         Ok((sign_ins, next))
+    }
+}
+
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        org: &OrganizationId,
+        expected: Version,
+        events: &[Event],
+    ) -> Result<Version, StoreError> {
+        let rows: Vec<String> = events
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<_, _>>()
+            .map_err(|e| corrupt("cannot serialize an event", e))?;
+        let org = org.clone();
+        self.run(move |db| db.append(&org, expected, &rows)).await
+    }
+
+    async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+        let org = org.clone();
+        self.run(move |db| db.read(&org, after)).await
+    }
+}
+
+impl SnapshotStore for SqliteStore {
+    async fn save_snapshot(
+        &self,
+        org: &OrganizationId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
+        let data = serde_json::to_string(snapshot)
+            .map_err(|e| corrupt("cannot serialize a snapshot", e))?;
+        let (org, version) = (org.clone(), snapshot.version());
+        self.run(move |db| db.save_snapshot(&org, version, &data))
+            .await
+    }
+
+    async fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        let org = org.clone();
+        self.run(move |db| db.load_snapshot(&org)).await
+    }
+}
+
+impl ActivityStore for SqliteStore {
+    async fn record_sign_in(
+        &self,
+        org: &OrganizationId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.run(move |db| db.record_sign_in(&org, user, at)).await
+    }
+
+    async fn sign_ins_after(
+        &self,
+        org: &OrganizationId,
+        after: u64,
+    ) -> Result<(Vec<SignIn>, u64), StoreError> {
+        let org = org.clone();
+        self.run(move |db| db.sign_ins_after(&org, after)).await
     }
 }

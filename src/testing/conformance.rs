@@ -1,10 +1,14 @@
 //! The checks every [`Store`] must pass. Each check panics with a message
-//! naming the broken rule.
+//! naming the broken rule. Run them from a multi-threaded tokio test: the
+//! concurrency checks spawn tasks.
 //!
 //! ```
-//! # #[cfg(feature = "testing")] {
-//! org_accounts::testing::conformance::run_all(org_accounts::InMemoryStore::new);
-//! # }
+//! # #[cfg(feature = "testing")]
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! use org_accounts::InMemoryStore;
+//!
+//! org_accounts::testing::conformance::run_all(|| async { InMemoryStore::new() }).await;
+//! # });
 //! ```
 // A conformance check reports a broken rule by panicking, as `assert!` does
 // in the host's test that runs it.
@@ -16,22 +20,31 @@
 )]
 
 use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
 use crate::ports::{OrganizationId, Store, StoreError};
 use crate::{Command, Context, Email, Event, EventKind, GroupName, Organization, UserId};
 
-/// Runs every check, each on a fresh store from `make`.
-pub fn run_all<S: Store>(make: impl Fn() -> S) {
-    empty_store_has_nothing(&make());
-    appended_events_read_back_in_order(&make());
-    wrong_expected_version_conflicts_and_stores_nothing(&make());
-    organizations_are_independent(&make());
-    events_round_trip_exactly(&make());
-    latest_snapshot_wins(&make());
-    sign_ins_only_move_forward_and_are_read_incrementally(&make());
-    concurrent_appenders_lose_nothing(&make(), 4, 25);
+/// Runs every check, each on a fresh store from `make` (an async factory,
+/// so a store that connects or opens a file can be built in it).
+pub async fn run_all<S, F, Fut>(make: F)
+where
+    S: Store + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    empty_store_has_nothing(&make().await).await;
+    appended_events_read_back_in_order(&make().await).await;
+    wrong_expected_version_conflicts_and_stores_nothing(&make().await).await;
+    organizations_are_independent(&make().await).await;
+    events_round_trip_exactly(&make().await).await;
+    latest_snapshot_wins(&make().await).await;
+    sign_ins_only_move_forward_and_are_read_incrementally(&make().await).await;
+    concurrent_appenders_lose_nothing(Arc::new(make().await), 4, 25).await;
+    exactly_one_append_wins_each_version(Arc::new(make().await), 4, 20).await;
 }
 
 fn org(id: &str) -> OrganizationId {
@@ -85,47 +98,47 @@ pub fn sample_events(n: usize) -> Vec<Event> {
 }
 
 /// A new store holds no events, snapshots or sign-ins.
-pub fn empty_store_has_nothing<S: Store>(store: &S) {
+pub async fn empty_store_has_nothing<S: Store>(store: &S) {
     let id = org("empty");
     assert!(
-        store.read(&id, 0).expect("read").is_empty(),
+        store.read(&id, 0).await.expect("read").is_empty(),
         "a new store returned events"
     );
     assert!(
-        store.load_snapshot(&id).expect("load").is_none(),
+        store.load_snapshot(&id).await.expect("load").is_none(),
         "a new store returned a snapshot"
     );
-    let (sign_ins, _) = store.sign_ins_after(&id, 0).expect("sign-ins");
+    let (sign_ins, _) = store.sign_ins_after(&id, 0).await.expect("sign-ins");
     assert!(sign_ins.is_empty(), "a new store returned sign-ins");
 }
 
 /// Appends return the new version; reads return events after a version,
 /// in order.
-pub fn appended_events_read_back_in_order<S: Store>(store: &S) {
+pub async fn appended_events_read_back_in_order<S: Store>(store: &S) {
     let id = org("ordering");
     let events = sample_events(5);
-    assert_eq!(store.append(&id, 0, &events[..2]).expect("append"), 2);
-    assert_eq!(store.append(&id, 2, &events[2..]).expect("append"), 5);
+    assert_eq!(store.append(&id, 0, &events[..2]).await.expect("append"), 2);
+    assert_eq!(store.append(&id, 2, &events[2..]).await.expect("append"), 5);
     assert_eq!(
-        store.read(&id, 0).expect("read"),
+        store.read(&id, 0).await.expect("read"),
         events,
         "read(0) must return every event in order"
     );
     assert_eq!(
-        store.read(&id, 3).expect("read"),
+        store.read(&id, 3).await.expect("read"),
         events[3..],
         "read(3) must start at event 4"
     );
     assert!(
-        store.read(&id, 5).expect("read").is_empty(),
+        store.read(&id, 5).await.expect("read").is_empty(),
         "nothing after the last version"
     );
     assert!(
-        store.read(&id, 99).expect("read").is_empty(),
+        store.read(&id, 99).await.expect("read").is_empty(),
         "nothing after a future version"
     );
     assert_eq!(
-        store.append(&id, 5, &[]).expect("empty append"),
+        store.append(&id, 5, &[]).await.expect("empty append"),
         5,
         "an empty append keeps the version"
     );
@@ -133,12 +146,12 @@ pub fn appended_events_read_back_in_order<S: Store>(store: &S) {
 
 /// An append at the wrong version is refused with the actual version, and
 /// none of its events are stored (all or nothing).
-pub fn wrong_expected_version_conflicts_and_stores_nothing<S: Store>(store: &S) {
+pub async fn wrong_expected_version_conflicts_and_stores_nothing<S: Store>(store: &S) {
     let id = org("conflicts");
     let events = sample_events(6);
-    store.append(&id, 0, &events[..3]).expect("append");
+    store.append(&id, 0, &events[..3]).await.expect("append");
     for expected in [0, 2, 4] {
-        match store.append(&id, expected, &events[3..]) {
+        match store.append(&id, expected, &events[3..]).await {
             Err(StoreError::Conflict(c)) => {
                 assert_eq!(
                     (c.expected, c.actual),
@@ -150,25 +163,28 @@ pub fn wrong_expected_version_conflicts_and_stores_nothing<S: Store>(store: &S) 
         }
     }
     assert_eq!(
-        store.read(&id, 0).expect("read"),
+        store.read(&id, 0).await.expect("read"),
         events[..3],
         "a refused append stored events"
     );
 }
 
 /// Each organization has its own stream and versions.
-pub fn organizations_are_independent<S: Store>(store: &S) {
+pub async fn organizations_are_independent<S: Store>(store: &S) {
     let (a, b) = (org("tenant-a"), org("tenant-b"));
     let events = sample_events(4);
-    store.append(&a, 0, &events[..3]).expect("append a");
-    store.append(&b, 0, &events[..1]).expect("append b at 0");
-    assert_eq!(store.read(&b, 0).expect("read b"), events[..1]);
-    assert_eq!(store.read(&a, 0).expect("read a"), events[..3]);
+    store.append(&a, 0, &events[..3]).await.expect("append a");
+    store
+        .append(&b, 0, &events[..1])
+        .await
+        .expect("append b at 0");
+    assert_eq!(store.read(&b, 0).await.expect("read b"), events[..1]);
+    assert_eq!(store.read(&a, 0).await.expect("read a"), events[..3]);
 }
 
 /// Events come back equal: Unicode addresses, shared group lists,
 /// nanosecond timestamps.
-pub fn events_round_trip_exactly<S: Store>(store: &S) {
+pub async fn events_round_trip_exactly<S: Store>(store: &S) {
     let id = org("round-trip");
     let events = sample_events(9);
     assert!(
@@ -176,23 +192,27 @@ pub fn events_round_trip_exactly<S: Store>(store: &S) {
             |e| matches!(&e.kind, EventKind::UserInvited { groups, .. } if !groups.is_empty())
         )
     );
-    store.append(&id, 0, &events).expect("append");
-    let back = store.read(&id, 0).expect("read");
+    store.append(&id, 0, &events).await.expect("append");
+    let back = store.read(&id, 0).await.expect("read");
     assert_eq!(back, events, "events changed on the way through the store");
     assert_eq!(Organization::replay(&back), Organization::replay(&events));
 }
 
 /// Loading returns the newest snapshot saved; an older one never replaces
 /// it.
-pub fn latest_snapshot_wins<S: Store>(store: &S) {
+pub async fn latest_snapshot_wins<S: Store>(store: &S) {
     let id = org("snapshots");
     let events = sample_events(8);
     let at = |n: usize| Organization::replay(&events[..n]).snapshot();
-    store.save_snapshot(&id, &at(3)).expect("save");
-    assert_eq!(store.load_snapshot(&id).expect("load"), Some(at(3)));
-    store.save_snapshot(&id, &at(7)).expect("save");
-    store.save_snapshot(&id, &at(5)).expect("save older");
-    let loaded = store.load_snapshot(&id).expect("load").expect("a snapshot");
+    store.save_snapshot(&id, &at(3)).await.expect("save");
+    assert_eq!(store.load_snapshot(&id).await.expect("load"), Some(at(3)));
+    store.save_snapshot(&id, &at(7)).await.expect("save");
+    store.save_snapshot(&id, &at(5)).await.expect("save older");
+    let loaded = store
+        .load_snapshot(&id)
+        .await
+        .expect("load")
+        .expect("a snapshot");
     assert_eq!(
         loaded.version(),
         7,
@@ -206,26 +226,29 @@ pub fn latest_snapshot_wins<S: Store>(store: &S) {
 }
 
 /// Sign-ins keep the latest time per member and are read after a position.
-pub fn sign_ins_only_move_forward_and_are_read_incrementally<S: Store>(store: &S) {
+pub async fn sign_ins_only_move_forward_and_are_read_incrementally<S: Store>(store: &S) {
     let id = org("activity");
     let (u1, u2) = (UserId(1), UserId(2));
     let t = |s: i64| start() + SignedDuration::from_secs(s);
-    store.record_sign_in(&id, u1, t(10)).expect("sign in");
-    let (first, p1) = store.sign_ins_after(&id, 0).expect("read");
+    store.record_sign_in(&id, u1, t(10)).await.expect("sign in");
+    let (first, p1) = store.sign_ins_after(&id, 0).await.expect("read");
     assert_eq!(first.len(), 1);
     assert_eq!((first[0].user, first[0].at), (u1, t(10)));
-    store.record_sign_in(&id, u1, t(5)).expect("older sign in");
-    let (none, p1b) = store.sign_ins_after(&id, p1).expect("read");
+    store
+        .record_sign_in(&id, u1, t(5))
+        .await
+        .expect("older sign in");
+    let (none, p1b) = store.sign_ins_after(&id, p1).await.expect("read");
     assert!(none.is_empty(), "an older sign-in must change nothing");
     assert_eq!(p1b, p1);
-    store.record_sign_in(&id, u2, t(11)).expect("sign in");
-    store.record_sign_in(&id, u1, t(12)).expect("sign in");
-    let (newer, p2) = store.sign_ins_after(&id, p1).expect("read");
+    store.record_sign_in(&id, u2, t(11)).await.expect("sign in");
+    store.record_sign_in(&id, u1, t(12)).await.expect("sign in");
+    let (newer, p2) = store.sign_ins_after(&id, p1).await.expect("read");
     let mut got: Vec<(UserId, Timestamp)> = newer.iter().map(|s| (s.user, s.at)).collect();
     got.sort();
     assert_eq!(got, [(u1, t(12)), (u2, t(11))]);
     assert!(p2 > p1);
-    let (all, _) = store.sign_ins_after(&id, 0).expect("read");
+    let (all, _) = store.sign_ins_after(&id, 0).await.expect("read");
     assert_eq!(
         all.len(),
         2,
@@ -233,34 +256,98 @@ pub fn sign_ins_only_move_forward_and_are_read_incrementally<S: Store>(store: &S
     );
 }
 
-/// `threads` writers each append `per_thread` single-event batches,
-/// retrying on conflict: every event is stored exactly once, versions have
-/// no gaps.
-pub fn concurrent_appenders_lose_nothing<S: Store>(store: &S, threads: usize, per_thread: usize) {
+/// `tasks` writers each append `per_task` single-event batches, retrying
+/// on conflict: every event is stored exactly once, versions have no gaps.
+pub async fn concurrent_appenders_lose_nothing<S: Store + 'static>(
+    store: Arc<S>,
+    tasks: usize,
+    per_task: usize,
+) {
     let id = org("concurrency");
-    let events = sample_events(threads * per_thread);
-    std::thread::scope(|scope| {
-        for chunk in events.chunks(per_thread) {
-            let id = &id;
-            scope.spawn(move || {
-                for event in chunk {
-                    loop {
-                        let version = store.read(id, 0).expect("read").len() as u64;
-                        match store.append(id, version, std::slice::from_ref(event)) {
-                            Ok(v) => {
-                                assert_eq!(v, version + 1);
-                                break;
-                            }
-                            Err(StoreError::Conflict(_)) => continue,
-                            Err(e) => panic!("append failed: {e}"),
+    let events = sample_events(tasks * per_task);
+    let mut handles = Vec::new();
+    for chunk in events.chunks(per_task) {
+        let (store, id, chunk) = (Arc::clone(&store), id.clone(), chunk.to_vec());
+        handles.push(tokio::spawn(async move {
+            for event in chunk {
+                loop {
+                    let version = store.read(&id, 0).await.expect("read").len() as u64;
+                    match store
+                        .append(&id, version, std::slice::from_ref(&event))
+                        .await
+                    {
+                        Ok(v) => {
+                            assert_eq!(v, version + 1);
+                            break;
                         }
+                        Err(StoreError::Conflict(_)) => continue,
+                        Err(e) => panic!("append failed: {e}"),
                     }
                 }
-            });
-        }
-    });
-    let stored = store.read(&id, 0).expect("read");
+            }
+        }));
+    }
+    for handle in handles {
+        handle.await.expect("an appender panicked");
+    }
+    let stored = store.read(&id, 0).await.expect("read");
     assert_eq!(stored.len(), events.len(), "events were lost or duplicated");
     let distinct: BTreeSet<String> = stored.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(distinct.len(), events.len(), "an event was stored twice");
+}
+
+/// For `rounds` rounds, `tasks` appenders released together by a barrier
+/// append different events at the same expected version: exactly one
+/// succeeds, the others get a conflict naming the new version, and the
+/// stored event is the winner's. Catches a store that checks the version
+/// outside its lock (a lost update), deterministically enough that a race
+/// window of a few milliseconds fails within a few rounds.
+pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
+    store: Arc<S>,
+    tasks: usize,
+    rounds: usize,
+) {
+    let id = org("one-winner");
+    let events = sample_events(tasks * rounds + 1);
+    let mut version = 0u64;
+    for round in 0..rounds {
+        let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let event = events[round * tasks + t].clone();
+            let (store, id, barrier) = (Arc::clone(&store), id.clone(), Arc::clone(&barrier));
+            handles.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let result = store
+                    .append(&id, version, std::slice::from_ref(&event))
+                    .await;
+                (event, result)
+            }));
+        }
+        let mut winners = Vec::new();
+        for handle in handles {
+            let (event, result) = handle.await.expect("an appender panicked");
+            match result {
+                Ok(v) => {
+                    assert_eq!(v, version + 1, "a winning append returns the new version");
+                    winners.push(event);
+                }
+                Err(StoreError::Conflict(c)) => assert_eq!(
+                    (c.expected, c.actual),
+                    (version, version + 1),
+                    "a losing append reports the winner's version"
+                ),
+                Err(e) => panic!("append failed: {e}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: {} appends at version {version} succeeded; exactly one may",
+            winners.len()
+        );
+        let stored = store.read(&id, version).await.expect("read");
+        assert_eq!(stored, winners, "the stored event is the winner's");
+        version += 1;
+    }
 }

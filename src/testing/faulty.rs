@@ -57,7 +57,7 @@ impl<S> FaultyStore<S> {
 }
 
 impl<S: EventStore> EventStore for FaultyStore<S> {
-    fn append(
+    async fn append(
         &self,
         org: &OrganizationId,
         expected: Version,
@@ -69,43 +69,47 @@ impl<S: EventStore> EventStore for FaultyStore<S> {
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
         match fault {
-            None => self.inner.append(org, expected, events),
+            None => self.inner.append(org, expected, events).await,
             Some(Fault::BeforeWrite) => Err(StoreError::backend(InjectedFault)),
             Some(Fault::AfterWrite) => {
-                self.inner.append(org, expected, events)?;
+                self.inner.append(org, expected, events).await?;
                 Err(StoreError::backend(InjectedFault))
             }
         }
     }
 
-    fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
-        self.inner.read(org, after)
+    async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+        self.inner.read(org, after).await
     }
 }
 
 impl<S: SnapshotStore> SnapshotStore for FaultyStore<S> {
-    fn save_snapshot(&self, org: &OrganizationId, snapshot: &Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(org, snapshot)
+    async fn save_snapshot(
+        &self,
+        org: &OrganizationId,
+        snapshot: &Snapshot,
+    ) -> Result<(), StoreError> {
+        self.inner.save_snapshot(org, snapshot).await
     }
-    fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.load_snapshot(org)
+    async fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(org).await
     }
 }
 
 impl<S: ActivityStore> ActivityStore for FaultyStore<S> {
-    fn record_sign_in(
+    async fn record_sign_in(
         &self,
         org: &OrganizationId,
         user: UserId,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        self.inner.record_sign_in(org, user, at)
+        self.inner.record_sign_in(org, user, at).await
     }
-    fn sign_ins_after(
+    async fn sign_ins_after(
         &self,
         org: &OrganizationId,
         after: u64,
     ) -> Result<(Vec<SignIn>, u64), StoreError> {
-        self.inner.sign_ins_after(org, after)
+        self.inner.sign_ins_after(org, after).await
     }
 }

@@ -259,6 +259,15 @@ impl RowReport {
 }
 
 impl ImportReport {
+    /// A report of no rows (what a service returns when it could not
+    /// decide the file at all).
+    pub fn empty() -> ImportReport {
+        ImportReport {
+            dry_run: false,
+            rows: Vec::new(),
+        }
+    }
+
     /// Whether this is a dry run: nothing was stored.
     pub fn is_dry_run(&self) -> bool {
         self.dry_run
