@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 pub struct UserId(pub(crate) u64);
 
 impl UserId {
+    /// The id with this raw number, as a store reads it back. Ids are
+    /// allocated by the organization; a host builds one only to hand back
+    /// what it stored (a store implementation, a test).
+    pub const fn new(raw: u64) -> UserId {
+        UserId(raw)
+    }
     /// The raw number, for storage and logs.
     pub fn get(self) -> u64 {
         self.0
@@ -36,6 +42,12 @@ impl fmt::Display for UserId {
 pub struct GroupId(pub(crate) u32);
 
 impl GroupId {
+    /// The id with this raw number, as a store reads it back. Ids are
+    /// allocated by the organization; a host builds one only to hand back
+    /// what it stored (a store implementation, a test).
+    pub const fn new(raw: u32) -> GroupId {
+        GroupId(raw)
+    }
     /// The raw number, for storage and logs.
     pub fn get(self) -> u32 {
         self.0
@@ -55,6 +67,12 @@ impl fmt::Display for GroupId {
 pub struct ServiceId(pub(crate) u32);
 
 impl ServiceId {
+    /// The id with this raw number, as a store reads it back. Ids are
+    /// allocated by the organization; a host builds one only to hand back
+    /// what it stored (a store implementation, a test).
+    pub const fn new(raw: u32) -> ServiceId {
+        ServiceId(raw)
+    }
     /// The raw number, for storage and logs.
     pub fn get(self) -> u32 {
         self.0
@@ -68,6 +86,12 @@ impl ServiceId {
 pub struct NotificationId(pub(crate) u64);
 
 impl NotificationId {
+    /// The id with this raw number, as a store reads it back. Ids are
+    /// allocated by the organization; a host builds one only to hand back
+    /// what it stored (a store implementation, a test).
+    pub const fn new(raw: u64) -> NotificationId {
+        NotificationId(raw)
+    }
     /// The raw number, for storage and logs.
     pub fn get(self) -> u64 {
         self.0
