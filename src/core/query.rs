@@ -227,7 +227,12 @@ impl Organization {
         let scope = match &query.group {
             Some(name) => match self.group(name) {
                 Some(g) if g.is_everyone() => self.status_scope(&mut status_filter),
-                Some(g) => self.index.groups.get(&g.id).unwrap_or(&empty),
+                Some(g) => self
+                    .members_state()
+                    .index()
+                    .groups
+                    .get(&g.id)
+                    .unwrap_or(&empty),
                 None => &empty,
             },
             None => self.status_scope(&mut status_filter),
@@ -243,7 +248,7 @@ impl Organization {
                 break;
             }
             last = Some(key);
-            let Some(member) = self.members.get(&id) else {
+            let Some(member) = self.member_by_id(id) else {
                 continue;
             };
             let status_ok = match status_filter {
@@ -276,17 +281,18 @@ impl Organization {
             groups: member
                 .groups
                 .iter()
-                .filter_map(|g| self.groups.get(g).map(|g| &g.name))
+                .filter_map(|g| self.group_by_id(*g).map(|g| &g.name))
                 .collect(),
         }
     }
 
     /// The index serving a status filter; consumes the filter when it does.
     fn status_scope(&self, status: &mut Option<StatusFilter>) -> &ScopeIndex {
+        let index = self.members_state().index();
         match status.take() {
-            Some(StatusFilter::Pending) => &self.index.pending,
-            Some(StatusFilter::Active) => &self.index.active,
-            None => &self.index.all,
+            Some(StatusFilter::Pending) => &index.pending,
+            Some(StatusFilter::Active) => &index.active,
+            None => &index.all,
         }
     }
 }

@@ -4,16 +4,22 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::core::organization::Licenses;
-use crate::core::organization::{Group, GroupKind};
-use crate::core::organization::{Member, MemberStatus, Organization, OrganizationInfo};
+use crate::core::organization::{
+    Access, Group, GroupKind, Groups, Invitations, Licenses, Member, MemberStatus, Members,
+    Organization,
+};
 use crate::{
     DefaultGroup, Email, GroupId, GroupName, MailSettings, NotificationId, QueuedEmail, Service,
     UserId,
 };
 
 /// The snapshot schema version written by this library.
-pub const SNAPSHOT_SCHEMA_VERSION: u32 = 1;
+///
+/// - 2: every id counter (`next_user`, `next_group`, `next_service`,
+///   `next_notification`) holds the next free id.
+/// - 1: `next_service` and `next_notification` held the last id used
+///   (0: none yet); such snapshots still load, converted.
+pub const SNAPSHOT_SCHEMA_VERSION: u32 = 2;
 
 /// An organization's state after `version` events, serializable (serde) for
 /// storage. Indexes are not stored; they are rebuilt on load.
@@ -81,158 +87,268 @@ impl Snapshot {
 impl Organization {
     /// The state as a snapshot at [`version`](Organization::version).
     pub fn snapshot(&self) -> Snapshot {
+        let members = self.members_state();
+        let groups = self.groups_state();
+        let access = self.access_state();
+        let invitations = self.invitations_state();
         Snapshot {
             schema: SNAPSHOT_SCHEMA_VERSION,
-            version: self.version,
+            version: self.version(),
             name: self.name().to_owned(),
             created_at: self.created_at(),
-            next_user: self.next_user,
-            next_group: self.next_group,
-            members: self
-                .members
-                .values()
-                .map(|m| SnapshotMember {
-                    id: m.id,
-                    email: m.email.clone(),
-                    last_active: m.status.last_active(),
-                    invited_at: m.invited_at,
-                    invitation_sent_at: m.invitation_sent_at,
-                })
+            next_user: members.counter(),
+            next_group: groups.counter(),
+            members: members.iter().map(SnapshotMember::of).collect(),
+            groups: groups.iter().map(SnapshotGroup::of).collect(),
+            next_service: access.counter(),
+            services: access.iter().cloned().collect(),
+            licenses: self.licenses_state().clone(),
+            mail: invitations.mail().cloned(),
+            invitation_expiry: invitations.expiry(),
+            next_notification: invitations.counter(),
+            outbox: invitations
+                .outbox()
+                .map(|(id, q)| (*id, q.clone()))
                 .collect(),
-            groups: self
-                .groups
-                .values()
-                .map(|g| SnapshotGroup {
-                    id: g.id,
-                    name: g.name.clone(),
-                    default: match g.kind {
-                        GroupKind::Default(d) => Some(d.id().get()),
-                        GroupKind::Custom => None,
-                    },
-                    members: g.members.iter().copied().collect(),
-                })
-                .collect(),
-            next_service: self.next_service,
-            services: self.services.values().cloned().collect(),
-            licenses: self.licenses.clone(),
-            mail: self.mail.clone(),
-            invitation_expiry: self.invitation_expiry,
-            next_notification: self.next_notification,
-            outbox: self.outbox.iter().map(|(id, q)| (*id, q.clone())).collect(),
         }
     }
 
     /// Rebuilds the state a snapshot was taken of.
+    ///
+    /// Snapshots of schema 1 load too: their service and email counters
+    /// (the last id used) are converted to the next free id.
     ///
     /// # Errors
     /// [`SnapshotError`] when the snapshot was written by a newer library or
     /// is inconsistent; the caller can drop it and replay the events.
     pub fn from_snapshot(snapshot: &Snapshot) -> Result<Organization, SnapshotError> {
         let fail = |reason: String| SnapshotError { reason };
-        if snapshot.schema == 0 || snapshot.schema > SNAPSHOT_SCHEMA_VERSION {
-            return Err(fail(format!(
-                "it has schema version {}, newer than this library reads ({SNAPSHOT_SCHEMA_VERSION})",
-                snapshot.schema
-            )));
-        }
-        let mut org = Organization {
-            info: snapshot.created_at.map(|created_at| OrganizationInfo {
-                name: snapshot.name.clone(),
-                created_at,
-            }),
-            version: snapshot.version,
-            next_user: snapshot.next_user,
-            next_group: snapshot.next_group,
-            next_service: snapshot.next_service,
-            licenses: snapshot.licenses.clone(),
-            mail: snapshot.mail.clone(),
-            invitation_expiry: snapshot.invitation_expiry,
-            next_notification: snapshot.next_notification,
-            outbox: snapshot.outbox.iter().cloned().collect(),
-            ..Organization::default()
+        let (next_service, next_notification) = match snapshot.schema {
+            1 => (
+                snapshot.next_service.saturating_add(1),
+                snapshot.next_notification.saturating_add(1),
+            ),
+            2 => (snapshot.next_service, snapshot.next_notification),
+            schema => {
+                return Err(fail(format!(
+                    "it has schema version {schema}, newer than this library reads ({SNAPSHOT_SCHEMA_VERSION})"
+                )));
+            }
         };
-        for service in &snapshot.services {
-            if org
-                .service_names
-                .insert(service.name.clone(), service.id)
-                .is_some()
-            {
-                return Err(fail(format!("two services are named {}", service.name)));
-            }
-            org.services.insert(service.id, service.clone());
+        let access = Access::restore(&snapshot.services, next_service).map_err(fail)?;
+        let (groups, members) = snapshot.groups_and_members().map_err(fail)?;
+        let invitations = Invitations::restore(
+            snapshot.mail.clone(),
+            snapshot.invitation_expiry,
+            snapshot.outbox.iter().cloned(),
+            next_notification,
+        );
+        let info = snapshot
+            .created_at
+            .map(|created_at| (snapshot.name.clone(), created_at));
+        Ok(Organization::from_parts(
+            info,
+            snapshot.version,
+            (
+                members,
+                groups,
+                access,
+                snapshot.licenses.clone(),
+                invitations,
+            ),
+        ))
+    }
+}
+
+impl Snapshot {
+    /// The groups and the members, each member with their groups.
+    fn groups_and_members(&self) -> Result<(Groups, Members), String> {
+        let mut groups = Groups::default();
+        for g in &self.groups {
+            groups.restore(g.to_group()?)?;
         }
-        for g in &snapshot.groups {
-            let kind = match g.default {
-                None => GroupKind::Custom,
-                Some(id) => match DefaultGroup::from_id(GroupId(id)) {
-                    Some(d) => GroupKind::Default(d),
-                    None => return Err(fail(format!("unknown default group {id}"))),
-                },
-            };
-            if org.group_names.insert(g.name.clone(), g.id).is_some() {
-                return Err(fail(format!("two groups are named {}", g.name)));
-            }
-            org.groups.insert(
-                g.id,
-                Group {
-                    id: g.id,
-                    name: g.name.clone(),
-                    kind,
-                    members: Default::default(),
-                },
-            );
-            if kind != GroupKind::Default(DefaultGroup::Everyone) {
-                org.index.groups.entry(g.id).or_default();
-            }
-        }
-        let mut members: Vec<Member> = snapshot
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id,
-                email: m.email.clone(),
-                status: match m.last_active {
-                    None => MemberStatus::Pending,
-                    Some(last_active) => MemberStatus::Active { last_active },
-                },
-                invited_at: m.invited_at,
-                invitation_sent_at: m.invitation_sent_at,
-                groups: Default::default(),
-            })
-            .collect();
+        groups.set_counter(self.next_group);
+        let mut members: Vec<Member> = self.members.iter().map(SnapshotMember::to_member).collect();
         members.sort_by_key(|m| m.id);
         if let Some(pair) = members.windows(2).find(|pair| match pair {
             [a, b] => a.id == b.id,
             _ => false,
         }) && let Some(twice) = pair.first()
         {
-            return Err(fail(format!("member {} is listed twice", twice.id)));
+            return Err(format!("member {} is listed twice", twice.id));
         }
-        for g in &snapshot.groups {
+        for g in &self.groups {
             for user in &g.members {
                 let member = members
                     .binary_search_by_key(user, |m| m.id)
                     .ok()
                     .and_then(|at| members.get_mut(at));
                 let Some(member) = member else {
-                    return Err(fail(format!(
-                        "{} lists a member that does not exist",
-                        g.name
-                    )));
+                    return Err(format!("{} lists a member that does not exist", g.name));
                 };
                 member.groups.insert(g.id);
-                if let Some(group) = org.groups.get_mut(&g.id) {
-                    group.members.insert(*user);
-                }
             }
         }
         // Members that share an address under the current identity rule
         // (written under an older one) are all kept, as replaying their
         // events keeps them; see `Organization::duplicate_addresses`.
-        for member in members {
-            org.index.insert(&member);
-            org.members.insert(member.id, member);
+        let mut members = Members::restore(members, self.next_user);
+        for g in groups.iter() {
+            if !g.is_everyone() {
+                members.open_group(g.id);
+            }
         }
-        Ok(org)
+        Ok((groups, members))
+    }
+}
+
+impl SnapshotMember {
+    fn of(m: &Member) -> SnapshotMember {
+        SnapshotMember {
+            id: m.id,
+            email: m.email.clone(),
+            last_active: m.status.last_active(),
+            invited_at: m.invited_at,
+            invitation_sent_at: m.invitation_sent_at,
+        }
+    }
+
+    fn to_member(&self) -> Member {
+        Member {
+            id: self.id,
+            email: self.email.clone(),
+            status: match self.last_active {
+                None => MemberStatus::Pending,
+                Some(last_active) => MemberStatus::Active { last_active },
+            },
+            invited_at: self.invited_at,
+            invitation_sent_at: self.invitation_sent_at,
+            groups: Default::default(),
+        }
+    }
+}
+
+impl SnapshotGroup {
+    fn of(g: &Group) -> SnapshotGroup {
+        SnapshotGroup {
+            id: g.id,
+            name: g.name.clone(),
+            default: match g.kind {
+                GroupKind::Default(d) => Some(d.id().get()),
+                GroupKind::Custom => None,
+            },
+            members: g.members.iter().copied().collect(),
+        }
+    }
+
+    /// The group with its members (checked against the members later).
+    fn to_group(&self) -> Result<Group, String> {
+        let kind = match self.default {
+            None => GroupKind::Custom,
+            Some(id) => match DefaultGroup::from_id(GroupId(id)) {
+                Some(d) => GroupKind::Default(d),
+                None => return Err(format!("unknown default group {id}")),
+            },
+        };
+        Ok(Group {
+            id: self.id,
+            name: self.name.clone(),
+            kind,
+            members: self.members.iter().copied().collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::{
+        Command, Context, Email, EventKind, GroupName, LicenseKind, RoleName, ServiceName,
+    };
+
+    /// Written by version 1 of the schema (the library before the counters
+    /// had one meaning): an organization with a custom group, a service
+    /// (`next_service` 1: the last id used) and a queued email
+    /// (`next_notification` 1: the last id used).
+    const SCHEMA_1: &str = r#"{"schema":1,"version":10,"name":"Example","created_at":"2026-11-28T09:00:00Z","next_user":3,"next_group":8,"members":[{"id":1,"email":"ada@example.com","last_active":"2026-11-28T09:00:00Z","invited_at":"2026-11-28T09:00:00Z","invitation_sent_at":"2026-11-28T09:00:00Z"},{"id":2,"email":"bob@example.com","last_active":null,"invited_at":"2026-11-28T09:00:00Z","invitation_sent_at":"2026-11-28T09:00:00Z"}],"groups":[{"id":1,"name":"Administrators","default":1,"members":[1]},{"id":2,"name":"Automation Users","default":2,"members":[]},{"id":3,"name":"Automation Developers","default":3,"members":[]},{"id":4,"name":"Citizen Developers","default":4,"members":[]},{"id":5,"name":"Automation Express","default":5,"members":[]},{"id":6,"name":"Everyone","default":6,"members":[]},{"id":7,"name":"Finance","default":null,"members":[2]}],"next_service":1,"services":[{"id":1,"name":"CRM","roles":["Owner","Viewer"],"admin_role":"Owner","default_roles":{"1":"Owner"},"grants":[[{"group":1},["Owner"]],[{"user":2},["Viewer"]]]}],"licenses":{"pools":{"Pro":5},"rules":{"7":{"kind":"Pro","quota":2}},"holdings":{"2":{"Pro":{"group":7}}}},"mail":{"host":"smtp.example.com","port":587,"tls":true,"auth":null,"sender_address":"noreply@example.com","sender_name":"Example Corp","timeout":30000},"invitation_expiry":null,"next_notification":1,"outbox":[[1,{"user":2,"invited_by":1,"attempts":0,"last_error":null}]]}"#;
+
+    fn admin() -> Context {
+        Context::new(
+            Email::parse("ada@example.com").unwrap(),
+            "2026-11-29T09:00:00Z".parse().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_schema_1_snapshot_loads_with_its_counters_converted() {
+        let snapshot: Snapshot = serde_json::from_str(SCHEMA_1).unwrap();
+        let mut org = Organization::from_snapshot(&snapshot).unwrap();
+        assert_eq!(org.version(), 10);
+        assert_eq!(org.member_count(), 2);
+        assert_eq!(org.services().count(), 1);
+        assert_eq!(org.queued_emails().count(), 1);
+        let crm = ServiceName::parse("CRM").unwrap();
+        assert!(org.service(&crm).is_some());
+        assert_eq!(
+            org.license_rule(&GroupName::parse("Finance").unwrap())
+                .map(|r| r.kind.clone()),
+            Some(LicenseKind::parse("Pro").unwrap())
+        );
+
+        // The next service and the next email get fresh ids.
+        let owner = RoleName::parse("Owner").unwrap();
+        let added = org
+            .execute(
+                &Command::AddService {
+                    name: ServiceName::parse("ERP").unwrap(),
+                    roles: vec![owner.clone()],
+                    admin_role: owner,
+                    default_roles: vec![],
+                },
+                &admin(),
+            )
+            .unwrap();
+        assert!(matches!(
+            added[0].kind,
+            EventKind::ServiceAdded { service, .. } if service.0 == 2
+        ));
+        let invited = org
+            .execute(
+                &Command::InviteUsers {
+                    emails: vec![Email::parse("cy@example.com").unwrap()],
+                    groups: vec![],
+                },
+                &admin(),
+            )
+            .unwrap();
+        let queued: Vec<u64> = invited
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::InvitationEmailQueued { notification, .. } => Some(notification.0),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(queued, [2]);
+        assert_eq!(org.queued_emails().count(), 2);
+
+        // Written again, it is schema 2 with next-free counters, and loads
+        // back to the same state.
+        let again = org.snapshot();
+        let json = serde_json::to_value(&again).unwrap();
+        assert_eq!(json["schema"], 2);
+        assert_eq!(json["next_service"], 3);
+        assert_eq!(json["next_notification"], 3);
+        assert_eq!(Organization::from_snapshot(&again).unwrap(), org);
+    }
+
+    #[test]
+    fn unknown_schemas_are_refused() {
+        for schema in [0, SNAPSHOT_SCHEMA_VERSION + 1] {
+            let json = SCHEMA_1.replacen(r#""schema":1"#, &format!(r#""schema":{schema}"#), 1);
+            let snapshot: Snapshot = serde_json::from_str(&json).unwrap();
+            assert!(Organization::from_snapshot(&snapshot).is_err(), "{schema}");
+        }
     }
 }

@@ -5,15 +5,17 @@ use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use super::fast_hash::FxHashMap;
-use super::reader::InviteFile;
+use super::reader::{CsvRow, InviteFile};
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
+use crate::core::organization::invite_groups;
 use crate::{
-    Context, DomainError, Email, Event, EventKind, GroupId, GroupName, MAX_GROUP_NAME_CHARS,
-    MAX_INVITE_GROUPS, Organization, UserId,
+    Context, DomainError, Email, Event, GroupId, GroupName, MAX_GROUP_NAME_CHARS,
+    MAX_INVITE_GROUPS, Organization,
 };
 
 /// The decision on an invite file: the events to store (one `UserInvited`
-/// per invited row, to be stored together, all or nothing) and the report.
+/// per invited row, then the license grants and queued emails that follow,
+/// to be stored together, all or nothing) and the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkInvite {
     events: Vec<Event>,
@@ -41,6 +43,20 @@ impl BulkInvite {
             ..self.report
         }
     }
+    /// The Error Summary once the caller has tried to store
+    /// [`events`](BulkInvite::events): `Ok(())` when they were stored (or
+    /// there were none), `Err(message)` when storing failed, and then every
+    /// row that was to be invited is reported as `api_error` with the
+    /// message (see [`ImportReport::mark_api_error`]). A store failure is
+    /// not an error of the upload: the report says which rows to upload
+    /// again.
+    pub fn report_for(self, stored: Result<(), &str>) -> ImportReport {
+        let mut report = self.report;
+        if let Err(message) = stored {
+            report.mark_api_error(message);
+        }
+        report
+    }
 }
 
 /// A group cell resolved: known group ids and their canonical names, in id
@@ -50,6 +66,72 @@ struct Resolved {
     ids: Arc<[GroupId]>,
     names: Arc<[GroupName]>,
     error: Option<RowError>,
+}
+
+/// Every distinct group cell of a file, resolved once. The reader shares
+/// one allocation per distinct cell, so the cell's address identifies it
+/// (no hashing of long cells).
+struct GroupCells {
+    index: FxHashMap<*const u8, usize>,
+    resolved: Vec<Resolved>,
+    /// How many rows still use each distinct cell: the last one takes the
+    /// cell's error instead of copying it (distinct cells are the costly
+    /// case of a hostile file).
+    uses: Vec<usize>,
+}
+
+impl GroupCells {
+    fn resolve(org: &Organization, file: &InviteFile) -> GroupCells {
+        let mut cells = GroupCells {
+            index: FxHashMap::with_capacity_and_hasher(file.len(), Default::default()),
+            resolved: Vec::new(),
+            uses: Vec::new(),
+        };
+        for row in file.rows() {
+            let at = *cells.index.entry(row.groups.as_ptr()).or_insert_with(|| {
+                cells.resolved.push(org.resolve_group_cell(row.groups));
+                cells.uses.push(0);
+                cells.resolved.len() - 1
+            });
+            if let Some(n) = cells.uses.get_mut(at) {
+                *n = n.saturating_add(1);
+            }
+        }
+        cells
+    }
+
+    /// The ids and names of a row's cell, and its error (moved out on the
+    /// cell's last use).
+    fn take(&mut self, cell: &str) -> (Arc<[GroupId]>, Arc<[GroupName]>, Option<RowError>) {
+        let at = self
+            .index
+            .get(&cell.as_ptr())
+            .copied()
+            .unwrap_or(usize::MAX);
+        let last_use = self.uses.get_mut(at).is_some_and(|n| {
+            *n = n.saturating_sub(1);
+            *n == 0
+        });
+        match self.resolved.get_mut(at) {
+            Some(cell) => {
+                let error = if last_use {
+                    cell.error.take()
+                } else {
+                    cell.error.clone()
+                };
+                (Arc::clone(&cell.ids), Arc::clone(&cell.names), error)
+            }
+            None => (Arc::from([]), Arc::from([]), None),
+        }
+    }
+}
+
+/// The state of one pass over the rows: addresses seen (with the line of
+/// their first row) and the invitees so far.
+struct Pass {
+    first_seen: FxHashMap<Email, u64>,
+    invitees: Vec<(Email, Arc<[GroupId]>)>,
+    delimiter: char,
 }
 
 impl Organization {
@@ -86,142 +168,96 @@ impl Organization {
         file: &InviteFile,
         ctx: &Context,
     ) -> Result<BulkInvite, DomainError> {
-        if !self.exists() {
-            return Err(DomainError::NotCreated);
-        }
-        let actor = self.require_admin(ctx)?;
-        // Rows often share a group cell: resolve each distinct cell once.
-        // The reader shares one allocation per distinct cell, so the cell's
-        // address identifies it (no hashing of long cells).
-        let mut cell_index: FxHashMap<*const u8, usize> =
-            FxHashMap::with_capacity_and_hasher(file.len(), Default::default());
-        let mut resolved: Vec<Resolved> = Vec::new();
-        // How many rows still use each distinct cell: the last one takes
-        // the cell's error instead of copying it (distinct cells are the
-        // costly case of a hostile file).
-        let mut uses: Vec<usize> = Vec::new();
-        for (_, _, groups_cell, _) in file.rows_shared() {
-            let at = *cell_index.entry(groups_cell.as_ptr()).or_insert_with(|| {
-                resolved.push(self.resolve_group_cell(groups_cell));
-                uses.push(0);
-                resolved.len() - 1
-            });
-            if let Some(n) = uses.get_mut(at) {
-                *n += 1;
-            }
-        }
-        let mut first_seen: FxHashMap<Email, u64> =
-            FxHashMap::with_capacity_and_hasher(file.len(), Default::default());
-        // The next free id; `None` once the id space is used up (only a
-        // damaged store gets there), which refuses the file below.
-        let mut next_user = self.next_free_user();
-        let mut events = Vec::new();
-        let mut rows = Vec::with_capacity(file.len());
-        events.reserve(file.len());
-
-        for (line, email_cell, groups_cell, unnamed) in file.rows_shared() {
-            let mut errors = Vec::new();
-            let email = match Email::parse(email_cell) {
-                Ok(email) => Some(email),
-                Err(e) => {
-                    errors.push(RowError::InvalidEmail(e.kind().clone()));
-                    None
-                }
+        self.as_admin(ctx, |actor| {
+            let mut cells = GroupCells::resolve(self, file);
+            let mut pass = Pass {
+                first_seen: FxHashMap::with_capacity_and_hasher(file.len(), Default::default()),
+                invitees: Vec::with_capacity(file.len()),
+                delimiter: file.delimiter(),
             };
-            let at = cell_index
-                .get(&groups_cell.as_ptr())
-                .copied()
-                .unwrap_or(usize::MAX);
-            let last_use = uses.get_mut(at).is_some_and(|n| {
-                *n = n.saturating_sub(1);
-                *n == 0
-            });
-            let empty = Resolved::default();
-            let error = match resolved.get_mut(at) {
-                Some(cell) if last_use => cell.error.take(),
-                Some(cell) => cell.error.clone(),
-                None => None,
-            };
-            errors.extend(error);
-            let group_cell = resolved.get(at).unwrap_or(&empty);
-            if !unnamed.is_empty() {
-                errors.push(RowError::UnnamedCells {
-                    cells: unnamed.to_vec(),
-                    delimiter: file.delimiter(),
-                });
-            }
-            if let Some(email) = &email {
-                match first_seen.entry(email.clone()) {
-                    Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
-                        first_line: *first.get(),
-                    }),
-                    Entry::Vacant(slot) => {
-                        slot.insert(line);
-                    }
-                }
-            }
-            let cell = match &email {
-                Some(email) => CellText::Parsed(email.clone()),
-                None => CellText::Raw(Arc::from(email_cell)),
-            };
-            let mut groups_not_changed = Vec::new();
-            let outcome = match email {
-                Some(email) if errors.is_empty() => match self.member(&email) {
-                    Some(member) => {
-                        groups_not_changed = group_cell
-                            .ids
-                            .iter()
-                            .zip(group_cell.names.iter())
-                            .filter(|(id, _)| !member.is_in(**id))
-                            .map(|(_, name)| name.clone())
-                            .collect();
-                        RowOutcome::Skipped(if member.status().is_pending() {
-                            SkipReason::AlreadyInvited
-                        } else {
-                            SkipReason::AlreadyMember
-                        })
-                    }
-                    None => {
-                        let user = next_user
-                            .filter(|u| *u < u64::MAX)
-                            .ok_or(DomainError::IdsExhausted { what: "user" })?;
-                        next_user = user.checked_add(1);
-                        events.push(Event::new(
-                            ctx.now,
-                            actor,
-                            EventKind::UserInvited {
-                                user: UserId(user),
-                                email,
-                                groups: group_cell.ids.clone(),
-                            },
-                        ));
-                        RowOutcome::Invited
-                    }
-                },
-                _ => RowOutcome::Failed(errors),
-            };
-            rows.push(RowReport {
-                line,
-                email: cell,
-                groups_cell: Arc::clone(groups_cell),
-                groups: Arc::clone(&group_cell.names),
-                groups_not_changed,
-                outcome,
-            });
-        }
-        let follow_up = self.after_invitations(events.iter().map(|e| &e.kind))?;
-        events.extend(
-            follow_up
+            let rows: Vec<RowReport> = file
+                .rows()
+                .map(|row| self.decide_row(row, &mut cells, &mut pass))
+                .collect();
+            let events = self
+                .decide_invitations(pass.invitees.into_iter())?
                 .into_iter()
-                .map(|kind| Event::new(ctx.now, actor, kind)),
-        );
-        Ok(BulkInvite {
-            events,
-            report: ImportReport {
-                dry_run: false,
-                rows,
-            },
+                .map(|kind| Event::new(ctx.now, actor, kind))
+                .collect();
+            Ok(BulkInvite {
+                events,
+                report: ImportReport {
+                    dry_run: false,
+                    rows,
+                },
+            })
         })
+    }
+
+    /// One row: failed (with every reason), skipped (already a member), or
+    /// invited (added to the pass's invitees).
+    fn decide_row(&self, row: CsvRow<'_>, cells: &mut GroupCells, pass: &mut Pass) -> RowReport {
+        let (ids, names, cell_error) = cells.take(row.groups);
+        let mut errors = Vec::new();
+        let email = match Email::parse(row.email) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                errors.push(RowError::InvalidEmail(e.kind().clone()));
+                None
+            }
+        };
+        errors.extend(cell_error);
+        if !row.unnamed_cells.is_empty() {
+            errors.push(RowError::UnnamedCells {
+                cells: row.unnamed_cells.to_vec(),
+                delimiter: pass.delimiter,
+            });
+        }
+        if let Some(email) = &email {
+            match pass.first_seen.entry(email.clone()) {
+                Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
+                    first_line: *first.get(),
+                }),
+                Entry::Vacant(slot) => {
+                    slot.insert(row.line);
+                }
+            }
+        }
+        let cell = match &email {
+            Some(email) => CellText::Parsed(email.clone()),
+            None => CellText::Raw(Arc::from(row.email)),
+        };
+        let mut groups_not_changed = Vec::new();
+        let outcome = match email {
+            Some(email) if errors.is_empty() => match self.member(&email) {
+                Some(member) => {
+                    groups_not_changed = ids
+                        .iter()
+                        .zip(names.iter())
+                        .filter(|(id, _)| !member.is_in(**id))
+                        .map(|(_, name)| name.clone())
+                        .collect();
+                    RowOutcome::Skipped(if member.status().is_pending() {
+                        SkipReason::AlreadyInvited
+                    } else {
+                        SkipReason::AlreadyMember
+                    })
+                }
+                None => {
+                    pass.invitees.push((email, Arc::clone(&ids)));
+                    RowOutcome::Invited
+                }
+            },
+            _ => RowOutcome::Failed(errors),
+        };
+        RowReport {
+            line: row.line,
+            email: cell,
+            groups_cell: Arc::clone(row.groups_shared),
+            groups: names,
+            groups_not_changed,
+            outcome,
+        }
     }
 
     /// Splits a group cell on commas and resolves each name, ignoring case;
@@ -249,8 +285,7 @@ impl Organization {
                 .and_then(|()| GroupName::parse(part).ok())
                 .and_then(|n| self.group(&n));
             match group {
-                Some(g) if g.is_everyone() => {}
-                Some(g) => found.push((g.id(), g.name().clone())),
+                Some(g) => found.push(g),
                 None => {
                     if !seen_unknown.contains(&part) {
                         seen_unknown.push(part);
@@ -259,9 +294,11 @@ impl Organization {
                 }
             }
         }
-        found.sort_by_key(|(id, _)| *id);
-        found.dedup_by_key(|(id, _)| *id);
-        let (ids, names): (Vec<GroupId>, Vec<GroupName>) = found.into_iter().unzip();
+        let ids = invite_groups(found);
+        let names: Vec<GroupName> = ids
+            .iter()
+            .filter_map(|id| self.group_by_id(*id).map(|g| g.name().clone()))
+            .collect();
         Resolved {
             ids: ids.into(),
             names: names.into(),

@@ -79,6 +79,7 @@ impl InviteFile {
             email: self.emails.get(r.email.clone()).unwrap_or_default(),
             groups: &r.groups,
             unnamed_cells: r.unnamed.as_deref().unwrap_or_default(),
+            groups_shared: &r.groups,
         })
     }
     /// How many data rows.
@@ -92,19 +93,6 @@ impl InviteFile {
     /// The delimiter used: `,`, `;`, tab, or what a `sep=` line named.
     pub fn delimiter(&self) -> char {
         char::from(self.delimiter)
-    }
-    /// Rows with their shared group cells, for the report.
-    pub(crate) fn rows_shared(
-        &self,
-    ) -> impl Iterator<Item = (u64, &str, &Arc<str>, &[String])> + '_ {
-        self.rows.iter().map(|r| {
-            (
-                r.line,
-                self.emails.get(r.email.clone()).unwrap_or_default(),
-                &r.groups,
-                r.unnamed.as_deref().unwrap_or_default(),
-            )
-        })
     }
 }
 
@@ -126,6 +114,11 @@ pub struct CsvRow<'a> {
     /// [`RowError::UnnamedCells`](crate::RowError::UnnamedCells)): its data
     /// would otherwise be dropped without a word.
     pub unnamed_cells: &'a [String],
+    /// The group cell as the file keeps it: one allocation per distinct
+    /// short cell, so rows naming the same groups share it (the bulk
+    /// decision resolves each distinct cell once, and the report keeps it
+    /// without copying).
+    pub(crate) groups_shared: &'a Arc<str>,
 }
 
 /// Reads an uploaded invite file.

@@ -1,12 +1,16 @@
 //! Folding events into the state. Never fails: events are facts. An event
 //! that refers to something missing (only possible with a tampered store)
 //! changes nothing rather than panicking.
+//!
+//! One exhaustive match routes every event to the sub-state that owns it;
+//! what crosses sub-states (membership, removal, deletion) is written here.
 
 use std::collections::BTreeSet;
 
+use jiff::Timestamp;
+
 use super::{Member, MemberStatus, Organization, OrganizationInfo};
-use crate::core::organization::{FIRST_CUSTOM_GROUP, Group, GroupKind};
-use crate::{DefaultGroup, Event, EventKind, GroupId, GroupName, UserId};
+use crate::{DefaultGroup, Email, Event, EventKind, GroupId, GroupName, Holder, UserId};
 
 impl Organization {
     /// Applies one event. Cannot fail; see the module docs.
@@ -17,65 +21,16 @@ impl Organization {
         let at = event.at;
         match &event.kind {
             EventKind::OrganizationCreated { name, user, email } => {
-                self.info = Some(OrganizationInfo {
-                    name: name.clone(),
-                    created_at: at,
-                });
-                for default in DefaultGroup::ALL {
-                    // The default names are valid group names.
-                    if let Ok(name) = GroupName::parse(default.name()) {
-                        self.insert_group(default.id(), name, GroupKind::Default(default));
-                    }
-                }
-                self.next_group = self.next_group.max(FIRST_CUSTOM_GROUP);
-                let mut groups = BTreeSet::new();
-                groups.insert(DefaultGroup::Administrators.id());
-                self.insert_member(Member {
-                    id: *user,
-                    email: email.clone(),
-                    status: MemberStatus::Active { last_active: at },
-                    invited_at: at,
-                    invitation_sent_at: at,
-                    groups,
-                });
+                self.apply_created(name, *user, email, at);
             }
             EventKind::UserInvited {
                 user,
                 email,
                 groups,
-            } => {
-                let groups = groups
-                    .iter()
-                    .copied()
-                    .filter(|g| {
-                        self.kind_of(*g)
-                            .is_some_and(|k| k != GroupKind::Default(DefaultGroup::Everyone))
-                    })
-                    .collect();
-                self.insert_member(Member {
-                    id: *user,
-                    email: email.clone(),
-                    status: MemberStatus::Pending,
-                    invited_at: at,
-                    invitation_sent_at: at,
-                    groups,
-                });
-            }
-            EventKind::InvitationAccepted { user } => {
-                self.update_member(*user, |m| {
-                    if m.status.is_pending() {
-                        m.status = MemberStatus::Active { last_active: at };
-                    }
-                });
-            }
+            } => self.apply_invited(*user, email, groups, at),
+            EventKind::InvitationAccepted { user } => self.members.apply_accepted(*user, at),
             EventKind::UserSignedIn { user } => {
-                self.update_member(*user, |m| {
-                    if let MemberStatus::Active { last_active } = m.status
-                        && at > last_active
-                    {
-                        m.status = MemberStatus::Active { last_active: at };
-                    }
-                });
+                self.members.apply_signed_in(*user, at);
             }
             EventKind::UserRemoved { user } | EventKind::InvitationRevoked { user } => {
                 self.remove_member(*user);
@@ -84,89 +39,68 @@ impl Organization {
                 group,
                 name,
                 members,
-            } => {
-                if self.groups.contains_key(group) || self.group_names.contains_key(name) {
-                    return;
-                }
-                self.insert_group(*group, name.clone(), GroupKind::Custom);
-                self.next_group = self.next_group.max(group.0.saturating_add(1));
-                self.join(*group, members);
-            }
-            EventKind::GroupRenamed { group, name } => {
-                let Some(g) = self.groups.get_mut(group) else {
-                    return;
-                };
-                let old = std::mem::replace(&mut g.name, name.clone());
-                self.group_names.remove(&old);
-                self.group_names.insert(name.clone(), *group);
-            }
-            EventKind::GroupDeleted { group } => {
-                self.roles_forget_group(*group);
-                self.licenses_forget_group(*group);
-                if let Some(g) = self.groups.remove(group) {
-                    self.group_names.remove(&g.name);
-                    for user in &g.members {
-                        if let Some(m) = self.members.get_mut(user) {
-                            m.groups.remove(group);
-                        }
-                    }
-                    self.index.drop_group(*group);
-                }
-            }
+            } => self.apply_group_created(*group, name, members),
+            EventKind::GroupRenamed { group, name } => self.groups.apply_renamed(*group, name),
+            EventKind::GroupDeleted { group } => self.delete_group(*group),
             EventKind::GroupMembersAdded { group, users } => self.join(*group, users),
-            EventKind::GroupMembersRemoved { group, users } => {
-                let Some(g) = self.groups.get_mut(group) else {
-                    return;
+            EventKind::GroupMembersRemoved { group, users } => self.leave(*group, users),
+            EventKind::ServiceAdded {
+                service,
+                name,
+                roles,
+                admin_role,
+                default_roles,
+            } => self
+                .access
+                .apply_service_added(*service, name, roles, admin_role, default_roles),
+            EventKind::ServiceRemoved { service } => self.access.apply_service_removed(*service),
+            EventKind::RoleAssigned {
+                service,
+                holder,
+                role,
+            } => {
+                let exists = match holder {
+                    Holder::Group(g) => self.groups.contains(*g),
+                    Holder::User(u) => self.members.contains(*u),
                 };
-                let mut left = Vec::new();
-                for user in users {
-                    if g.members.remove(user)
-                        && let Some(m) = self.members.get_mut(user)
-                    {
-                        m.groups.remove(group);
-                        self.index.leave(*group, m);
-                        left.push(*user);
-                    }
-                }
-                for user in left {
-                    self.licenses_left_group(user, *group);
-                }
+                self.access
+                    .apply_role_assigned(*service, *holder, role, exists);
             }
-            EventKind::ServiceAdded { .. }
-            | EventKind::ServiceRemoved { .. }
-            | EventKind::RoleAssigned { .. }
-            | EventKind::RoleRevoked { .. } => self.apply_roles(event),
-            EventKind::LicensePoolSet { .. }
-            | EventKind::LicensePoolRemoved { .. }
-            | EventKind::LicenseRuleSet { .. }
-            | EventKind::LicenseRuleRemoved { .. }
-            | EventKind::LicenseGranted { .. }
-            | EventKind::LicenseReleased { .. } => self.apply_licenses(event),
-            EventKind::MailSettingsSet { .. }
-            | EventKind::MailSettingsCleared
-            | EventKind::InvitationExpirySet { .. }
-            | EventKind::InvitationResent { .. }
-            | EventKind::InvitationEmailQueued { .. }
-            | EventKind::InvitationEmailDelivered { .. }
-            | EventKind::InvitationEmailFailed { .. } => self.apply_invitations(event),
-        }
-    }
-
-    /// Takes a member out of the organization, every group, every role
-    /// assignment, every license and the email queue.
-    fn remove_member(&mut self, user: UserId) {
-        let Some(member) = self.members.remove(&user) else {
-            return;
-        };
-        self.index.remove(&member);
-        for group in &member.groups {
-            if let Some(g) = self.groups.get_mut(group) {
-                g.members.remove(&user);
+            EventKind::RoleRevoked {
+                service,
+                holder,
+                role,
+            } => self.access.apply_role_revoked(*service, *holder, role),
+            EventKind::LicensePoolSet { kind, seats } => self.licenses.apply_pool_set(kind, *seats),
+            EventKind::LicensePoolRemoved { kind } => self.licenses.apply_pool_removed(kind),
+            EventKind::LicenseRuleSet { group, kind, quota } => {
+                let may_have_rule = self.groups.get(*group).is_some_and(|g| !g.is_everyone());
+                self.licenses
+                    .apply_rule_set(*group, kind, *quota, may_have_rule);
             }
+            EventKind::LicenseRuleRemoved { group } => self.licenses.forget_group(*group),
+            EventKind::LicenseGranted { user, kind, source } => {
+                self.licenses
+                    .apply_granted(self.members.get(*user), kind, *source);
+            }
+            EventKind::LicenseReleased { user, kind } => self.licenses.release(*user, kind),
+            EventKind::MailSettingsSet { settings } => self.invitations.apply_mail_set(settings),
+            EventKind::MailSettingsCleared => self.invitations.apply_mail_cleared(),
+            EventKind::InvitationExpirySet { after } => self.invitations.apply_expiry_set(*after),
+            EventKind::InvitationResent { user } => self.members.apply_resent(*user, at),
+            EventKind::InvitationEmailQueued { notification, user } => {
+                let is_member = self.members.contains(*user);
+                self.invitations
+                    .apply_email_queued(*notification, *user, event.actor, is_member);
+            }
+            EventKind::InvitationEmailDelivered { notification } => {
+                self.invitations.apply_email_delivered(*notification);
+            }
+            EventKind::InvitationEmailFailed {
+                notification,
+                error,
+            } => self.invitations.apply_email_failed(*notification, error),
         }
-        self.roles_forget_user(user);
-        self.licenses_forget_user(user);
-        self.outbox.retain(|_, queued| queued.user != user);
     }
 
     /// Moves a member's Last active to `at` if that is later, without an
@@ -174,78 +108,116 @@ impl Organization {
     /// stream (see [`ActivityStore`](crate::ActivityStore)). Pending members
     /// are left alone: accepting an invitation is an event. Returns whether
     /// anything changed.
-    pub fn observe_sign_in(&mut self, user: UserId, at: jiff::Timestamp) -> bool {
-        let later = self
-            .members
-            .get(&user)
-            .and_then(|m| m.status.last_active())
-            .is_some_and(|last| at > last);
-        if later {
-            self.update_member(user, |m| {
-                m.status = MemberStatus::Active { last_active: at }
-            });
-        }
-        later
+    pub fn observe_sign_in(&mut self, user: UserId, at: Timestamp) -> bool {
+        self.members.apply_signed_in(user, at)
     }
 
-    fn insert_group(&mut self, id: GroupId, name: GroupName, kind: GroupKind) {
-        self.group_names.insert(name.clone(), id);
-        self.groups.insert(
-            id,
-            Group {
-                id,
-                name,
-                kind,
-                members: BTreeSet::new(),
-            },
-        );
-        if kind != GroupKind::Default(DefaultGroup::Everyone) {
-            self.index.groups.entry(id).or_default();
-        }
-    }
-
-    /// Adds a member. A member whose address another member already holds
-    /// (under [`Email`](crate::Email)'s identity rule) is kept as well:
-    /// `decide` never invites a held address, so such an event comes from
-    /// a store written under an older, finer identity rule, and dropping
-    /// it would lose a member. [`Organization::duplicate_addresses`] lists
-    /// them. An id that is already taken changes nothing.
-    fn insert_member(&mut self, member: Member) {
-        if self.members.contains_key(&member.id) {
-            return;
-        }
-        self.next_user = self.next_user.max(member.id.0.saturating_add(1));
-        for group in &member.groups {
-            if let Some(g) = self.groups.get_mut(group) {
-                g.members.insert(member.id);
+    /// `OrganizationCreated`: the default groups, and the creator, active
+    /// and in Administrators.
+    fn apply_created(&mut self, name: &str, user: UserId, email: &Email, at: Timestamp) {
+        self.info = Some(OrganizationInfo {
+            name: name.to_owned(),
+            created_at: at,
+        });
+        self.groups.apply_defaults();
+        for group in self.groups.iter() {
+            if !group.is_everyone() {
+                self.members.open_group(group.id);
             }
         }
-        self.index.insert(&member);
-        self.members.insert(member.id, member);
+        let mut groups = BTreeSet::new();
+        groups.insert(DefaultGroup::Administrators.id());
+        self.insert_member(Member {
+            id: user,
+            email: email.clone(),
+            status: MemberStatus::Active { last_active: at },
+            invited_at: at,
+            invitation_sent_at: at,
+            groups,
+        });
     }
 
-    /// Changes a member, keeping the indexes in step.
-    fn update_member(&mut self, id: UserId, change: impl FnOnce(&mut Member)) {
-        if let Some(member) = self.members.get_mut(&id) {
-            self.index.remove(member);
-            change(member);
-            self.index.insert(member);
+    /// `UserInvited`: a pending member in the event's groups that exist
+    /// (never `Everyone`).
+    fn apply_invited(&mut self, user: UserId, email: &Email, groups: &[GroupId], at: Timestamp) {
+        let groups = groups
+            .iter()
+            .copied()
+            .filter(|g| self.groups.get(*g).is_some_and(|g| !g.is_everyone()))
+            .collect();
+        self.insert_member(Member {
+            id: user,
+            email: email.clone(),
+            status: MemberStatus::Pending,
+            invited_at: at,
+            invitation_sent_at: at,
+            groups,
+        });
+    }
+
+    /// Adds a member to the members and to each of their groups.
+    fn insert_member(&mut self, member: Member) {
+        let (id, groups) = (member.id, member.groups.clone());
+        if self.members.insert(member) {
+            for group in groups {
+                self.groups.join(group, id);
+            }
         }
     }
 
-    fn join(&mut self, group: GroupId, users: &[UserId]) {
-        let Some(g) = self.groups.get_mut(&group) else {
+    /// Takes a member out of the organization, every group, every role
+    /// assignment, every license and the email queue.
+    fn remove_member(&mut self, user: UserId) {
+        let Some(member) = self.members.remove(user) else {
             return;
         };
-        if g.is_everyone() {
-            return;
+        for group in &member.groups {
+            self.groups.leave(*group, user);
         }
+        self.access.forget_user(user);
+        self.licenses.forget_user(user);
+        self.invitations.forget_user(user);
+    }
+
+    /// `GroupCreated`: a custom group with its first members (ignored when
+    /// the id or the name is taken).
+    fn apply_group_created(&mut self, group: GroupId, name: &GroupName, members: &[UserId]) {
+        if self
+            .groups
+            .insert(group, name.clone(), crate::GroupKind::Custom)
+        {
+            self.members.open_group(group);
+            self.join(group, members);
+        }
+    }
+
+    /// Deletes a group: its role assignments, its license rule and what the
+    /// rule granted go with it, and its members leave it.
+    fn delete_group(&mut self, group: GroupId) {
+        self.access.forget_group(group);
+        self.licenses.forget_group(group);
+        if let Some(g) = self.groups.remove(group) {
+            self.members.forget_group(group, &g.members);
+        }
+    }
+
+    /// Members join a group (never `Everyone`; unknown members are
+    /// skipped).
+    fn join(&mut self, group: GroupId, users: &[UserId]) {
         for user in users {
-            if let Some(m) = self.members.get_mut(user)
-                && g.members.insert(*user)
-            {
-                m.groups.insert(group);
-                self.index.join(group, m);
+            if self.members.contains(*user) && self.groups.join(group, *user) {
+                self.members.join(*user, group);
+            }
+        }
+    }
+
+    /// Members leave a group, and with it what its license rule granted
+    /// them.
+    fn leave(&mut self, group: GroupId, users: &[UserId]) {
+        for user in users {
+            if self.groups.leave(group, *user) && self.members.contains(*user) {
+                self.members.leave(*user, group);
+                self.licenses.left_group(*user, group);
             }
         }
     }

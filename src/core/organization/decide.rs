@@ -1,11 +1,15 @@
 //! Turning commands into events. Pure: reads the state, never changes it.
+//!
+//! One exhaustive match routes every command through its door (create,
+//! a member acting for themselves, or an administrator) to the decision
+//! of the sub-state that owns it, with the command's fields; names are
+//! looked up by the resolver (`resolve.rs`) first.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::Organization;
 use crate::core::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
-use crate::core::organization::{Group, GroupKind};
 use crate::{
     Command, Context, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
     UserId,
@@ -23,169 +27,108 @@ impl Organization {
     /// checked before anything else, so a non-administrator learns nothing
     /// about the organization from the error.
     pub fn decide(&self, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
-        if let Command::CreateOrganization { name } = command {
-            return self.decide_create(name, ctx);
-        }
-        if !self.exists() {
-            return Err(DomainError::NotCreated);
-        }
-        match command {
-            Command::AcceptInvitation => return self.decide_accept(ctx),
-            Command::RecordSignIn => return self.decide_sign_in(ctx),
-            _ => {}
-        }
-        let actor = self.require_admin(ctx)?;
-        let event = |kind| Event::new(ctx.now, actor, kind);
-        match command {
-            Command::InviteUsers { emails, groups } => {
-                let invited = self.decide_invite(emails, groups)?;
-                let follow_up = self.after_invitations(&invited)?;
-                Ok(invited.into_iter().chain(follow_up).map(event).collect())
-            }
-            Command::RemoveUsers { emails } => {
-                let users = self.resolve_users(emails)?;
-                if users.contains(&actor) {
-                    return Err(DomainError::CannotRemoveSelf);
-                }
-                self.require_admin_left(&users)?;
-                Ok(users
+        let (members, groups) = (&self.members, &self.groups);
+        let admin = |decide: &dyn Fn(UserId) -> Result<Vec<EventKind>, DomainError>| {
+            self.as_admin(ctx, |actor| {
+                let kinds = decide(actor)?;
+                Ok(kinds
                     .into_iter()
-                    .map(|user| event(EventKind::UserRemoved { user }))
+                    .map(|kind| Event::new(ctx.now, actor, kind))
                     .collect())
+            })
+        };
+        match command {
+            Command::CreateOrganization { name } => self.decide_create(name, ctx),
+            Command::AcceptInvitation => self.as_member(|| self.decide_accept(ctx)),
+            Command::RecordSignIn => self.as_member(|| self.decide_sign_in(ctx)),
+            Command::InviteUsers { emails, groups } => {
+                admin(&|_| self.decide_invite_users(emails, groups))
             }
-            Command::CreateGroup { name, members } => {
-                if let Some(existing) = self.group(name) {
-                    return Err(DomainError::GroupNameTaken {
-                        name: existing.name.clone(),
-                    });
-                }
-                let members = if members.is_empty() {
+            Command::RemoveUsers { emails } => admin(&|actor| self.decide_remove(actor, emails)),
+            Command::CreateGroup { name, members: who } => admin(&|_| {
+                groups.require_name_free(name)?;
+                let who = if who.is_empty() {
                     Vec::new()
                 } else {
-                    self.resolve_users(members)?
+                    members.resolve_all(who)?
                 };
-                if self.next_group == u32::MAX {
-                    return Err(DomainError::IdsExhausted { what: "group" });
-                }
-                Ok(vec![event(EventKind::GroupCreated {
-                    group: GroupId(self.next_group),
-                    name: name.clone(),
-                    members,
-                })])
-            }
+                groups.decide_create(name, who)
+            }),
             Command::RenameGroup { group, new_name } => {
-                let id = self.resolve_custom_group(group)?;
-                if let Some(other) = self.group(new_name) {
-                    if other.id != id {
-                        return Err(DomainError::GroupNameTaken {
-                            name: other.name.clone(),
-                        });
-                    }
-                    if other.name.as_str() == new_name.as_str() {
-                        return Ok(Vec::new());
-                    }
-                }
-                Ok(vec![event(EventKind::GroupRenamed {
-                    group: id,
-                    name: new_name.clone(),
-                })])
+                admin(&|_| groups.decide_rename(groups.resolve_custom(group)?.id(), new_name))
             }
-            Command::DeleteGroup { group } => {
-                let id = self.resolve_custom_group(group)?;
-                Ok(vec![event(EventKind::GroupDeleted { group: id })])
-            }
+            Command::DeleteGroup { group } => admin(&|_| {
+                let group = groups.resolve_custom(group)?.id();
+                Ok(vec![EventKind::GroupDeleted { group }])
+            }),
             Command::AddGroupMembers { group, members } => {
-                let id = self.resolve_editable_group(group)?;
-                let users: Vec<UserId> = self
-                    .resolve_users(members)?
-                    .into_iter()
-                    .filter(|u| !self.members.get(u).is_some_and(|m| m.groups.contains(&id)))
-                    .collect();
-                if users.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let group = [id];
-                let joins: Vec<(UserId, &[GroupId])> =
-                    users.iter().map(|u| (*u, &group[..])).collect();
-                let grants = self.license_grants_for_joins(&joins)?;
-                Ok(
-                    std::iter::once(EventKind::GroupMembersAdded { group: id, users })
-                        .chain(grants)
-                        .map(event)
-                        .collect(),
-                )
+                admin(&|_| self.decide_add_members(group, members))
             }
             Command::RemoveGroupMembers { group, members } => {
-                let id = self.resolve_editable_group(group)?;
-                let users: Vec<UserId> = self
-                    .resolve_users(members)?
-                    .into_iter()
-                    .filter(|u| self.members.get(u).is_some_and(|m| m.groups.contains(&id)))
-                    .collect();
-                if id == DefaultGroup::Administrators.id() {
-                    self.require_admin_left(&users)?;
-                }
-                Ok(if users.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![event(EventKind::GroupMembersRemoved { group: id, users })]
-                })
+                admin(&|_| self.decide_remove_members(group, members))
             }
-            Command::AddService { .. }
-            | Command::RemoveService { .. }
-            | Command::AssignRole { .. }
-            | Command::RevokeRole { .. } => {
-                Ok(self.decide_roles(command)?.into_iter().map(event).collect())
+            Command::AddService {
+                name,
+                roles,
+                admin_role,
+                default_roles,
+            } => admin(&|_| {
+                self.access
+                    .decide_add_service(groups, name, roles, admin_role, default_roles)
+            }),
+            Command::RemoveService { service } => admin(&|_| {
+                Ok(super::Access::decide_remove_service(
+                    self.access.resolve(service)?,
+                ))
+            }),
+            Command::AssignRole { service, to, role } => admin(&|_| {
+                self.access
+                    .decide_assign(members, groups, service, to, role)
+            }),
+            Command::RevokeRole {
+                service,
+                from,
+                role,
+            } => admin(&|_| {
+                self.access
+                    .decide_revoke(members, groups, service, from, role)
+            }),
+            Command::SetLicensePool { kind, seats } => {
+                admin(&|_| self.licenses.decide_set_pool(kind, *seats))
             }
-            Command::SetLicensePool { .. }
-            | Command::RemoveLicensePool { .. }
-            | Command::SetGroupLicenseRule { .. }
-            | Command::RemoveGroupLicenseRule { .. }
-            | Command::AllocateLicense { .. }
-            | Command::DeallocateLicense { .. } => Ok(self
-                .decide_licenses(command)?
-                .into_iter()
-                .map(event)
-                .collect()),
-            Command::SetMailSettings { .. }
-            | Command::ClearMailSettings
-            | Command::SetInvitationExpiry { .. }
-            | Command::ResendInvitation { .. }
-            | Command::RevokeInvitation { .. } => Ok(self
-                .decide_invitations(command)?
-                .into_iter()
-                .map(event)
-                .collect()),
-            Command::CreateOrganization { .. }
-            | Command::AcceptInvitation
-            | Command::RecordSignIn => Ok(Vec::new()),
+            Command::RemoveLicensePool { kind } => {
+                admin(&|_| self.licenses.decide_remove_pool(kind))
+            }
+            Command::SetGroupLicenseRule { group, kind, quota } => admin(&|_| {
+                self.licenses
+                    .decide_set_rule(groups.resolve(group)?, kind, *quota)
+            }),
+            Command::RemoveGroupLicenseRule { group } => {
+                admin(&|_| Ok(self.licenses.decide_remove_rule(groups.resolve(group)?)))
+            }
+            Command::AllocateLicense { user, kind } => {
+                admin(&|_| self.licenses.decide_allocate(members.resolve(user)?, kind))
+            }
+            Command::DeallocateLicense { user, kind } => admin(&|_| {
+                self.licenses
+                    .decide_deallocate(members.resolve(user)?, kind)
+            }),
+            Command::SetMailSettings { settings } => {
+                admin(&|_| self.invitations.decide_set_mail(settings))
+            }
+            Command::ClearMailSettings => admin(&|_| Ok(self.invitations.decide_clear_mail())),
+            Command::SetInvitationExpiry { after } => {
+                admin(&|_| self.invitations.decide_set_expiry(*after))
+            }
+            Command::ResendInvitation { user } => admin(&|_| {
+                self.invitations
+                    .decide_resend(members.resolve_pending(user)?)
+            }),
+            Command::RevokeInvitation { user } => admin(&|_| {
+                let user = members.resolve_pending(user)?.id();
+                Ok(vec![EventKind::InvitationRevoked { user }])
+            }),
         }
-    }
-
-    /// What follows new invitations: license grants from group rules and
-    /// invitation emails. `invited` holds the `UserInvited` kinds.
-    ///
-    /// # Errors
-    /// [`DomainError::NoSeatsLeft`] when group rules need more seats than
-    /// are free.
-    pub(crate) fn after_invitations<'a>(
-        &self,
-        invited: impl IntoIterator<Item = &'a EventKind>,
-    ) -> Result<Vec<EventKind>, DomainError> {
-        if self.licenses.rules.is_empty() && self.mail.is_none() {
-            return Ok(Vec::new());
-        }
-        let joins: Vec<(UserId, &[GroupId])> = invited
-            .into_iter()
-            .filter_map(|kind| match kind {
-                EventKind::UserInvited { user, groups, .. } => Some((*user, &groups[..])),
-                _ => None,
-            })
-            .collect();
-        let mut follow_up = self.license_grants_for_joins(&joins)?;
-        let users: Vec<UserId> = joins.iter().map(|(u, _)| *u).collect();
-        follow_up.extend(self.queue_invitation_emails(&users)?);
-        Ok(follow_up)
     }
 
     /// Decides `command` and applies its events; returns the events.
@@ -198,6 +141,42 @@ impl Organization {
             self.apply(event);
         }
         Ok(events)
+    }
+
+    /// The door of a member acting for themselves: the organization must
+    /// exist.
+    fn as_member(
+        &self,
+        decide: impl FnOnce() -> Result<Vec<Event>, DomainError>,
+    ) -> Result<Vec<Event>, DomainError> {
+        if !self.exists() {
+            return Err(DomainError::NotCreated);
+        }
+        decide()
+    }
+
+    /// The administrators' door, for every administrative decision (single
+    /// commands and bulk invitations alike): the organization must exist and
+    /// the actor must be an active administrator, checked before anything
+    /// else; `decide` gets the actor's id.
+    ///
+    /// # Errors
+    /// [`DomainError::NotCreated`], [`DomainError::Forbidden`], or what
+    /// `decide` returns.
+    pub(crate) fn as_admin<T>(
+        &self,
+        ctx: &Context,
+        decide: impl FnOnce(UserId) -> Result<T, DomainError>,
+    ) -> Result<T, DomainError> {
+        if !self.exists() {
+            return Err(DomainError::NotCreated);
+        }
+        match self.member(&ctx.actor) {
+            Some(m) if self.is_active_administrator(m.id) => decide(m.id),
+            _ => Err(DomainError::Forbidden {
+                actor: ctx.actor.clone(),
+            }),
+        }
     }
 
     fn decide_create(&self, name: &str, ctx: &Context) -> Result<Vec<Event>, DomainError> {
@@ -215,7 +194,8 @@ impl Organization {
             });
         }
         let user = UserId(
-            self.next_free_user()
+            self.members
+                .next_free()
                 .ok_or(DomainError::IdsExhausted { what: "user" })?,
         );
         Ok(vec![Event::new(
@@ -240,7 +220,7 @@ impl Organization {
                 email: member.email.clone(),
             });
         }
-        if self.is_expired(member, ctx.now) {
+        if self.invitations.is_expired(member, ctx.now) {
             return Err(DomainError::InvitationExpired {
                 email: member.email.clone(),
             });
@@ -271,8 +251,8 @@ impl Organization {
         }
     }
 
-    /// The event kinds for an invitation, all or nothing.
-    pub(crate) fn decide_invite(
+    /// `InviteUsers`: all or nothing.
+    fn decide_invite_users(
         &self,
         emails: &[Email],
         groups: &[GroupName],
@@ -290,11 +270,12 @@ impl Organization {
                 given: groups.len(),
             });
         }
-        let groups: Arc<[GroupId]> = self.resolve_invite_groups(groups)?.into();
+        let groups: Arc<[GroupId]> = self.groups.resolve_invite_groups(groups)?.into();
         let mut seen = HashSet::new();
         let mut repeated = Vec::new();
+        let mut seen_repeated = HashSet::new();
         for email in emails {
-            if !seen.insert(email) && !repeated.contains(email) {
+            if !seen.insert(email) && seen_repeated.insert(email) {
                 repeated.push(email.clone());
             }
         }
@@ -308,124 +289,124 @@ impl Organization {
         if !members.is_empty() {
             return Err(DomainError::AlreadyMembers { emails: members });
         }
+        self.decide_invitations(emails.iter().map(|email| (email.clone(), groups.clone())))
+    }
+
+    /// The events of new invitations, for single and bulk invites alike:
+    /// one `UserInvited` per invitee (checked already: not a member, not
+    /// repeated, groups resolved), numbered from the user counter, then
+    /// what follows them: license grants from the groups' rules and one
+    /// queued email each when the organization has mail settings.
+    ///
+    /// # Errors
+    /// [`DomainError::IdsExhausted`] when the counters cannot number them
+    /// (only a damaged store gets there), [`DomainError::NoSeatsLeft`] when
+    /// group rules need more seats than are free.
+    pub(crate) fn decide_invitations(
+        &self,
+        invitees: impl ExactSizeIterator<Item = (Email, Arc<[GroupId]>)>,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        if invitees.len() == 0 {
+            return Ok(Vec::new());
+        }
         // Every id handed out must leave the counter room to move past it.
         let first = self
-            .next_free_user()
+            .members
+            .next_free()
             .filter(|first| {
-                u64::try_from(emails.len())
+                u64::try_from(invitees.len())
                     .ok()
                     .and_then(|n| first.checked_add(n))
                     .is_some()
             })
             .ok_or(DomainError::IdsExhausted { what: "user" })?;
-        Ok(emails
-            .iter()
+        let invited: Vec<(UserId, Email, Arc<[GroupId]>)> = invitees
             .zip(first..)
-            .map(|(email, id)| EventKind::UserInvited {
-                user: UserId(id),
-                email: email.clone(),
-                groups: groups.clone(),
+            .map(|((email, groups), id)| (UserId(id), email, groups))
+            .collect();
+        let joins: Vec<(UserId, &[GroupId])> =
+            invited.iter().map(|(user, _, g)| (*user, &g[..])).collect();
+        let grants = self.licenses.grants_for_joins(&joins)?;
+        let users: Vec<UserId> = joins.iter().map(|(user, _)| *user).collect();
+        let emails = self.invitations.queue_emails(&users)?;
+        Ok(invited
+            .into_iter()
+            .map(|(user, email, groups)| EventKind::UserInvited {
+                user,
+                email,
+                groups,
             })
+            .chain(grants)
+            .chain(emails)
             .collect())
     }
 
-    /// The id the next member gets, or `None` when the counter is at the
-    /// end of its range (a damaged store): an id is handed out only if the
-    /// counter can move past it.
-    pub(crate) fn next_free_user(&self) -> Option<u64> {
-        let next = self.next_user.max(1);
-        (next < u64::MAX).then_some(next)
-    }
-
-    /// Resolves invitation groups: every unknown name is reported; repeats
-    /// and `Everyone` are dropped; the result is in id order.
-    pub(crate) fn resolve_invite_groups(
+    /// `RemoveUsers`: never oneself, never the last administrator.
+    fn decide_remove(
         &self,
-        names: &[GroupName],
-    ) -> Result<Vec<GroupId>, DomainError> {
-        let mut ids = BTreeSet::new();
-        let mut unknown: Vec<GroupName> = Vec::new();
-        for name in names {
-            match self.group(name) {
-                Some(g) if g.is_everyone() => {}
-                Some(g) => {
-                    ids.insert(g.id);
-                }
-                None if unknown.contains(name) => {}
-                None => unknown.push(name.clone()),
-            }
+        actor: UserId,
+        emails: &[Email],
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let users = self.members.resolve_all(emails)?;
+        if users.contains(&actor) {
+            return Err(DomainError::CannotRemoveSelf);
         }
-        if unknown.is_empty() {
-            Ok(ids.into_iter().collect())
+        self.require_admin_left(&users)?;
+        Ok(users
+            .into_iter()
+            .map(|user| EventKind::UserRemoved { user })
+            .collect())
+    }
+
+    /// `AddGroupMembers`: members already in the group are left out; the
+    /// others receive the group's license rule.
+    fn decide_add_members(
+        &self,
+        group: &GroupName,
+        members: &[Email],
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let id = self.groups.resolve_editable(group)?.id();
+        let users: Vec<UserId> = self
+            .members
+            .resolve_all(members)?
+            .into_iter()
+            .filter(|u| !self.members.get(*u).is_some_and(|m| m.is_in(id)))
+            .collect();
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let group = [id];
+        let joins: Vec<(UserId, &[GroupId])> = users.iter().map(|u| (*u, &group[..])).collect();
+        let grants = self.licenses.grants_for_joins(&joins)?;
+        Ok(
+            std::iter::once(EventKind::GroupMembersAdded { group: id, users })
+                .chain(grants)
+                .collect(),
+        )
+    }
+
+    /// `RemoveGroupMembers`: members not in the group are left out;
+    /// Administrators keep an active administrator.
+    fn decide_remove_members(
+        &self,
+        group: &GroupName,
+        members: &[Email],
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let id = self.groups.resolve_editable(group)?.id();
+        let users: Vec<UserId> = self
+            .members
+            .resolve_all(members)?
+            .into_iter()
+            .filter(|u| self.members.get(*u).is_some_and(|m| m.is_in(id)))
+            .collect();
+        if id == DefaultGroup::Administrators.id() {
+            self.require_admin_left(&users)?;
+        }
+        Ok(if users.is_empty() {
+            Vec::new()
         } else {
-            Err(DomainError::UnknownGroups { names: unknown })
-        }
-    }
-
-    /// The actor's id, if they are an active administrator.
-    pub(crate) fn require_admin(&self, ctx: &Context) -> Result<UserId, DomainError> {
-        match self.member(&ctx.actor) {
-            Some(m) if self.is_active_administrator(m.id) => Ok(m.id),
-            _ => Err(DomainError::Forbidden {
-                actor: ctx.actor.clone(),
-            }),
-        }
-    }
-
-    /// Members' ids in first-seen order, repeats dropped; every unknown
-    /// address is reported.
-    fn resolve_users(&self, emails: &[Email]) -> Result<Vec<UserId>, DomainError> {
-        if emails.is_empty() {
-            return Err(DomainError::NoUsers);
-        }
-        let mut ids = Vec::with_capacity(emails.len());
-        let mut seen = HashSet::new();
-        let mut unknown: Vec<Email> = Vec::new();
-        let mut seen_unknown: HashSet<&Email> = HashSet::new();
-        for email in emails {
-            match self.member(email) {
-                Some(m) => {
-                    if seen.insert(m.id) {
-                        ids.push(m.id);
-                    }
-                }
-                None => {
-                    if seen_unknown.insert(email) {
-                        unknown.push(email.clone());
-                    }
-                }
-            }
-        }
-        if unknown.is_empty() {
-            Ok(ids)
-        } else {
-            Err(DomainError::UnknownUsers { emails: unknown })
-        }
-    }
-
-    /// The group with this name, or a refusal naming it.
-    pub(crate) fn resolve_group(&self, name: &GroupName) -> Result<&Group, DomainError> {
-        self.group(name).ok_or_else(|| DomainError::UnknownGroups {
-            names: vec![name.clone()],
+            vec![EventKind::GroupMembersRemoved { group: id, users }]
         })
-    }
-
-    fn resolve_custom_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
-        let group = self.resolve_group(name)?;
-        match group.kind {
-            GroupKind::Custom => Ok(group.id),
-            GroupKind::Default(_) => Err(DomainError::DefaultGroupImmutable {
-                name: group.name.clone(),
-            }),
-        }
-    }
-
-    fn resolve_editable_group(&self, name: &GroupName) -> Result<GroupId, DomainError> {
-        let group = self.resolve_group(name)?;
-        if group.is_everyone() {
-            return Err(DomainError::EveryoneImplicit);
-        }
-        Ok(group.id)
     }
 
     /// Refuses when losing `leaving` would leave no active administrator.
@@ -433,7 +414,7 @@ impl Organization {
         let leaving: HashSet<&UserId> = leaving.iter().collect();
         let remaining = self
             .groups
-            .get(&DefaultGroup::Administrators.id())
+            .get(DefaultGroup::Administrators.id())
             .into_iter()
             .flat_map(|g| g.members.iter())
             .filter(|id| self.is_active_administrator(**id) && !leaving.contains(id))

@@ -1,14 +1,14 @@
 //! The invitation lifecycle: mail settings, expiry, resending, revoking,
-//! and the queue of invitation emails to deliver.
+//! and the queue of invitation emails to deliver. The rules are documented
+//! on [`QueuedEmail`].
+
+use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{Member, Organization};
-use crate::{
-    Command, DomainError, Email, Event, EventKind, InvitationEmail, MailSettings, NotificationId,
-    UserId,
-};
+use crate::{DomainError, Event, EventKind, InvitationEmail, MailSettings, NotificationId, UserId};
 
 /// Where a member's invitation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -25,6 +25,31 @@ pub enum InvitationStatus {
 }
 
 /// An invitation email waiting to be delivered.
+///
+/// # The invitation lifecycle
+///
+/// An invited member is Pending until they accept
+/// ([`Command::AcceptInvitation`](crate::Command::AcceptInvitation)). With
+/// an expiry set
+/// ([`Command::SetInvitationExpiry`](crate::Command::SetInvitationExpiry),
+/// one minute to ten years; none by default), an invitation not accepted
+/// within that time after it was last sent is
+/// [`Expired`](InvitationStatus::Expired) and cannot be accepted until an
+/// administrator resends it
+/// ([`Command::ResendInvitation`](crate::Command::ResendInvitation), which
+/// restarts the clock). Revoking a pending invitation
+/// ([`Command::RevokeInvitation`](crate::Command::RevokeInvitation)) removes
+/// the member as removing a user does.
+///
+/// Without [`MailSettings`] inviting sends nothing. With them, every new
+/// invitation (single or bulk) and every resend queues exactly one email,
+/// numbered by a [`NotificationId`]; whoever invited is recorded as its
+/// sender. The queue is in the state: [`Organization::queued_emails`]
+/// lists it with each message, [`Organization::delivery_event`] records a
+/// delivery attempt (delivered: it leaves the queue; failed: it stays,
+/// with the error and the attempt count). Clearing the mail settings
+/// empties the queue; removing a member (or revoking their invitation)
+/// drops their queued emails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueuedEmail {
     pub(crate) user: UserId,
@@ -57,22 +82,33 @@ const MIN_EXPIRY: SignedDuration = SignedDuration::from_secs(60);
 const MAX_EXPIRY_DAYS: u32 = 3650;
 const MAX_EXPIRY: SignedDuration = SignedDuration::from_hours(MAX_EXPIRY_DAYS as i64 * 24);
 
+/// Mail settings, invitation expiry and the queue of invitation emails.
+/// Changed only through its `apply_*` methods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Invitations {
+    mail: Option<MailSettings>,
+    expiry: Option<SignedDuration>,
+    outbox: BTreeMap<NotificationId, QueuedEmail>,
+    /// The next free notification id.
+    next: u64,
+}
+
 impl Organization {
     /// The custom mail settings, if any.
     pub fn mail_settings(&self) -> Option<&MailSettings> {
-        self.mail.as_ref()
+        self.invitations.mail.as_ref()
     }
 
     /// How long invitations stay valid (`None`: forever).
     pub fn invitation_expiry(&self) -> Option<SignedDuration> {
-        self.invitation_expiry
+        self.invitations.expiry
     }
 
     /// Where `member`'s invitation stands at `now`.
     pub fn invitation_status(&self, member: &Member, now: Timestamp) -> InvitationStatus {
         if !member.status.is_pending() {
             InvitationStatus::Accepted
-        } else if self.is_expired(member, now) {
+        } else if self.invitations.is_expired(member, now) {
             InvitationStatus::Expired
         } else {
             InvitationStatus::Pending
@@ -81,16 +117,7 @@ impl Organization {
 
     /// When `member`'s invitation expires, if it can.
     pub fn invitation_expires_at(&self, member: &Member) -> Option<Timestamp> {
-        let ttl = self.invitation_expiry?;
-        if !member.status.is_pending() {
-            return None;
-        }
-        member.invitation_sent_at.checked_add(ttl).ok()
-    }
-
-    pub(crate) fn is_expired(&self, member: &Member, now: Timestamp) -> bool {
-        self.invitation_expires_at(member)
-            .is_some_and(|end| now >= end)
+        self.invitations.expires_at(member)
     }
 
     /// Invitation emails waiting for delivery, oldest first, with the
@@ -98,20 +125,37 @@ impl Organization {
     pub fn queued_emails(
         &self,
     ) -> impl Iterator<Item = (NotificationId, &QueuedEmail, InvitationEmail)> {
-        self.outbox.iter().filter_map(|(id, queued)| {
-            let settings = self.mail.as_ref()?;
-            let to = self.members.get(&queued.user)?.email.clone();
-            let by = self
-                .members
-                .get(&queued.invited_by)
-                .map(|m| m.email.clone())
-                .unwrap_or_else(|| settings.sender_address.clone());
-            Some((
-                *id,
-                queued,
-                InvitationEmail::new(settings, to, self.name(), &by),
-            ))
-        })
+        self.invitations
+            .outbox
+            .iter()
+            .filter_map(|(id, queued)| Some((*id, queued, self.invitation_email(queued)?)))
+    }
+
+    /// The message of a queued email: to the invitee, from whoever invited
+    /// them (the sender address when they are gone).
+    fn invitation_email(&self, queued: &QueuedEmail) -> Option<InvitationEmail> {
+        let settings = self.invitations.mail.as_ref()?;
+        let to = self.members.get(queued.user)?.email.clone();
+        let by = self
+            .members
+            .get(queued.invited_by)
+            .map(|m| m.email.clone())
+            .unwrap_or_else(|| settings.sender_address.clone());
+        Some(InvitationEmail::new(settings, to, self.name(), &by))
+    }
+
+    /// The ids of every queued invitation email, oldest first (including
+    /// any that [`queued_emails`](Organization::queued_emails) cannot
+    /// build a message for).
+    pub fn queued_ids(&self) -> impl Iterator<Item = NotificationId> + '_ {
+        self.invitations.outbox.keys().copied()
+    }
+
+    /// The message a queued email should carry (`None` when it is not
+    /// queued, or cannot be sent: no mail settings, or the invitee is gone).
+    pub fn queued_email(&self, notification: NotificationId) -> Option<InvitationEmail> {
+        let queued = self.invitations.outbox.get(&notification)?;
+        self.invitation_email(queued)
     }
 
     /// The event recording one delivery attempt of a queued email (`None`
@@ -123,7 +167,7 @@ impl Organization {
         result: Result<(), String>,
         at: Timestamp,
     ) -> Option<Event> {
-        let queued = self.outbox.get(&notification)?;
+        let queued = self.invitations.outbox.get(&notification)?;
         let kind = match result {
             Ok(()) => EventKind::InvitationEmailDelivered { notification },
             Err(error) => EventKind::InvitationEmailFailed {
@@ -133,31 +177,81 @@ impl Organization {
         };
         Some(Event::new(at, queued.invited_by, kind))
     }
+}
+
+impl Invitations {
+    /// The state restored from a snapshot.
+    pub(crate) fn restore(
+        mail: Option<MailSettings>,
+        expiry: Option<SignedDuration>,
+        outbox: impl IntoIterator<Item = (NotificationId, QueuedEmail)>,
+        next: u64,
+    ) -> Invitations {
+        Invitations {
+            mail,
+            expiry,
+            outbox: outbox.into_iter().collect(),
+            next,
+        }
+    }
+
+    /// The mail settings, if any.
+    pub(crate) fn mail(&self) -> Option<&MailSettings> {
+        self.mail.as_ref()
+    }
+
+    /// The expiry, if any.
+    pub(crate) fn expiry(&self) -> Option<SignedDuration> {
+        self.expiry
+    }
+
+    /// The queue, oldest first.
+    pub(crate) fn outbox(&self) -> impl Iterator<Item = (&NotificationId, &QueuedEmail)> {
+        self.outbox.iter()
+    }
+
+    /// The counter as stored: the next free id.
+    pub(crate) fn counter(&self) -> u64 {
+        self.next
+    }
+
+    /// When `member`'s invitation expires, if it can.
+    pub(crate) fn expires_at(&self, member: &Member) -> Option<Timestamp> {
+        let ttl = self.expiry?;
+        if !member.status.is_pending() {
+            return None;
+        }
+        member.invitation_sent_at.checked_add(ttl).ok()
+    }
+
+    /// Whether `member`'s invitation has expired at `now`.
+    pub(crate) fn is_expired(&self, member: &Member, now: Timestamp) -> bool {
+        self.expires_at(member).is_some_and(|end| now >= end)
+    }
 
     /// One queued email per invitee, when the organization has mail
-    /// settings; nothing otherwise.
-    /// Whoever invites is the events' actor, which the queue records.
+    /// settings; nothing otherwise. Whoever invites is the events' actor,
+    /// which the queue records.
     ///
     /// # Errors
     /// [`DomainError::IdsExhausted`] when the email counter cannot number
-    /// them all (only a damaged store gets there).
-    pub(crate) fn queue_invitation_emails(
-        &self,
-        users: &[UserId],
-    ) -> Result<Vec<EventKind>, DomainError> {
+    /// them all (only a damaged store gets there): an id is handed out
+    /// only if the counter can move past it.
+    pub(crate) fn queue_emails(&self, users: &[UserId]) -> Result<Vec<EventKind>, DomainError> {
         if self.mail.is_none() {
             return Ok(Vec::new());
         }
+        let first = self.next.max(1);
         let fits = u64::try_from(users.len())
             .ok()
-            .and_then(|n| self.next_notification.checked_add(n))
-            .is_some_and(|last| last < u64::MAX);
+            .and_then(|n| first.checked_add(n))
+            .is_some();
         if !fits {
             return Err(DomainError::IdsExhausted { what: "email" });
         }
         Ok(users
             .iter()
-            .zip(self.next_notification.saturating_add(1)..)
+            .zip(first..)
             .map(|(user, n)| EventKind::InvitationEmailQueued {
                 notification: NotificationId(n),
                 user: *user,
@@ -165,122 +259,121 @@ impl Organization {
             .collect())
     }
 
-    pub(crate) fn decide_invitations(
+    /// `SetMailSettings`.
+    pub(crate) fn decide_set_mail(
         &self,
-        command: &Command,
+        settings: &MailSettings,
     ) -> Result<Vec<EventKind>, DomainError> {
-        match command {
-            Command::SetMailSettings { settings } => {
-                if let Some(reason) = settings.problem() {
-                    return Err(DomainError::InvalidMailSettings { reason });
-                }
-                if self.mail.as_ref() == Some(settings) {
-                    return Ok(Vec::new());
-                }
-                Ok(vec![EventKind::MailSettingsSet {
-                    settings: settings.clone(),
-                }])
-            }
-            Command::ClearMailSettings => Ok(if self.mail.is_some() {
-                vec![EventKind::MailSettingsCleared]
-            } else {
-                Vec::new()
-            }),
-            Command::SetInvitationExpiry { after } => {
-                let after = match after {
-                    None => None,
-                    Some(d) => {
-                        let too_long = DomainError::ExpiryTooLong {
-                            max_days: MAX_EXPIRY_DAYS,
-                        };
-                        // Only a duration too long for a SignedDuration
-                        // fails to convert.
-                        let d = SignedDuration::try_from(*d).map_err(|_| too_long.clone())?;
-                        if d < MIN_EXPIRY {
-                            return Err(DomainError::InvalidExpiry);
-                        }
-                        if d > MAX_EXPIRY {
-                            return Err(too_long);
-                        }
-                        Some(d)
-                    }
-                };
-                if after == self.invitation_expiry {
-                    return Ok(Vec::new());
-                }
-                Ok(vec![EventKind::InvitationExpirySet { after }])
-            }
-            Command::ResendInvitation { user } => {
-                let member = self.pending_member(user)?;
-                let mut events = vec![EventKind::InvitationResent { user: member.id }];
-                events.extend(self.queue_invitation_emails(&[member.id])?);
-                Ok(events)
-            }
-            Command::RevokeInvitation { user } => {
-                let member = self.pending_member(user)?;
-                Ok(vec![EventKind::InvitationRevoked { user: member.id }])
-            }
-            _ => Ok(Vec::new()),
+        if let Some(reason) = settings.problem() {
+            return Err(DomainError::InvalidMailSettings { reason });
+        }
+        if self.mail.as_ref() == Some(settings) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![EventKind::MailSettingsSet {
+            settings: settings.clone(),
+        }])
+    }
+
+    /// `ClearMailSettings`.
+    pub(crate) fn decide_clear_mail(&self) -> Vec<EventKind> {
+        if self.mail.is_some() {
+            vec![EventKind::MailSettingsCleared]
+        } else {
+            Vec::new()
         }
     }
 
-    fn pending_member(&self, email: &Email) -> Result<&Member, DomainError> {
-        let member = self
-            .member(email)
-            .ok_or_else(|| DomainError::UnknownUsers {
-                emails: vec![email.clone()],
-            })?;
-        if !member.status.is_pending() {
-            return Err(DomainError::NotPending {
-                email: member.email.clone(),
-            });
+    /// `SetInvitationExpiry`: one minute to [`MAX_EXPIRY_DAYS`] days, or
+    /// none.
+    pub(crate) fn decide_set_expiry(
+        &self,
+        after: Option<std::time::Duration>,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let after = after.map(checked_expiry).transpose()?;
+        if after == self.expiry {
+            return Ok(Vec::new());
         }
-        Ok(member)
+        Ok(vec![EventKind::InvitationExpirySet { after }])
     }
 
-    pub(crate) fn apply_invitations(&mut self, event: &Event) {
-        match &event.kind {
-            EventKind::MailSettingsSet { settings } => self.mail = Some(settings.clone()),
-            EventKind::MailSettingsCleared => {
-                // Nothing can be delivered without settings.
-                self.mail = None;
-                self.outbox.clear();
-            }
-            EventKind::InvitationExpirySet { after } => self.invitation_expiry = *after,
-            EventKind::InvitationResent { user } => {
-                if let Some(m) = self.members.get_mut(user)
-                    && m.status.is_pending()
-                {
-                    m.invitation_sent_at = event.at;
-                }
-            }
-            EventKind::InvitationEmailQueued { notification, user } => {
-                self.next_notification = self.next_notification.max(notification.0);
-                if self.mail.is_some() && self.members.contains_key(user) {
-                    self.outbox.insert(
-                        *notification,
-                        QueuedEmail {
-                            user: *user,
-                            invited_by: event.actor,
-                            attempts: 0,
-                            last_error: None,
-                        },
-                    );
-                }
-            }
-            EventKind::InvitationEmailDelivered { notification } => {
-                self.outbox.remove(notification);
-            }
-            EventKind::InvitationEmailFailed {
+    /// `ResendInvitation`, the pending member resolved.
+    pub(crate) fn decide_resend(&self, member: &Member) -> Result<Vec<EventKind>, DomainError> {
+        let mut events = vec![EventKind::InvitationResent { user: member.id }];
+        events.extend(self.queue_emails(&[member.id])?);
+        Ok(events)
+    }
+
+    /// `MailSettingsSet`.
+    pub(crate) fn apply_mail_set(&mut self, settings: &MailSettings) {
+        self.mail = Some(settings.clone());
+    }
+
+    /// `MailSettingsCleared`: nothing can be delivered without settings.
+    pub(crate) fn apply_mail_cleared(&mut self) {
+        self.mail = None;
+        self.outbox.clear();
+    }
+
+    /// `InvitationExpirySet`.
+    pub(crate) fn apply_expiry_set(&mut self, after: Option<SignedDuration>) {
+        self.expiry = after;
+    }
+
+    /// `InvitationEmailQueued` by `invited_by`; `is_member` says whether
+    /// the invitee is (still) a member.
+    pub(crate) fn apply_email_queued(
+        &mut self,
+        notification: NotificationId,
+        user: UserId,
+        invited_by: UserId,
+        is_member: bool,
+    ) {
+        self.next = self.next.max(notification.0.saturating_add(1));
+        if self.mail.is_some() && is_member {
+            self.outbox.insert(
                 notification,
-                error,
-            } => {
-                if let Some(q) = self.outbox.get_mut(notification) {
-                    q.attempts = q.attempts.saturating_add(1);
-                    q.last_error = Some(error.clone());
-                }
-            }
-            _ => {}
+                QueuedEmail {
+                    user,
+                    invited_by,
+                    attempts: 0,
+                    last_error: None,
+                },
+            );
         }
     }
+
+    /// `InvitationEmailDelivered`.
+    pub(crate) fn apply_email_delivered(&mut self, notification: NotificationId) {
+        self.outbox.remove(&notification);
+    }
+
+    /// `InvitationEmailFailed`.
+    pub(crate) fn apply_email_failed(&mut self, notification: NotificationId, error: &str) {
+        if let Some(q) = self.outbox.get_mut(&notification) {
+            q.attempts = q.attempts.saturating_add(1);
+            q.last_error = Some(error.to_owned());
+        }
+    }
+
+    /// A removed member's queued emails are dropped.
+    pub(crate) fn forget_user(&mut self, user: UserId) {
+        self.outbox.retain(|_, queued| queued.user != user);
+    }
+}
+
+/// An expiry as the state keeps it, or why it is refused.
+fn checked_expiry(after: std::time::Duration) -> Result<SignedDuration, DomainError> {
+    let too_long = || DomainError::ExpiryTooLong {
+        max_days: MAX_EXPIRY_DAYS,
+    };
+    // Only a duration too long for a SignedDuration fails to convert.
+    let after = SignedDuration::try_from(after).map_err(|_| too_long())?;
+    if after < MIN_EXPIRY {
+        return Err(DomainError::InvalidExpiry);
+    }
+    if after > MAX_EXPIRY {
+        return Err(too_long());
+    }
+    Ok(after)
 }

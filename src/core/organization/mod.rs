@@ -9,25 +9,34 @@ mod groups;
 pub(crate) mod index;
 mod invitations;
 mod licenses;
+mod members;
+mod resolve;
 
+pub(crate) use access::Access;
 pub use access::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Service};
-pub(crate) use groups::FIRST_CUSTOM_GROUP;
+pub(crate) use groups::Groups;
 pub use groups::{DefaultGroup, Group, GroupKind};
+pub(crate) use invitations::Invitations;
 pub use invitations::{InvitationStatus, QueuedEmail};
 pub(crate) use licenses::Licenses;
 pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
-
-use std::collections::{BTreeMap, BTreeSet};
+pub(crate) use members::Members;
+pub use members::{Member, MemberStatus};
+pub(crate) use resolve::invite_groups;
 
 use jiff::Timestamp;
 
-use crate::{
-    Email, GroupId, GroupName, MailSettings, NotificationId, ServiceId, ServiceName, UserId,
-};
-use index::MemberIndex;
+use crate::{Email, GroupId, GroupName, UserId};
 
-/// One organization: its members, groups and the indexes behind the users
-/// page.
+/// One organization: its members, groups, services, licenses and
+/// invitations.
+///
+/// The state is made of sub-states, each owning the decisions and the
+/// changes of its own events: members (with the indexes behind the users
+/// page), groups, access (services and roles), licenses and invitations
+/// (mail settings, expiry, the email queue). What crosses them (removing a
+/// member frees their groups, roles, licenses and queued emails; deleting a
+/// group drops its roles and license rule) is in [`apply`](Organization::apply).
 ///
 /// The state is built only by applying events. Operations are two steps:
 /// [`decide`](Organization::decide) checks a command against the state and
@@ -40,98 +49,19 @@ use index::MemberIndex;
 /// command must be [`Command::CreateOrganization`](crate::Command::CreateOrganization).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Organization {
-    pub(crate) info: Option<OrganizationInfo>,
-    pub(crate) version: u64,
-    pub(crate) next_user: u64,
-    pub(crate) next_group: u32,
-    pub(crate) members: BTreeMap<UserId, Member>,
-    pub(crate) groups: BTreeMap<GroupId, Group>,
-    pub(crate) group_names: BTreeMap<GroupName, GroupId>,
-    pub(crate) index: MemberIndex,
-    pub(crate) services: BTreeMap<ServiceId, Service>,
-    pub(crate) service_names: BTreeMap<ServiceName, ServiceId>,
-    pub(crate) next_service: u32,
-    pub(crate) licenses: Licenses,
-    pub(crate) mail: Option<MailSettings>,
-    pub(crate) invitation_expiry: Option<jiff::SignedDuration>,
-    pub(crate) outbox: BTreeMap<NotificationId, QueuedEmail>,
-    pub(crate) next_notification: u64,
+    info: Option<OrganizationInfo>,
+    version: u64,
+    members: Members,
+    groups: Groups,
+    access: Access,
+    licenses: Licenses,
+    invitations: Invitations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct OrganizationInfo {
     pub(crate) name: String,
     pub(crate) created_at: Timestamp,
-}
-
-/// A member of an organization, pending or active.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub(crate) id: UserId,
-    pub(crate) email: Email,
-    pub(crate) status: MemberStatus,
-    pub(crate) invited_at: Timestamp,
-    /// When the invitation was last sent (invited or resent): expiry counts
-    /// from here.
-    pub(crate) invitation_sent_at: Timestamp,
-    /// Explicit groups; never `Everyone`.
-    pub(crate) groups: BTreeSet<GroupId>,
-}
-
-impl Member {
-    /// The member's id in this organization.
-    pub fn id(&self) -> UserId {
-        self.id
-    }
-    /// The member's address, as the administrator typed it.
-    pub fn email(&self) -> &Email {
-        &self.email
-    }
-    /// Pending or active.
-    pub fn status(&self) -> MemberStatus {
-        self.status
-    }
-    /// When the member was invited (for the creator: when the organization
-    /// was created).
-    pub fn invited_at(&self) -> Timestamp {
-        self.invited_at
-    }
-    /// The member's explicit groups, in id order (`Everyone` is implicit
-    /// and never listed).
-    pub fn group_ids(&self) -> impl ExactSizeIterator<Item = GroupId> + '_ {
-        self.groups.iter().copied()
-    }
-    /// Whether the member is explicitly in `group`.
-    pub fn is_in(&self, group: GroupId) -> bool {
-        self.groups.contains(&group)
-    }
-}
-
-/// Whether a member has accepted their invitation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MemberStatus {
-    /// Invited, not yet accepted: "Pending" in the Last active column.
-    Pending,
-    /// Accepted; `last_active` is the latest sign-in.
-    Active {
-        /// The latest sign-in.
-        last_active: Timestamp,
-    },
-}
-
-impl MemberStatus {
-    /// The latest sign-in, if the member is active.
-    pub fn last_active(self) -> Option<Timestamp> {
-        match self {
-            MemberStatus::Pending => None,
-            MemberStatus::Active { last_active } => Some(last_active),
-        }
-    }
-    /// Whether the member has not accepted yet.
-    pub fn is_pending(self) -> bool {
-        self == MemberStatus::Pending
-    }
 }
 
 impl Organization {
@@ -177,7 +107,7 @@ impl Organization {
 
     /// The number of pending members.
     pub fn pending_count(&self) -> usize {
-        self.index.pending.len()
+        self.members.index().pending.len()
     }
 
     /// The member with this address, in O(1). Addresses compare by
@@ -193,17 +123,7 @@ impl Organization {
     /// id (the earliest invited). So an administrator reaches each of them
     /// by typing its address as it is listed.
     pub fn member(&self, email: &Email) -> Option<&Member> {
-        let first = *self.index.lookup.get(email)?;
-        if !self.index.shared.is_empty()
-            && let Some(exact) = self
-                .index
-                .ids_of(email)
-                .filter_map(|id| self.members.get(&id))
-                .find(|m| m.email.as_str() == email.as_str())
-        {
-            return Some(exact);
-        }
-        self.members.get(&first)
+        self.members.by_email(email)
     }
 
     /// Every address held by more than one member, as groups of those
@@ -219,33 +139,28 @@ impl Organization {
     /// the list by removing the extra members, naming each by its listed
     /// spelling (see [`member`](Organization::member)).
     pub fn duplicate_addresses(&self) -> Vec<Vec<&Member>> {
-        self.index
-            .shared
-            .values()
-            .map(|ids| ids.iter().filter_map(|id| self.members.get(id)).collect())
-            .collect()
+        self.members.sharing_an_address()
     }
 
     /// The member with this id.
     pub fn member_by_id(&self, id: UserId) -> Option<&Member> {
-        self.members.get(&id)
+        self.members.get(id)
     }
 
     /// The group with this name (case-insensitive).
     pub fn group(&self, name: &GroupName) -> Option<&Group> {
-        let id = self.group_names.get(name)?;
-        self.groups.get(id)
+        self.groups.by_name(name)
     }
 
     /// The group with this id.
     pub fn group_by_id(&self, id: GroupId) -> Option<&Group> {
-        self.groups.get(&id)
+        self.groups.get(id)
     }
 
     /// Every group, default groups first, then custom groups in creation
     /// order.
     pub fn groups(&self) -> impl Iterator<Item = &Group> {
-        self.groups.values()
+        self.groups.iter()
     }
 
     /// How many members a group has; `Everyone` has every member.
@@ -260,7 +175,7 @@ impl Organization {
     /// Whether `id` is an active member of Administrators: an Organization
     /// Administrator.
     pub fn is_active_administrator(&self, id: UserId) -> bool {
-        self.members.get(&id).is_some_and(|m| {
+        self.members.get(id).is_some_and(|m| {
             !m.status.is_pending() && m.groups.contains(&DefaultGroup::Administrators.id())
         })
     }
@@ -269,7 +184,7 @@ impl Organization {
     /// once the organization exists).
     pub fn active_administrator_count(&self) -> usize {
         self.groups
-            .get(&DefaultGroup::Administrators.id())
+            .get(DefaultGroup::Administrators.id())
             .map_or(0, |g| {
                 g.members
                     .iter()
@@ -277,8 +192,46 @@ impl Organization {
                     .count()
             })
     }
+}
 
-    pub(crate) fn kind_of(&self, id: GroupId) -> Option<GroupKind> {
-        self.groups.get(&id).map(|g| g.kind)
+/// Read access to the sub-states, and rebuilding from them, for the
+/// snapshot, the users page and the bulk path.
+impl Organization {
+    pub(crate) fn members_state(&self) -> &Members {
+        &self.members
+    }
+
+    pub(crate) fn groups_state(&self) -> &Groups {
+        &self.groups
+    }
+
+    pub(crate) fn access_state(&self) -> &Access {
+        &self.access
+    }
+
+    pub(crate) fn licenses_state(&self) -> &Licenses {
+        &self.licenses
+    }
+
+    pub(crate) fn invitations_state(&self) -> &Invitations {
+        &self.invitations
+    }
+
+    /// An organization from its sub-states (a snapshot being loaded).
+    pub(crate) fn from_parts(
+        info: Option<(String, Timestamp)>,
+        version: u64,
+        parts: (Members, Groups, Access, Licenses, Invitations),
+    ) -> Organization {
+        let (members, groups, access, licenses, invitations) = parts;
+        Organization {
+            info: info.map(|(name, created_at)| OrganizationInfo { name, created_at }),
+            version,
+            members,
+            groups,
+            access,
+            licenses,
+            invitations,
+        }
     }
 }

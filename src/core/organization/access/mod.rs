@@ -1,12 +1,5 @@
-//! Services and roles: group-based and user-based access.
-//!
-//! A service lists the roles it defines, which one is its administrator
-//! role, and the default role of each default group. When an administrator
-//! adds a service, Administrators get its administrator role and the other
-//! default groups their default roles (`Everyone` gets none); custom groups
-//! get roles only when an administrator assigns them. A member's effective
-//! roles in a service are the union of their direct roles and the roles of
-//! every group they are in (every member is in `Everyone`).
+//! Services and roles: group-based and user-based access. The rules are
+//! documented on [`Service`].
 
 mod rules;
 
@@ -37,6 +30,38 @@ pub enum Holder {
 }
 
 /// A service added to the organization, with its role assignments.
+///
+/// # Roles
+///
+/// A service lists the roles it defines, which one is its administrator
+/// role, and the default role of each default group. When an administrator
+/// adds a service ([`Command::AddService`](crate::Command::AddService)),
+/// Administrators get its administrator role and the other default groups
+/// their default roles (`Everyone` gets none); custom groups get roles only
+/// when an administrator assigns them
+/// ([`Command::AssignRole`](crate::Command::AssignRole)). A member's
+/// effective roles in a service are the union of their direct roles and
+/// the roles of every group they are in (every member is in `Everyone`):
+/// see [`Organization::effective_roles`](crate::Organization::effective_roles).
+///
+/// - Role names are compared ignoring case. A command may spell a role
+///   differently from the service definition; events and state always carry
+///   the spelling of the service definition, so the audit log and the admin
+///   page show one spelling per role.
+/// - A service's `roles` may list a role twice (ignoring case); the repeat is
+///   dropped, keeping the first spelling. Listing a group twice in
+///   `default_roles` is refused instead: the two entries may disagree, and
+///   guessing which one was meant is worse than asking.
+/// - Administrators' default role is the service's administrator role: it is
+///   recorded in [`Service::default_role`] like the other default groups' and,
+///   like theirs, cannot be revoked
+///   ([`DomainError::DefaultRoleProtected`](crate::DomainError::DefaultRoleProtected)).
+///   Other roles given to a default group by assignment can be revoked.
+/// - Assigning a role that is already held, or revoking one that is not held,
+///   is accepted and changes nothing (no event), as adding a member already
+///   in a group does.
+/// - Removing a member drops their assignments; deleting a group drops the
+///   group's assignments and default roles.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub(crate) id: ServiceId,
@@ -105,6 +130,16 @@ impl Service {
     pub fn assignments(&self) -> impl Iterator<Item = (Holder, &BTreeSet<RoleName>)> {
         self.grants.iter().map(|(h, r)| (*h, r))
     }
+}
+
+/// The services of an organization, by id and by name (ignoring case).
+/// Changed only through its `apply_*` methods.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Access {
+    services: BTreeMap<ServiceId, Service>,
+    names: BTreeMap<ServiceName, ServiceId>,
+    /// The next free service id.
+    next: u32,
 }
 
 /// Where a member's role comes from.

@@ -1,42 +1,24 @@
-//! Services and role assignments: deciding, applying, querying.
-//!
-//! Choices made here (the design notes leave them open):
-//!
-//! - Role names are compared ignoring case. A command may spell a role
-//!   differently from the service definition; events and state always carry
-//!   the spelling of the service definition, so the audit log and the admin
-//!   page show one spelling per role.
-//! - A service's `roles` may list a role twice (ignoring case); the repeat is
-//!   dropped, keeping the first spelling. Listing a group twice in
-//!   `default_roles` is refused instead: the two entries may disagree, and
-//!   guessing which one was meant is worse than asking.
-//! - Administrators' default role is the service's administrator role: it is
-//!   recorded in [`Service::default_role`] like the other default groups' and,
-//!   like theirs, cannot be revoked. Other roles given to a default group by
-//!   assignment can be revoked.
-//! - Assigning a role that is already held, or revoking one that is not held,
-//!   is accepted and changes nothing (no event), as adding a member already
-//!   in a group does.
+//! Services and role assignments: deciding, applying, querying. The rules
+//! are documented on [`Service`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::core::organization::Organization;
+use super::Access;
+use crate::core::organization::{Groups, Members, Organization};
 use crate::{
-    Assignee, Command, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
-    Holder, OrganizationRole, RoleGrant, RoleName, RoleSource, Service, ServiceId, ServiceName,
-    UserId,
+    Assignee, DefaultGroup, DomainError, Email, EventKind, GroupId, GroupName, Holder,
+    OrganizationRole, RoleGrant, RoleName, RoleSource, Service, ServiceId, ServiceName, UserId,
 };
 
 impl Organization {
     /// The service with this name (ignoring case).
     pub fn service(&self, name: &ServiceName) -> Option<&Service> {
-        let id = self.service_names.get(name)?;
-        self.services.get(id)
+        self.access.by_name(name)
     }
 
     /// Every service, in the order they were added.
     pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.values()
+        self.access.iter()
     }
 
     /// The roles `user` holds in `service`, each with where it comes from:
@@ -118,138 +100,67 @@ impl Organization {
             OrganizationRole::User
         })
     }
+}
 
-    /// Decides a service or role command (the actor is an administrator).
-    pub(crate) fn decide_roles(&self, command: &Command) -> Result<Vec<EventKind>, DomainError> {
-        match command {
-            Command::AddService {
-                name,
-                roles,
-                admin_role,
-                default_roles,
-            } => self
-                .decide_add_service(name, roles, admin_role, default_roles)
-                .map(|kind| vec![kind]),
-            Command::RemoveService { service } => {
-                let service = self.resolve_service(service)?;
-                Ok(vec![EventKind::ServiceRemoved {
-                    service: service.id,
-                }])
-            }
-            Command::AssignRole { service, to, role } => {
-                let (service, holder, role) = self.resolve_assignment(service, to, role)?;
-                if service.roles_of(holder).any(|r| r == role) {
-                    return Ok(Vec::new());
-                }
-                Ok(vec![EventKind::RoleAssigned {
-                    service: service.id,
-                    holder,
-                    role: role.clone(),
-                }])
-            }
-            Command::RevokeRole {
-                service,
-                from,
-                role,
-            } => {
-                let (service, holder, role) = self.resolve_assignment(service, from, role)?;
-                if let Holder::Group(group) = holder
-                    && service.default_role(group) == Some(role)
-                    && let Some(group) = self.groups.get(&group)
-                {
-                    return Err(DomainError::DefaultRoleProtected {
-                        service: service.name.clone(),
-                        group: group.name.clone(),
-                        role: role.clone(),
-                    });
-                }
-                if !service.roles_of(holder).any(|r| r == role) {
-                    return Ok(Vec::new());
-                }
-                Ok(vec![EventKind::RoleRevoked {
-                    service: service.id,
-                    holder,
-                    role: role.clone(),
-                }])
-            }
-            _ => Ok(Vec::new()),
-        }
+impl Access {
+    /// The service with this name (ignoring case).
+    pub(crate) fn by_name(&self, name: &ServiceName) -> Option<&Service> {
+        self.services.get(self.names.get(name)?)
     }
 
-    fn decide_add_service(
+    /// Every service, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Service> {
+        self.services.values()
+    }
+
+    /// The counter as stored: the next free id.
+    pub(crate) fn counter(&self) -> u32 {
+        self.next
+    }
+
+    /// Services restored from a snapshot, with the next free id.
+    ///
+    /// # Errors
+    /// Why the snapshot is inconsistent: two services share a name.
+    pub(crate) fn restore(services: &[Service], next: u32) -> Result<Access, String> {
+        let mut access = Access {
+            next,
+            ..Access::default()
+        };
+        for service in services {
+            if access
+                .names
+                .insert(service.name.clone(), service.id)
+                .is_some()
+            {
+                return Err(format!("two services are named {}", service.name));
+            }
+            access.services.insert(service.id, service.clone());
+        }
+        Ok(access)
+    }
+
+    /// `AddService`. The default roles name groups, looked up in `groups`.
+    pub(crate) fn decide_add_service(
         &self,
+        groups: &Groups,
         name: &ServiceName,
         roles: &[RoleName],
         admin_role: &RoleName,
         default_roles: &[(GroupName, RoleName)],
-    ) -> Result<EventKind, DomainError> {
-        if let Some(existing) = self.service(name) {
+    ) -> Result<Vec<EventKind>, DomainError> {
+        if let Some(existing) = self.by_name(name) {
             return Err(DomainError::ServiceNameTaken {
                 name: existing.name.clone(),
             });
         }
-        let invalid = |reason: String| DomainError::InvalidService { reason };
-        if roles.is_empty() {
-            return Err(invalid(
-                "it defines no roles; list at least its administrator role".to_owned(),
-            ));
-        }
-        // Repeats dropped, first spelling kept, input order otherwise.
-        let mut defined: Vec<RoleName> = Vec::with_capacity(roles.len());
-        for role in roles {
-            if !defined.contains(role) {
-                defined.push(role.clone());
-            }
-        }
-        let canonical =
-            |role: &RoleName| -> Result<RoleName, DomainError> {
-                defined.iter().find(|r| *r == role).cloned().ok_or_else(|| {
-                    DomainError::UnknownRole {
-                        service: name.clone(),
-                        role: role.clone(),
-                    }
-                })
-            };
-        let admin_role = canonical(admin_role)?;
-
-        let mut unknown: Vec<GroupName> = Vec::new();
-        for (group, _) in default_roles {
-            if self.group(group).is_none() && !unknown.contains(group) {
-                unknown.push(group.clone());
-            }
-        }
-        if !unknown.is_empty() {
-            return Err(DomainError::UnknownGroups { names: unknown });
-        }
+        let defined = defined_roles(name, roles)?;
+        let admin_role = defined.canonical(admin_role)?;
+        let named = groups.resolve_each(default_roles.iter().map(|(group, _)| group))?;
         let mut defaults: BTreeMap<GroupId, RoleName> = BTreeMap::new();
-        for (group_name, role) in default_roles {
-            let Some(group) = self.group(group_name) else {
-                continue; // Unreachable: every name was checked above.
-            };
-            match DefaultGroup::from_id(group.id) {
-                Some(DefaultGroup::Administrators) => {
-                    return Err(invalid(format!(
-                        "{} get the administrator role ({admin_role}); \
-                         do not list them among the default roles",
-                        group.name
-                    )));
-                }
-                Some(DefaultGroup::Everyone) => {
-                    return Err(invalid(format!(
-                        "{} cannot have a default role; it gets none in a new service",
-                        group.name
-                    )));
-                }
-                Some(_) => {}
-                None => {
-                    return Err(invalid(format!(
-                        "{} is a custom group; only default groups have default roles, \
-                         assign roles to custom groups once the service is added",
-                        group.name
-                    )));
-                }
-            }
-            let role = canonical(role)?;
+        for (group, (_, role)) in named.into_iter().zip(default_roles) {
+            default_role_allowed(group, &admin_role)?;
+            let role = defined.canonical(role)?;
             if defaults.insert(group.id, role).is_some() {
                 return Err(invalid(format!(
                     "{} is given a default role more than once; list each group once",
@@ -257,33 +168,90 @@ impl Organization {
                 )));
             }
         }
-        let id = self
-            .next_service
-            .checked_add(1)
-            .ok_or(DomainError::IdsExhausted { what: "service" })?;
-        Ok(EventKind::ServiceAdded {
+        let id = self.next.max(1);
+        if id == u32::MAX {
+            return Err(DomainError::IdsExhausted { what: "service" });
+        }
+        Ok(vec![EventKind::ServiceAdded {
             service: ServiceId(id),
             name: name.clone(),
-            roles: defined,
+            roles: defined.roles,
             admin_role,
             default_roles: defaults.into_iter().collect(),
-        })
+        }])
     }
 
-    fn resolve_service(&self, name: &ServiceName) -> Result<&Service, DomainError> {
-        self.service(name)
-            .ok_or_else(|| DomainError::UnknownService { name: name.clone() })
+    /// `RemoveService`, the service resolved.
+    pub(crate) fn decide_remove_service(service: &Service) -> Vec<EventKind> {
+        vec![EventKind::ServiceRemoved {
+            service: service.id,
+        }]
+    }
+
+    /// `AssignRole`: no events when the holder has the role already.
+    pub(crate) fn decide_assign(
+        &self,
+        members: &Members,
+        groups: &Groups,
+        service: &ServiceName,
+        to: &Assignee,
+        role: &RoleName,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let (service, holder, role) =
+            self.resolve_assignment(members, groups, service, to, role)?;
+        if service.roles_of(holder).any(|r| r == role) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![EventKind::RoleAssigned {
+            service: service.id,
+            holder,
+            role: role.clone(),
+        }])
+    }
+
+    /// `RevokeRole`: a default role is protected; no events when the
+    /// holder does not have the role.
+    pub(crate) fn decide_revoke(
+        &self,
+        members: &Members,
+        groups: &Groups,
+        service: &ServiceName,
+        from: &Assignee,
+        role: &RoleName,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let (service, holder, role) =
+            self.resolve_assignment(members, groups, service, from, role)?;
+        if let Holder::Group(group) = holder
+            && service.default_role(group) == Some(role)
+            && let Some(group) = groups.get(group)
+        {
+            return Err(DomainError::DefaultRoleProtected {
+                service: service.name.clone(),
+                group: group.name.clone(),
+                role: role.clone(),
+            });
+        }
+        if !service.roles_of(holder).any(|r| r == role) {
+            return Ok(Vec::new());
+        }
+        Ok(vec![EventKind::RoleRevoked {
+            service: service.id,
+            holder,
+            role: role.clone(),
+        }])
     }
 
     /// Resolves the service, the role (as the service spells it) and the
     /// holder of an assignment or revocation, in that order.
     fn resolve_assignment<'a>(
         &'a self,
+        members: &Members,
+        groups: &Groups,
         service: &ServiceName,
         assignee: &Assignee,
         role: &RoleName,
     ) -> Result<(&'a Service, Holder, &'a RoleName), DomainError> {
-        let service = self.resolve_service(service)?;
+        let service = self.resolve(service)?;
         let role = service
             .roles
             .get(role)
@@ -292,69 +260,15 @@ impl Organization {
                 role: role.clone(),
             })?;
         let holder = match assignee {
-            Assignee::Group(name) => Holder::Group(
-                self.group(name)
-                    .ok_or_else(|| DomainError::UnknownGroups {
-                        names: vec![name.clone()],
-                    })?
-                    .id,
-            ),
-            Assignee::User(email) => Holder::User(
-                self.member(email)
-                    .ok_or_else(|| DomainError::UnknownUsers {
-                        emails: vec![email.clone()],
-                    })?
-                    .id,
-            ),
+            Assignee::Group(name) => Holder::Group(groups.resolve(name)?.id),
+            Assignee::User(email) => Holder::User(members.resolve(email)?.id),
         };
         Ok((service, holder, role))
     }
 
-    /// Applies a service or role event.
-    pub(crate) fn apply_roles(&mut self, event: &Event) {
-        match &event.kind {
-            EventKind::ServiceAdded {
-                service,
-                name,
-                roles,
-                admin_role,
-                default_roles,
-            } => self.add_service(*service, name, roles, admin_role, default_roles),
-            EventKind::ServiceRemoved { service } => {
-                if let Some(s) = self.services.remove(service) {
-                    self.service_names.remove(&s.name);
-                }
-            }
-            EventKind::RoleAssigned {
-                service,
-                holder,
-                role,
-            } => {
-                if !self.holder_exists(*holder) {
-                    return;
-                }
-                let Some(s) = self.services.get_mut(service) else {
-                    return;
-                };
-                if let Some(role) = s.roles.get(role) {
-                    let role = role.clone();
-                    s.grants.entry(*holder).or_default().insert(role);
-                }
-            }
-            EventKind::RoleRevoked {
-                service,
-                holder,
-                role,
-            } => {
-                if let Some(s) = self.services.get_mut(service) {
-                    revoke(s, *holder, role);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn add_service(
+    /// `ServiceAdded`. Only Administrators and the default groups other
+    /// than `Everyone` get default roles, whatever the event says.
+    pub(crate) fn apply_service_added(
         &mut self,
         id: ServiceId,
         name: &ServiceName,
@@ -362,7 +276,7 @@ impl Organization {
         admin_role: &RoleName,
         default_roles: &[(GroupId, RoleName)],
     ) {
-        if self.services.contains_key(&id) || self.service_names.contains_key(name) {
+        if self.services.contains_key(&id) || self.names.contains_key(name) {
             return;
         }
         let mut defined: BTreeSet<RoleName> = roles.iter().cloned().collect();
@@ -380,7 +294,7 @@ impl Organization {
             .iter()
             .map(|(group, role)| (Holder::Group(*group), BTreeSet::from([role.clone()])))
             .collect();
-        self.service_names.insert(name.clone(), id);
+        self.names.insert(name.clone(), id);
         self.services.insert(
             id,
             Service {
@@ -392,25 +306,65 @@ impl Organization {
                 grants,
             },
         );
-        self.next_service = self.next_service.max(id.0);
+        self.next = self.next.max(id.0.saturating_add(1));
     }
 
-    fn holder_exists(&self, holder: Holder) -> bool {
-        match holder {
-            Holder::Group(g) => self.groups.contains_key(&g),
-            Holder::User(u) => self.members.contains_key(&u),
+    /// `ServiceRemoved`.
+    pub(crate) fn apply_service_removed(&mut self, service: ServiceId) {
+        if let Some(s) = self.services.remove(&service) {
+            self.names.remove(&s.name);
+        }
+    }
+
+    /// `RoleAssigned`; `holder_exists` says whether the holder is still a
+    /// member or group.
+    pub(crate) fn apply_role_assigned(
+        &mut self,
+        service: ServiceId,
+        holder: Holder,
+        role: &RoleName,
+        holder_exists: bool,
+    ) {
+        if !holder_exists {
+            return;
+        }
+        let Some(s) = self.services.get_mut(&service) else {
+            return;
+        };
+        if let Some(role) = s.roles.get(role) {
+            let role = role.clone();
+            s.grants.entry(holder).or_default().insert(role);
+        }
+    }
+
+    /// `RoleRevoked`: takes `role` from `holder`, dropping the holder once
+    /// it holds nothing, so the state stays canonical.
+    pub(crate) fn apply_role_revoked(
+        &mut self,
+        service: ServiceId,
+        holder: Holder,
+        role: &RoleName,
+    ) {
+        let Some(service) = self.services.get_mut(&service) else {
+            return;
+        };
+        if let Some(held) = service.grants.get_mut(&holder) {
+            held.remove(role);
+            if held.is_empty() {
+                service.grants.remove(&holder);
+            }
         }
     }
 
     /// Drops a removed member's role assignments.
-    pub(crate) fn roles_forget_user(&mut self, user: UserId) {
+    pub(crate) fn forget_user(&mut self, user: UserId) {
         for service in self.services.values_mut() {
             service.grants.remove(&Holder::User(user));
         }
     }
 
-    /// Drops a deleted group's role assignments.
-    pub(crate) fn roles_forget_group(&mut self, group: GroupId) {
+    /// Drops a deleted group's role assignments and default roles.
+    pub(crate) fn forget_group(&mut self, group: GroupId) {
         for service in self.services.values_mut() {
             service.grants.remove(&Holder::Group(group));
             service.default_roles.remove(&group);
@@ -418,13 +372,70 @@ impl Organization {
     }
 }
 
-/// Takes `role` from `holder`, dropping the holder once it holds nothing, so
-/// the state stays canonical.
-fn revoke(service: &mut Service, holder: Holder, role: &RoleName) {
-    if let Some(held) = service.grants.get_mut(&holder) {
-        held.remove(role);
-        if held.is_empty() {
-            service.grants.remove(&holder);
+fn invalid(reason: String) -> DomainError {
+    DomainError::InvalidService { reason }
+}
+
+/// The roles a new service defines: repeats dropped, first spelling kept,
+/// input order otherwise.
+struct DefinedRoles<'a> {
+    service: &'a ServiceName,
+    roles: Vec<RoleName>,
+}
+
+fn defined_roles<'a>(
+    service: &'a ServiceName,
+    roles: &[RoleName],
+) -> Result<DefinedRoles<'a>, DomainError> {
+    if roles.is_empty() {
+        return Err(invalid(
+            "it defines no roles; list at least its administrator role".to_owned(),
+        ));
+    }
+    let mut defined: Vec<RoleName> = Vec::with_capacity(roles.len());
+    for role in roles {
+        if !defined.contains(role) {
+            defined.push(role.clone());
         }
+    }
+    Ok(DefinedRoles {
+        service,
+        roles: defined,
+    })
+}
+
+impl DefinedRoles<'_> {
+    /// The service's own spelling of `role`.
+    fn canonical(&self, role: &RoleName) -> Result<RoleName, DomainError> {
+        self.roles
+            .iter()
+            .find(|r| *r == role)
+            .cloned()
+            .ok_or_else(|| DomainError::UnknownRole {
+                service: self.service.clone(),
+                role: role.clone(),
+            })
+    }
+}
+
+/// Refuses a default role for Administrators (they get the administrator
+/// role), `Everyone` and custom groups.
+fn default_role_allowed(group: &crate::Group, admin_role: &RoleName) -> Result<(), DomainError> {
+    match DefaultGroup::from_id(group.id) {
+        Some(DefaultGroup::Administrators) => Err(invalid(format!(
+            "{} get the administrator role ({admin_role}); \
+             do not list them among the default roles",
+            group.name
+        ))),
+        Some(DefaultGroup::Everyone) => Err(invalid(format!(
+            "{} cannot have a default role; it gets none in a new service",
+            group.name
+        ))),
+        Some(_) => Ok(()),
+        None => Err(invalid(format!(
+            "{} is a custom group; only default groups have default roles, \
+             assign roles to custom groups once the service is added",
+            group.name
+        ))),
     }
 }

@@ -1,18 +1,5 @@
 //! User licenses: pools of seats per license kind, allocations to members,
-//! and group license rules.
-//!
-//! The organization holds a pool of seats per [`LicenseKind`]. A member
-//! (pending ones too) holds a license either directly (allocated by an
-//! administrator) or through a group license rule. A direct allocation
-//! replaces what the member inherits from groups. No pool is ever
-//! over-allocated: a command that would need more seats than are free is
-//! refused with [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft)
-//! and changes nothing.
-//!
-//! [`Organization::seat_usage`](crate::Organization::seat_usage) sums the
-//! rules up for users of the crate; the full rules (pools, allocations,
-//! group rules, joins, removals, the events each command emits) are in the
-//! docs of `src/organization/licenses.rs`.
+//! and group license rules. The rules are documented on [`LicenseRule`].
 
 mod rules;
 
@@ -35,6 +22,107 @@ pub enum LicenseSource {
 
 /// A group license rule: members of the group receive `kind`, at most
 /// `quota` of them if set.
+///
+/// The organization holds a pool of seats per [`LicenseKind`]. A member
+/// (pending ones too) holds a license either directly (allocated by an
+/// administrator) or through a group license rule. A direct allocation
+/// replaces what the member inherits from groups. No pool is ever
+/// over-allocated. [`Organization::seat_usage`](crate::Organization::seat_usage)
+/// sums it up; the full rules follow.
+///
+/// # State
+///
+/// The organization holds one pool of seats per license kind. Holdings are
+/// explicit and event-sourced: each member holds a set of kinds, each with a
+/// [`LicenseSource`]: [`Direct`](LicenseSource::Direct) (allocated by an
+/// administrator) or [`Group(g)`](LicenseSource::Group) (granted by `g`'s
+/// license rule). A member holds a kind at most once. The seats used of a
+/// kind are the number of members holding it, and **seats used <= seats
+/// always**: every command that would need more seats than are free is
+/// refused with [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft) and changes nothing.
+///
+/// Invariants kept by every command (and checked again by `apply`, which
+/// ignores an event that would break them, possible only with a tampered
+/// store):
+/// - a holding's kind has a pool, and no pool is over-allocated;
+/// - a group-sourced holding belongs to a member of that group, and is of
+///   the kind of that group's rule;
+/// - a member who holds any license directly holds none through groups
+///   (a direct allocation replaces what the member inherits);
+/// - every rule's kind has a pool, and its quota (if any) is at least 1 and
+///   never exceeded.
+///
+/// # Commands
+///
+/// - `SetLicensePool { kind, seats }` creates the pool or resizes it. The
+///   same seats again: no events. Shrinking below the seats in use:
+///   [`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse).
+/// - `RemoveLicensePool { kind }`: [`DomainError::UnknownLicenseKind`](crate::DomainError::UnknownLicenseKind)
+///   without a pool, [`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse) while any seat is used.
+///   Group rules of that kind are removed with it (they granted nothing,
+///   since no seat was used): `LicenseRuleRemoved` for each, then
+///   `LicensePoolRemoved`.
+/// - `AllocateLicense { user, kind }`: the member (pending ones too) must
+///   exist ([`DomainError::UnknownUsers`](crate::DomainError::UnknownUsers)) and the pool too
+///   ([`DomainError::UnknownLicenseKind`](crate::DomainError::UnknownLicenseKind)). Already held directly: no
+///   events. Otherwise `LicenseReleased` for every license the member holds
+///   through a group (in kind order), then `LicenseGranted { Direct }`. It
+///   needs one free seat of `kind`, unless the member already holds `kind`
+///   through a group (the seat then just changes source); otherwise
+///   [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft) with `needed: 1`.
+/// - `DeallocateLicense { user, kind }`: [`DomainError::NotAllocated`](crate::DomainError::NotAllocated)
+///   unless the member holds `kind` directly. `LicenseReleased`, then, if
+///   the member has no direct license left, the rules of the groups they are
+///   in (in group-id order) apply to them again: `LicenseGranted { Group }`
+///   where the rule's quota and the pool's seats allow, skipped silently
+///   where they do not. Deallocating never fails for lack of seats.
+/// - `SetGroupLicenseRule { group, kind, quota }`: the group must exist
+///   ([`DomainError::UnknownGroups`](crate::DomainError::UnknownGroups)) and not be `Everyone`
+///   ([`DomainError::EveryoneImplicit`](crate::DomainError::EveryoneImplicit): give every member a license with
+///   direct allocations instead); `quota: Some(0)` is
+///   [`DomainError::InvalidQuota`](crate::DomainError::InvalidQuota); the pool must exist. The rule replaces
+///   the group's previous one. Events: `LicenseRuleSet`, then
+///   `LicenseReleased` for what the old rule granted and the new one does
+///   not keep, then `LicenseGranted { Group }` for current members who now
+///   receive it. Who holds it afterwards:
+///   - when the kind is unchanged, members already holding it through the
+///     rule keep it (up to the new quota, lowest user ids first; the others
+///     are released); when the kind changes, everything the old rule granted
+///     is released;
+///   - then current members in user-id order receive it, up to the quota,
+///     skipping members with a direct allocation and members already
+///     holding the kind (through another group).
+///
+///   Needing more seats than are free: [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft), nothing
+///   changes. Setting the same rule again with nothing to change: no
+///   events; with seats or quota freed since, it tops the grants up (so
+///   setting a rule again is how to re-apply it).
+/// - `RemoveGroupLicenseRule { group }`: [`DomainError::UnknownGroups`](crate::DomainError::UnknownGroups) for
+///   an unknown group; no rule: no events. Otherwise one explicit
+///   `LicenseReleased` per license the rule granted (user-id order), then
+///   `LicenseRuleRemoved` (whose apply also drops anything still sourced
+///   from the rule, which in a well-formed stream is nothing).
+///
+/// # Joining groups
+///
+/// Members joining groups (invited into them, or added with
+/// `AddGroupMembers`) receive each joined group's rule kind, in the order
+/// they join and in group-id order, when they hold no license directly,
+/// do not already hold the kind (counting grants earlier in the same
+/// command), and the rule's quota is not full (counting grants earlier in
+/// the same command). If the grants need more seats of any kind than are
+/// free, the whole command is refused with [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft)
+/// (for the first such kind): nobody is invited or added. This includes
+/// bulk CSV invitations: one row too many refuses the whole file.
+///
+/// # Leaving
+///
+/// Applying these events releases licenses implicitly (no extra events):
+/// removing a member (or revoking an invitation) releases everything they
+/// hold; a member leaving a group releases what that group's rule granted
+/// them; deleting a group drops its rule and releases what it granted.
+/// Freed seats and quota are not handed to anyone else automatically; set
+/// the rule again to re-apply it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct LicenseRule {
@@ -74,11 +162,11 @@ impl SeatUsage {
 #[serde(from = "Wire")]
 pub(crate) struct Licenses {
     /// Seats per kind. The key keeps the spelling the pool was created with.
-    pub(crate) pools: BTreeMap<LicenseKind, u32>,
+    pools: BTreeMap<LicenseKind, u32>,
     /// One rule per group at most.
-    pub(crate) rules: BTreeMap<GroupId, LicenseRule>,
+    rules: BTreeMap<GroupId, LicenseRule>,
     /// What each member holds, and from where (no empty entries).
-    pub(crate) holdings: BTreeMap<UserId, BTreeMap<LicenseKind, LicenseSource>>,
+    holdings: BTreeMap<UserId, BTreeMap<LicenseKind, LicenseSource>>,
     /// Index: who holds each kind (no empty entries). Seats used is its
     /// length.
     holders: BTreeMap<LicenseKind, BTreeMap<UserId, LicenseSource>>,
