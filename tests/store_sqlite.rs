@@ -349,3 +349,48 @@ async fn a_damaged_snapshot_is_corruption_and_the_service_rebuilds_from_events()
         assert_eq!(org, Organization::replay(&events), "{sql}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_at_the_position_limit_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, id, _) = populated(dir.path()).await;
+    damage(&path, "UPDATE activity SET position = 9223372036854775807;");
+    let store = SqliteStore::open(&path).unwrap();
+    let user: UserId = UserId::new(2);
+    let message = corrupt_message(
+        store
+            .record_sign_in(&id, user, "2026-02-01T00:00:00Z".parse().unwrap())
+            .await,
+    );
+    assert!(message.contains("position"), "{message}");
+    // Nothing was written: the damaged row is still the only one, and it
+    // still reads (before the fix, SQL turned the position into a float and
+    // every later read failed).
+    let (sign_ins, next) = store.sign_ins_after(&id, 0).await.unwrap();
+    assert_eq!(sign_ins.len(), 1);
+    assert_eq!(next, 9_223_372_036_854_775_807);
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fifo_or_device_is_not_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success());
+    if made {
+        // Opening a FIFO blocks until a writer comes: refused before that.
+        let err = SqliteStore::open(&fifo).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    } else {
+        eprintln!("SKIPPED the FIFO case: mkfifo is not available");
+    }
+    let err = SqliteStore::open("/dev/null").unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(
+        !Path::new("/dev/null-journal").exists(),
+        "nothing is created beside a device"
+    );
+}

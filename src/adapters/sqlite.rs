@@ -114,6 +114,16 @@ fn check_path(path: &Path) -> Result<(), StoreError> {
             path.display()
         )));
     }
+    // A FIFO would block the open, a device would be written to: only a
+    // regular file (or a path that does not exist yet) is a database.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(refused(format!(
+            "{} is not a regular file (a device, FIFO or socket); give the path of a database file",
+            path.display()
+        )));
+    }
     Ok(())
 }
 
@@ -564,12 +574,30 @@ impl Db {
                 return Ok(());
             }
         }
+        // Positions become visible in the order they are given: the write
+        // transaction is IMMEDIATE, so one writer at a time (in any
+        // process) takes the next position and commits before the next
+        // writer reads the highest. No reader can see position p+1 before
+        // p. The next position is computed here, checked, rather than in
+        // SQL, where it would overflow into a float.
+        let highest: Option<i64> = tx
+            .query_row(
+                "SELECT MAX(position) FROM activity WHERE org = ?1",
+                [org.as_str()],
+                |row| row.get(0),
+            )
+            .map_err(row_error("the latest sign-in position"))?;
+        let position = highest.unwrap_or(0).checked_add(1).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "organization {org}: the sign-in position is at its limit; the activity table is damaged"
+            ))
+        })?;
         tx.execute(
             "INSERT INTO activity (org, user_id, last_active, position)
-             VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), 0) + 1 FROM activity WHERE org = ?1))
+             VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (org, user_id) DO UPDATE
              SET last_active = excluded.last_active, position = excluded.position",
-            params![org.as_str(), user, at.to_string()],
+            params![org.as_str(), user, at.to_string(), position],
         )
         .map_err(backend)?;
         tx.commit().map_err(backend)
