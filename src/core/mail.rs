@@ -36,6 +36,20 @@ pub struct SmtpAuth {
 }
 
 /// An organization's custom mail server.
+///
+/// An organization has no mail settings by default, and then inviting
+/// sends nothing. With custom settings
+/// ([`Command::SetMailSettings`](crate::Command::SetMailSettings)), every
+/// new invitation (and every resend) queues exactly one invitation email;
+/// the [`AccountService`](crate::AccountService) delivers queued emails
+/// after the invitation is stored, and records each delivery's success or
+/// failure as an event. A failed delivery stays queued and is tried again;
+/// a delivered one is never sent again. The whole lifecycle is described
+/// on [`QueuedEmail`](crate::QueuedEmail).
+///
+/// Settings hold a [`CredentialRef`], the name of a secret the host keeps,
+/// never the password itself: events, snapshots, `Debug` output and
+/// reports never contain a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailSettings {
@@ -162,7 +176,7 @@ impl InvitationEmail {
     /// `settings`: sent from the settings' sender, with a subject and a
     /// plain-text body that name the organization and who invited.
     ///
-    /// Useful to test a [`Mailer`] outside the
+    /// Useful to test a [`Mailer`](crate::Mailer) outside the
     /// [`AccountService`](crate::AccountService).
     ///
     /// ```

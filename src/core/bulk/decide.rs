@@ -134,6 +134,44 @@ struct Pass {
     delimiter: char,
 }
 
+impl Pass {
+    /// The row's address, if it is one, and everything wrong with the row,
+    /// in the report's order: invalid email, invalid groups, unnamed cells,
+    /// duplicate in file.
+    fn check(
+        &mut self,
+        row: &CsvRow<'_>,
+        cell_error: Option<RowError>,
+    ) -> (Option<Email>, Vec<RowError>) {
+        let mut errors = Vec::new();
+        let email = match Email::parse(row.email) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                errors.push(RowError::InvalidEmail(e.kind().clone()));
+                None
+            }
+        };
+        errors.extend(cell_error);
+        if !row.unnamed_cells.is_empty() {
+            errors.push(RowError::UnnamedCells {
+                cells: row.unnamed_cells.to_vec(),
+                delimiter: self.delimiter,
+            });
+        }
+        if let Some(email) = &email {
+            match self.first_seen.entry(email.clone()) {
+                Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
+                    first_line: *first.get(),
+                }),
+                Entry::Vacant(slot) => {
+                    slot.insert(row.line);
+                }
+            }
+        }
+        (email, errors)
+    }
+}
+
 impl Organization {
     /// Decides a bulk invitation from a file read by
     /// [`read_invite_csv`](crate::read_invite_csv).
@@ -198,31 +236,7 @@ impl Organization {
     /// invited (added to the pass's invitees).
     fn decide_row(&self, row: CsvRow<'_>, cells: &mut GroupCells, pass: &mut Pass) -> RowReport {
         let (ids, names, cell_error) = cells.take(row.groups);
-        let mut errors = Vec::new();
-        let email = match Email::parse(row.email) {
-            Ok(email) => Some(email),
-            Err(e) => {
-                errors.push(RowError::InvalidEmail(e.kind().clone()));
-                None
-            }
-        };
-        errors.extend(cell_error);
-        if !row.unnamed_cells.is_empty() {
-            errors.push(RowError::UnnamedCells {
-                cells: row.unnamed_cells.to_vec(),
-                delimiter: pass.delimiter,
-            });
-        }
-        if let Some(email) = &email {
-            match pass.first_seen.entry(email.clone()) {
-                Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
-                    first_line: *first.get(),
-                }),
-                Entry::Vacant(slot) => {
-                    slot.insert(row.line);
-                }
-            }
-        }
+        let (email, errors) = pass.check(&row, cell_error);
         let cell = match &email {
             Some(email) => CellText::Parsed(email.clone()),
             None => CellText::Raw(Arc::from(row.email)),

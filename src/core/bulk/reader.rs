@@ -182,11 +182,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let mut record = csv::ByteRecord::new();
     let mut last_record_start = 0;
     let mut header: Option<Header> = None;
-    let mut rows = Vec::new();
-    let mut emails = String::new();
-    let mut count = 0usize;
-    // Group cells repeat a lot: keep one copy of each.
-    let mut group_cells: FxHashSet<Arc<str>> = FxHashSet::default();
+    let mut rows = RowsRead::default();
     loop {
         let more = reader
             .read_byte_record(&mut record)
@@ -201,40 +197,10 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         }
         let offset = record.position().map_or(0, |p| p.byte());
         last_record_start = start_of_record(body, offset);
-        let Some(header) = &header else {
-            header = Some(Header::find(&record)?);
-            continue;
-        };
-        let fields = std::str::from_utf8(record.as_slice()).unwrap_or_default();
-        if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
-            continue;
+        match &header {
+            None => header = Some(Header::find(&record)?),
+            Some(header) => rows.push(header, &record, || line_of(last_record_start)),
         }
-        count += 1;
-        if count > MAX_CSV_ROWS {
-            // Keep counting (cheaply) to tell the administrator how many.
-            continue;
-        }
-        let email = cell(&record, fields, header.email);
-        let groups = unescape_cell(cell(&record, fields, header.groups));
-        // Short cells (group lists people write) repeat and are shared;
-        // long ones are not worth hashing.
-        let groups = if groups.len() > MAX_SHARED_CELL_BYTES {
-            Arc::from(groups)
-        } else if let Some(shared) = group_cells.get(groups) {
-            Arc::clone(shared)
-        } else {
-            let shared: Arc<str> = Arc::from(groups);
-            group_cells.insert(Arc::clone(&shared));
-            shared
-        };
-        let start = emails.len();
-        emails.push_str(unescape_cell(email));
-        rows.push(RowData {
-            line: line_of(last_record_start),
-            email: start..emails.len(),
-            groups,
-            unnamed: header.unnamed_cells(&record, fields),
-        });
     }
     // A quote that is never closed swallows the rest of the file into the
     // last record, so that record is the only place to look for one.
@@ -247,20 +213,76 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     if header.is_none() {
         return Err(CsvError::EmptyFile);
     }
-    if count == 0 {
-        return Err(CsvError::NoRows);
-    }
-    if count > MAX_CSV_ROWS {
-        return Err(CsvError::TooManyRows {
-            rows: count,
-            max: MAX_CSV_ROWS,
+    rows.into_file(delimiter)
+}
+
+/// The data rows read so far.
+#[derive(Default)]
+struct RowsRead {
+    rows: Vec<RowData>,
+    emails: String,
+    /// Data rows seen, kept ones or not (past [`MAX_CSV_ROWS`] they are
+    /// only counted, to tell the administrator how many).
+    count: usize,
+    /// Group cells repeat a lot: one copy of each.
+    group_cells: FxHashSet<Arc<str>>,
+}
+
+impl RowsRead {
+    /// Keeps one record (blank ones are skipped); `line` says where it
+    /// starts.
+    fn push(&mut self, header: &Header, record: &csv::ByteRecord, line: impl FnOnce() -> u64) {
+        let fields = std::str::from_utf8(record.as_slice()).unwrap_or_default();
+        if record.iter().all(|cell| cell.trim_ascii().is_empty()) {
+            return;
+        }
+        self.count = self.count.saturating_add(1);
+        if self.count > MAX_CSV_ROWS {
+            return;
+        }
+        let email = cell(record, fields, header.email);
+        let groups = self.share(unescape_cell(cell(record, fields, header.groups)));
+        let start = self.emails.len();
+        self.emails.push_str(unescape_cell(email));
+        self.rows.push(RowData {
+            line: line(),
+            email: start..self.emails.len(),
+            groups,
+            unnamed: header.unnamed_cells(record, fields),
         });
     }
-    Ok(InviteFile {
-        emails,
-        rows,
-        delimiter,
-    })
+
+    /// Short cells (group lists people write) repeat and are shared; long
+    /// ones are not worth hashing.
+    fn share(&mut self, groups: &str) -> Arc<str> {
+        if groups.len() > MAX_SHARED_CELL_BYTES {
+            Arc::from(groups)
+        } else if let Some(shared) = self.group_cells.get(groups) {
+            Arc::clone(shared)
+        } else {
+            let shared: Arc<str> = Arc::from(groups);
+            self.group_cells.insert(Arc::clone(&shared));
+            shared
+        }
+    }
+
+    /// The file, or why it has too few or too many rows.
+    fn into_file(self, delimiter: u8) -> Result<InviteFile, CsvError> {
+        if self.count == 0 {
+            return Err(CsvError::NoRows);
+        }
+        if self.count > MAX_CSV_ROWS {
+            return Err(CsvError::TooManyRows {
+                rows: self.count,
+                max: MAX_CSV_ROWS,
+            });
+        }
+        Ok(InviteFile {
+            emails: self.emails,
+            rows: self.rows,
+            delimiter,
+        })
+    }
 }
 
 /// The bytes as UTF-8 text without a BOM, or why they are not.
@@ -383,6 +405,11 @@ impl Header {
     /// The non-empty cells of `record` that no header cell names: beyond
     /// the header's last cell, or under an empty header cell. `None` when
     /// there are none (the usual case).
+    ///
+    /// At most [`MAX_UNNAMED_CELLS`](super::report::MAX_UNNAMED_CELLS) are
+    /// kept: one is enough to fail the row, and a row of millions of cells
+    /// must cost no more than any other file of its size. The scan stops
+    /// there, so the rest is neither copied nor looked at.
     fn unnamed_cells(&self, record: &csv::ByteRecord, fields: &str) -> Option<Box<[String]>> {
         let unnamed: Vec<String> = self
             .unnamed
@@ -391,6 +418,7 @@ impl Header {
             .chain(self.len..record.len())
             .map(|i| cell(record, fields, i))
             .filter(|c| !c.is_empty())
+            .take(super::report::MAX_UNNAMED_CELLS)
             .map(str::to_owned)
             .collect();
         (!unnamed.is_empty()).then(|| unnamed.into_boxed_slice())

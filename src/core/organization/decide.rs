@@ -45,15 +45,9 @@ impl Organization {
                 admin(&|_| self.decide_invite_users(emails, groups))
             }
             Command::RemoveUsers { emails } => admin(&|actor| self.decide_remove(actor, emails)),
-            Command::CreateGroup { name, members: who } => admin(&|_| {
-                groups.require_name_free(name)?;
-                let who = if who.is_empty() {
-                    Vec::new()
-                } else {
-                    members.resolve_all(who)?
-                };
-                groups.decide_create(name, who)
-            }),
+            Command::CreateGroup { name, members } => {
+                admin(&|_| self.decide_create_group(name, members))
+            }
             Command::RenameGroup { group, new_name } => {
                 admin(&|_| groups.decide_rename(groups.resolve_custom(group)?.id(), new_name))
             }
@@ -356,6 +350,21 @@ impl Organization {
             .into_iter()
             .map(|user| EventKind::UserRemoved { user })
             .collect())
+    }
+
+    /// `CreateGroup`: a free name; its first members must be members.
+    fn decide_create_group(
+        &self,
+        name: &GroupName,
+        members: &[Email],
+    ) -> Result<Vec<EventKind>, DomainError> {
+        self.groups.require_name_free(name)?;
+        let members = if members.is_empty() {
+            Vec::new()
+        } else {
+            self.members.resolve_all(members)?
+        };
+        self.groups.decide_create(name, members)
     }
 
     /// `AddGroupMembers`: members already in the group are left out; the

@@ -16,8 +16,8 @@ impl Organization {
     /// A pool's seats are never fewer than the seats in use: commands that
     /// would need more seats than are free are refused with
     /// [`DomainError::NoSeatsLeft`]; the rules are on [`LicenseRule`]. A member holds a kind either directly
-    /// ([`Command::AllocateLicense`]) or through a group license rule
-    /// ([`Command::SetGroupLicenseRule`]); a direct allocation replaces what
+    /// ([`Command::AllocateLicense`](crate::Command::AllocateLicense)) or through a group license rule
+    /// ([`Command::SetGroupLicenseRule`](crate::Command::SetGroupLicenseRule)); a direct allocation replaces what
     /// the member inherits from groups. Removing a member, deallocating, a
     /// member leaving a group, or deleting a group frees the seats
     /// concerned. Costs O(pools).
