@@ -374,13 +374,7 @@ impl Organization {
         group: &GroupName,
         members: &[Email],
     ) -> Result<Vec<EventKind>, DomainError> {
-        let id = self.groups.resolve_editable(group)?.id();
-        let users: Vec<UserId> = self
-            .members
-            .resolve_all(members)?
-            .into_iter()
-            .filter(|u| !self.members.get(*u).is_some_and(|m| m.is_in(id)))
-            .collect();
+        let (id, users) = self.editable_group_and_members(group, members, false)?;
         if users.is_empty() {
             return Ok(Vec::new());
         }
@@ -401,13 +395,7 @@ impl Organization {
         group: &GroupName,
         members: &[Email],
     ) -> Result<Vec<EventKind>, DomainError> {
-        let id = self.groups.resolve_editable(group)?.id();
-        let users: Vec<UserId> = self
-            .members
-            .resolve_all(members)?
-            .into_iter()
-            .filter(|u| self.members.get(*u).is_some_and(|m| m.is_in(id)))
-            .collect();
+        let (id, users) = self.editable_group_and_members(group, members, true)?;
         if id == DefaultGroup::Administrators.id() {
             self.require_admin_left(&users)?;
         }
@@ -416,6 +404,25 @@ impl Organization {
         } else {
             vec![EventKind::GroupMembersRemoved { group: id, users }]
         })
+    }
+
+    /// A group whose membership can be edited, and those of `members` who
+    /// are in it (`in_group`) or not in it (`!in_group`), in first-seen
+    /// order.
+    fn editable_group_and_members(
+        &self,
+        group: &GroupName,
+        members: &[Email],
+        in_group: bool,
+    ) -> Result<(GroupId, Vec<UserId>), DomainError> {
+        let id = self.groups.resolve_editable(group)?.id();
+        let users = self
+            .members
+            .resolve_all(members)?
+            .into_iter()
+            .filter(|u| self.members.get(*u).is_some_and(|m| m.is_in(id)) == in_group)
+            .collect();
+        Ok((id, users))
     }
 
     /// Refuses when losing `leaving` would leave no active administrator.

@@ -3,6 +3,7 @@
 //! nothing. Every decision looks names up here.
 
 use std::collections::HashSet;
+use std::hash::Hash;
 
 use super::access::Access;
 use super::groups::Groups;
@@ -41,29 +42,12 @@ impl Members {
         if emails.is_empty() {
             return Err(DomainError::NoUsers);
         }
-        let mut ids = Vec::with_capacity(emails.len());
-        let mut seen = HashSet::new();
-        let mut unknown: Vec<Email> = Vec::new();
-        let mut seen_unknown: HashSet<&Email> = HashSet::new();
-        for email in emails {
-            match self.by_email(email) {
-                Some(m) => {
-                    if seen.insert(m.id()) {
-                        ids.push(m.id());
-                    }
-                }
-                None => {
-                    if seen_unknown.insert(email) {
-                        unknown.push(email.clone());
-                    }
-                }
-            }
+        let (found, unknown) = look_up_all(emails, |email| self.by_email(email).map(Member::id));
+        if !unknown.is_empty() {
+            return Err(DomainError::UnknownUsers { emails: unknown });
         }
-        if unknown.is_empty() {
-            Ok(ids)
-        } else {
-            Err(DomainError::UnknownUsers { emails: unknown })
-        }
+        let mut seen = HashSet::with_capacity(found.len());
+        Ok(found.into_iter().filter(|id| seen.insert(*id)).collect())
     }
 }
 
@@ -84,19 +68,7 @@ impl Groups {
         &self,
         names: impl IntoIterator<Item = &'n GroupName>,
     ) -> Result<Vec<&Group>, DomainError> {
-        let mut found = Vec::new();
-        let mut unknown: Vec<GroupName> = Vec::new();
-        let mut seen_unknown: HashSet<&GroupName> = HashSet::new();
-        for name in names {
-            match self.by_name(name) {
-                Some(g) => found.push(g),
-                None => {
-                    if seen_unknown.insert(name) {
-                        unknown.push(name.clone());
-                    }
-                }
-            }
-        }
+        let (found, unknown) = look_up_all(names, |name| self.by_name(name));
         if unknown.is_empty() {
             Ok(found)
         } else {
@@ -134,6 +106,32 @@ impl Groups {
     ) -> Result<Vec<GroupId>, DomainError> {
         Ok(invite_groups(self.resolve_each(names)?))
     }
+}
+
+/// Looks every name up: what was found, in order (repeats kept), and the
+/// names that match nothing, each once, in first-seen order. Linear in the
+/// list (hashed de-duplication).
+fn look_up_all<'n, N, T>(
+    names: impl IntoIterator<Item = &'n N>,
+    find: impl Fn(&'n N) -> Option<T>,
+) -> (Vec<T>, Vec<N>)
+where
+    N: Hash + Eq + Clone + 'n,
+{
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    let mut seen_unknown: HashSet<&N> = HashSet::new();
+    for name in names {
+        match find(name) {
+            Some(item) => found.push(item),
+            None => {
+                if seen_unknown.insert(name) {
+                    unknown.push(name.clone());
+                }
+            }
+        }
+    }
+    (found, unknown)
 }
 
 /// An invitation's groups, as invitations record them: `Everyone` dropped
