@@ -746,11 +746,11 @@ fn a_huge_upload_is_refused_by_its_size_without_reading_it() {
         "refusing a 1 GiB file took {took:?}: was it read?"
     );
 
-    // An endless input is capped too.
+    // An endless device is not a regular file: refused without reading.
     let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, "/dev/zero"]);
     assert_eq!(
         (code, doc["error"].as_str()),
-        (1, Some("file_too_large")),
+        (1, Some("not_a_file")),
         "{doc}"
     );
 }
@@ -915,6 +915,585 @@ fn expiry_refusals_name_the_limit_crossed() {
     assert_eq!(code, 0, "ten years is accepted: {doc}");
     let (code, doc) = db.json(&["expiry", "--as", ADMIN, "-5"]);
     assert_eq!(code, 2, "{doc}");
+}
+
+// ---------------------------------------------------------------------------
+// Second hostile review.
+
+/// Runs the example; fails (rather than hangs) when it does not finish
+/// within `seconds`.
+fn run_within(mut command: Command, seconds: u64) -> Output {
+    use std::process::Stdio;
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the example hung for {seconds} s: {command:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Makes a FIFO at `path`; false (with a loud skip) when `mkfifo` is
+/// missing.
+fn mkfifo(path: &Path) -> bool {
+    let ok = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("\n*** SKIPPED part of this test: needs mkfifo ***\n");
+    }
+    ok
+}
+
+#[cfg(unix)]
+fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).unwrap().file_type()
+}
+
+#[cfg(unix)]
+#[test]
+fn failed_rows_never_replace_special_files_or_symbolic_links() {
+    use std::os::unix::fs::FileTypeExt;
+    let db = Db::initialized();
+    let dir = db.path.parent().unwrap().to_owned();
+    let input = db.file(
+        "upload.csv",
+        b"email,group membership\nbob@example.com,\nnot-an-address,\n",
+    );
+    let run = |out: &Path| {
+        let mut command = Command::new(admin_binary());
+        command
+            .arg("--db")
+            .arg(&db.path)
+            .args(["bulk-invite", "--as", ADMIN, &input, "--failed-rows"])
+            .arg(out);
+        let run = run_within(command, 30);
+        no_panic(&run);
+        run
+    };
+
+    // A FIFO, a link to this process's stdout, a link to nothing, a link
+    // to a FIFO, and (as root) a device like /dev/null: refused before
+    // anyone is invited, each left as it was.
+    // Each path, and what it must still be afterwards.
+    type Still = fn(&std::fs::FileType) -> bool;
+    let mut special: Vec<(PathBuf, Still)> = Vec::new();
+    let fifo = dir.join("myfifo");
+    if mkfifo(&fifo) {
+        special.push((fifo.clone(), |t| t.is_fifo()));
+        let to_fifo = dir.join("to-fifo");
+        std::os::unix::fs::symlink(&fifo, &to_fifo).unwrap();
+        special.push((to_fifo, |t| t.is_symlink()));
+    }
+    let stdout_link = dir.join("mystdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout_link).unwrap();
+    special.push((stdout_link, |t| t.is_symlink()));
+    let dangling = dir.join("dangling");
+    std::os::unix::fs::symlink(dir.join("nothing-here"), &dangling).unwrap();
+    special.push((dangling, |t| t.is_symlink()));
+    let null = dir.join("mynull");
+    if Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        special.push((null, |t| t.is_char_device()));
+    } else {
+        eprintln!("\n*** SKIPPED the device case: `mknod` needs root ***\n");
+    }
+    for (out, still) in &special {
+        let run = run(out);
+        assert_eq!(code_of(&run), 2, "{}: {}", out.display(), stderr_of(&run));
+        assert!(
+            stderr_of(&run).contains("regular file"),
+            "{}",
+            stderr_of(&run)
+        );
+        assert!(
+            still(&file_type(out)),
+            "{} was replaced: {:?}",
+            out.display(),
+            file_type(out)
+        );
+    }
+    assert!(!dir.join("nothing-here").exists());
+    assert_eq!(user_count(&db), 1, "a refused command invites nobody");
+
+    // A link to a regular file: the file it points to gets the rows, the
+    // link stays a link.
+    let real = dir.join("real.csv");
+    std::fs::write(&real, b"old\n").unwrap();
+    let link = dir.join("link-to-real.csv");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let run = run(&link);
+    assert_eq!(code_of(&run), 0, "{}", stderr_of(&run));
+    assert!(file_type(&link).is_symlink());
+    assert!(
+        std::fs::read_to_string(&real)
+            .unwrap()
+            .contains("not-an-address")
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn a_reuploaded_failed_rows_file_fails_again_until_the_unnamed_cells_are_fixed() {
+    for delimiter in [",", ";", "\t"] {
+        let db = Db::initialized();
+        let upload = format!(
+            "email{d}group membership\nt1@example.com{d}Automation Users{d}Administrators\nt2@example.com{d}Automation Users\n",
+            d = delimiter
+        );
+        let input = db.file("upload.csv", upload.as_bytes());
+        let out = db.path.parent().unwrap().join("failed.csv");
+        let out = out.to_str().unwrap();
+        let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, &input, "--failed-rows", out]);
+        assert_eq!(code, 0, "{doc}");
+        assert_eq!(
+            doc["failed"][0]["reasons"],
+            json!(["unnamed_cells"]),
+            "{doc}"
+        );
+        let written = std::fs::read_to_string(out).unwrap();
+        assert!(
+            written.contains("\"Administrators\""),
+            "{delimiter:?}: the failed rows lost a cell: {written}"
+        );
+        assert_eq!(user_count(&db), 2, "t2 was invited");
+
+        // The file uploaded again as it is: the row fails the same way,
+        // nobody is invited without Administrators.
+        let again = db.path.parent().unwrap().join("failed-again.csv");
+        let (code, doc) = db.json(&[
+            "bulk-invite",
+            "--as",
+            ADMIN,
+            out,
+            "--failed-rows",
+            again.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{doc}");
+        assert_eq!(doc["invited"], json!([]), "{delimiter:?}: {doc}");
+        assert_eq!(doc["failed"][0]["email"], "t1@example.com", "{doc}");
+        assert_eq!(
+            doc["failed"][0]["reasons"],
+            json!(["unnamed_cells"]),
+            "{doc}"
+        );
+        assert_eq!(user_count(&db), 2);
+        // Fixing the row (the groups in one quoted cell) invites it.
+        let fixed = db.file(
+            "fixed.csv",
+            b"email,group membership\nt1@example.com,\"Automation Users, Administrators\"\n",
+        );
+        let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, &fixed]);
+        assert_eq!(code, 0, "{doc}");
+        assert_eq!(
+            doc["invited"][0]["groups"].as_array().unwrap().len(),
+            2,
+            "{doc}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_non_utf8_argument_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let db = Db::initialized();
+    let bad = std::ffi::OsStr::from_bytes(b"\xff.sqlite");
+    for json in [false, true] {
+        let mut command = Command::new(admin_binary());
+        command.current_dir(db.path.parent().unwrap());
+        command.arg("--db").arg(bad).arg("users");
+        if json {
+            command.arg("--json");
+        }
+        let out = command.output().unwrap();
+        no_panic(&out);
+        assert_eq!(code_of(&out), 2, "{}", stderr_of(&out));
+        if json {
+            let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["error"], "usage");
+            assert!(doc["message"].as_str().unwrap().contains("UTF-8"), "{doc}");
+        } else {
+            assert!(stderr_of(&out).contains("not UTF-8"), "{}", stderr_of(&out));
+        }
+    }
+    let out = db.run(&["invite", "--as", ADMIN]).status.code();
+    assert_eq!(out, Some(2));
+}
+
+#[test]
+fn a_row_of_millions_of_unnamed_cells_keeps_a_bounded_few() {
+    let db = Db::initialized();
+    let mut upload = b"email,group membership\na1@example.com,".to_vec();
+    for _ in 0..2_000_000 {
+        upload.extend_from_slice(b",x");
+    }
+    upload.extend_from_slice(b"\nb1@example.com,\n");
+    assert!(upload.len() <= org_accounts::DEFAULT_MAX_FILE_BYTES);
+    let input = db.file("wide.csv", &upload);
+    let out = db.path.parent().unwrap().join("failed.csv");
+    let (code, doc) = db.json(&[
+        "bulk-invite",
+        "--as",
+        ADMIN,
+        &input,
+        "--failed-rows",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        code,
+        0,
+        "{}",
+        doc.to_string().chars().take(500).collect::<String>()
+    );
+    assert_eq!(doc["invited"][0]["email"], "b1@example.com");
+    let message = doc["failed"][0]["message"].as_str().unwrap();
+    assert!(
+        message.len() < 1000,
+        "{} bytes: {}",
+        message.len(),
+        &message[..1000]
+    );
+    assert!(
+        message.contains("\"x\", \"x\", \"x\", and at least 97 more"),
+        "{message}"
+    );
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        written.len() < 2000,
+        "{} bytes of failed rows",
+        written.len()
+    );
+    let cells = written.lines().nth(1).unwrap().matches(",\"x\"").count();
+    assert_eq!(cells, 100, "{written}");
+
+    // A few cells are all shown, each cut to 64 characters.
+    let long = "y".repeat(200);
+    let few = format!("email,group membership\nc1@example.com,,{long},z\n");
+    let input = db.file("few.csv", few.as_bytes());
+    let (code, doc) = db.json(&["bulk-invite", "--as", ADMIN, &input]);
+    assert_eq!(code, 0, "{doc}");
+    let message = doc["failed"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("\"{}…\", \"z\")", "y".repeat(63))),
+        "{message}"
+    );
+    assert!(!message.contains("more"), "{message}");
+}
+
+#[cfg(unix)]
+#[test]
+fn special_files_as_database_or_upload_are_refused_without_hanging() {
+    let db = Db::initialized();
+    let dir = db.path.parent().unwrap().to_owned();
+    let mut specials = vec![PathBuf::from("/dev/zero")];
+    let fifo = dir.join("f");
+    if mkfifo(&fifo) {
+        specials.push(fifo.clone());
+    }
+    let null = dir.join("mynull");
+    if Command::new("mknod")
+        .arg(&null)
+        .args(["c", "1", "3"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        specials.push(null.clone());
+    }
+    for special in &specials {
+        for args in [
+            vec!["users"],
+            vec!["init", "X", "--admin", ADMIN],
+            vec!["invite", "--as", ADMIN, "bob@example.com"],
+        ] {
+            let mut command = Command::new(admin_binary());
+            command.arg("--db").arg(special).args(&args);
+            let out = run_within(command, 30);
+            no_panic(&out);
+            assert_eq!(
+                code_of(&out),
+                2,
+                "{special:?} {args:?}: {}",
+                stderr_of(&out)
+            );
+            assert!(
+                stderr_of(&out).contains("not a regular file"),
+                "{}",
+                stderr_of(&out)
+            );
+            let mut journal = special.as_os_str().to_owned();
+            journal.push("-journal");
+            if special.starts_with(&dir) {
+                assert!(!Path::new(&journal).exists(), "{journal:?} was created");
+            }
+        }
+        // As the upload.
+        let mut command = Command::new(admin_binary());
+        command
+            .arg("--db")
+            .arg(&db.path)
+            .args(["bulk-invite", "--as", ADMIN, "--json"])
+            .arg(special);
+        let out = run_within(command, 30);
+        no_panic(&out);
+        assert_eq!(code_of(&out), 1, "{special:?}: {}", stderr_of(&out));
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["error"], "not_a_file", "{doc}");
+    }
+    // Nothing but the database was created in the folder (no journals).
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("journal"))
+        .collect();
+    names.sort();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_journal_files_of_a_linked_database_are_protected() {
+    let db = Db::initialized();
+    let dir = db.path.parent().unwrap().to_owned();
+    let input = db.file("upload.csv", b"email,group membership\nnot-an-address,\n");
+    let link = dir.join("dblink");
+    std::os::unix::fs::symlink(&db.path, &link).unwrap();
+    // A link to the database's folder, too: the journal named through it.
+    let dir_link = dir.join("dirlink");
+    std::os::unix::fs::symlink(&dir, &dir_link).unwrap();
+    for out in [
+        dir.join("org.sqlite-wal"),
+        dir.join("org.sqlite-shm"),
+        dir.join("org.sqlite-journal"),
+        dir.join("dblink-wal"),
+        dir_link.join("org.sqlite-wal"),
+    ] {
+        let before = std::fs::read(&out).ok();
+        let out_run = Command::new(admin_binary())
+            .arg("--db")
+            .arg(&link)
+            .args(["bulk-invite", "--as", ADMIN, &input, "--failed-rows"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        no_panic(&out_run);
+        assert_eq!(
+            code_of(&out_run),
+            2,
+            "{}: {}",
+            out.display(),
+            stderr_of(&out_run)
+        );
+        assert!(
+            stderr_of(&out_run).contains("database"),
+            "{}",
+            stderr_of(&out_run)
+        );
+        assert_eq!(
+            std::fs::read(&out).ok(),
+            before,
+            "{} was touched",
+            out.display()
+        );
+    }
+}
+
+#[test]
+fn memory_database_says_it_is_not_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [vec!["users"], vec!["init", "X", "--admin", ADMIN]] {
+        let out = Command::new(admin_binary())
+            .current_dir(dir.path())
+            .args(["--db", ":memory:"])
+            .args(&args)
+            .output()
+            .unwrap();
+        no_panic(&out);
+        assert_eq!(code_of(&out), 2, "{args:?}");
+        let stderr = stderr_of(&out);
+        assert!(stderr.contains(":memory: is not a file"), "{stderr}");
+        assert!(!stderr.contains("admin --db :memory: init"), "{stderr}");
+    }
+}
+
+#[test]
+fn the_usage_text_tells_of_a_leftover_temporary_file() {
+    let out = Command::new(admin_binary()).output().unwrap();
+    assert_eq!(code_of(&out), 2);
+    let stderr = stderr_of(&out);
+    assert!(
+        stderr.contains(".failed-rows-") && stderr.contains("stays behind"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn commands_queue_invitation_emails_and_deliver_sends_them() {
+    let db = Db::initialized();
+    db.json(&[
+        "mail",
+        "set",
+        "--as",
+        ADMIN,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--no-tls",
+        "--sender",
+        "noreply@example.com",
+        "--sender-name",
+        "Acme",
+        "--timeout",
+        "2",
+    ]);
+    let out = db.run(&["invite", "--as", ADMIN, "bob@example.com"]);
+    assert_eq!(code_of(&out), 0, "{}", stderr_of(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("1 invitation email queued; `admin deliver` sends it"),
+        "{text}"
+    );
+    let out = db.run(&["resend", "--as", ADMIN, "bob@example.com"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("`admin deliver`"), "{text}");
+    let (code, doc) = db.json(&["deliver", "--limit", "5"]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["sent"], 0, "{doc}");
+    assert!(doc["queued"].as_u64().unwrap() >= 1, "{doc}");
+    let (code, _) = db.json(&["deliver", "--limit", "many"]);
+    assert_eq!(code, 2);
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL: `--db postgres://...` with `--pg-schema NAME`.
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_url_as_database() {
+    let Ok(url) = std::env::var("ORG_ACCOUNTS_PG_URL") else {
+        eprintln!(
+            "\n*** SKIPPED: postgres_url_as_database needs ORG_ACCOUNTS_PG_URL (e.g. postgres://postgres@127.0.0.1:5432/test) ***\n"
+        );
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("admin_cli_{}_{nanos}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let json = |args: &[&str]| {
+        let out = Command::new(admin_binary())
+            .current_dir(dir.path())
+            .args(["--db", &url, "--pg-schema", &schema])
+            .args(args)
+            .arg("--json")
+            .output()
+            .unwrap();
+        no_panic(&out);
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", stderr_of(&out)));
+        (code_of(&out), doc)
+    };
+    let (code, doc) = json(&["users"]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("not_created")),
+        "{doc}"
+    );
+    let (code, doc) = json(&["init", "Example Corp", "--admin", ADMIN]);
+    assert_eq!(code, 0, "{doc}");
+    let (code, doc) = json(&[
+        "invite",
+        "--as",
+        ADMIN,
+        "--group",
+        "automation users",
+        "bob@example.com",
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    let upload = dir.path().join("upload.csv");
+    std::fs::write(
+        &upload,
+        "email,group membership\ncy@example.com,\nnot-an-address,\n",
+    )
+    .unwrap();
+    let (code, doc) = json(&["bulk-invite", "--as", ADMIN, upload.to_str().unwrap()]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["invited"][0]["email"], "cy@example.com", "{doc}");
+    let (code, doc) = json(&["accept", "bob@example.com"]);
+    assert_eq!(code, 0, "{doc}");
+    let (code, users) = json(&["users"]);
+    assert_eq!(code, 0, "{users}");
+    let emails: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        emails,
+        ["ada@example.com", "bob@example.com", "cy@example.com"]
+    );
+    assert_eq!(users[1]["status"], "active");
+    // Nothing was written beside the working folder.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // A schema name that is not allowed is refused, not interpolated.
+    let out = Command::new(admin_binary())
+        .args(["--db", &url, "--pg-schema", "x; drop table y", "users"])
+        .output()
+        .unwrap();
+    no_panic(&out);
+    assert_eq!(code_of(&out), 1, "{}", stderr_of(&out));
+    assert!(
+        !stderr_of(&out).contains(&url),
+        "the URL may hold a password"
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        org_accounts::PostgresStore::connect_with_schema(&url, &schema)
+            .await
+            .unwrap()
+            .drop_schema()
+            .await
+            .unwrap();
+    });
+}
+
+#[cfg(not(feature = "postgres"))]
+#[test]
+fn a_postgres_url_without_postgres_support_is_a_usage_error() {
+    let out = Command::new(admin_binary())
+        .args(["--db", "postgres://nobody@127.0.0.1/x", "users"])
+        .output()
+        .unwrap();
+    assert_eq!(code_of(&out), 2);
+    assert!(stderr_of(&out).contains("--features sqlite,postgres"));
 }
 
 mod props {

@@ -2,6 +2,7 @@
 
 use org_accounts::{
     Assignee, Command, LicenseKind, LicenseSource, Organization, RoleName, RoleSource, ServiceName,
+    Store,
 };
 use serde_json::{Value, json};
 
@@ -25,8 +26,8 @@ fn group_label(org: &Organization, id: org_accounts::GroupId) -> String {
         .map_or_else(|| id.to_string(), |g| g.name().to_string())
 }
 
-impl App {
-    pub(crate) fn service_add(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+impl<S: Store> App<S> {
+    pub(crate) async fn service_add(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let roles = take_values(&mut args, "--role")?
             .iter()
@@ -55,14 +56,15 @@ impl App {
                 default_roles,
             },
             &actor,
-        )?;
+        )
+        .await?;
         Ok(Output {
             text: format!("added service {name}; default groups got their default roles\n"),
             json: json!({"service": name.as_str()}),
         })
     }
 
-    pub(crate) fn role_change(
+    pub(crate) async fn role_change(
         &self,
         mut args: Vec<String>,
         assign: bool,
@@ -95,7 +97,7 @@ impl App {
                 role: role.clone(),
             }
         };
-        let done = self.execute(&command, &actor)?;
+        let done = self.execute(&command, &actor).await?;
         let verb = if assign { "assigned" } else { "revoked" };
         Ok(Output {
             text: format!(
@@ -110,42 +112,44 @@ impl App {
         })
     }
 
-    pub(crate) fn roles(&self, args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn roles(&self, args: Vec<String>) -> Result<Output, Failure> {
         let [service, who] = exactly(args, "SERVICE EMAIL")?;
         let (service, who) = (service_name(&service)?, email(&who)?);
-        let org = self.organization()?;
-        let grants = org.effective_roles(&service, &who).ok_or_else(|| {
-            Failure::refused(
-                "not_found",
-                format!("no service {service} or no member {who}"),
-            )
-        })?;
-        let rows: Vec<Value> = grants
-            .iter()
-            .map(|g| {
-                let via = match g.source {
-                    RoleSource::Direct => "direct".to_owned(),
-                    RoleSource::Group(id) => group_label(&org, id),
-                    _ => "other".to_owned(),
-                };
-                json!({"role": g.role.as_str(), "via": via})
+        self.query(|org| {
+            let grants = org.effective_roles(&service, &who).ok_or_else(|| {
+                Failure::refused(
+                    "not_found",
+                    format!("no service {service} or no member {who}"),
+                )
+            })?;
+            let rows: Vec<Value> = grants
+                .iter()
+                .map(|g| {
+                    let via = match g.source {
+                        RoleSource::Direct => "direct".to_owned(),
+                        RoleSource::Group(id) => group_label(org, id),
+                        _ => "other".to_owned(),
+                    };
+                    json!({"role": g.role.as_str(), "via": via})
+                })
+                .collect();
+            let mut text = format!("{who} in {service}:\n");
+            for r in &rows {
+                text.push_str(&format!(
+                    "  {:<24} via {}\n",
+                    r["role"].as_str().unwrap_or(""),
+                    r["via"].as_str().unwrap_or("")
+                ));
+            }
+            Ok(Output {
+                text,
+                json: Value::Array(rows),
             })
-            .collect();
-        let mut text = format!("{who} in {service}:\n");
-        for r in &rows {
-            text.push_str(&format!(
-                "  {:<24} via {}\n",
-                r["role"].as_str().unwrap_or(""),
-                r["via"].as_str().unwrap_or("")
-            ));
-        }
-        Ok(Output {
-            text,
-            json: Value::Array(rows),
         })
+        .await
     }
 
-    pub(crate) fn license_pool(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn license_pool(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let [k, seats] = exactly(args, "KIND SEATS")?;
         let seats: u32 = seats
@@ -158,14 +162,15 @@ impl App {
                 seats,
             },
             &actor,
-        )?;
+        )
+        .await?;
         Ok(Output {
             text: format!("{k}: {seats} seats\n"),
             json: json!({"kind": k.as_str(), "seats": seats}),
         })
     }
 
-    pub(crate) fn license_allocation(
+    pub(crate) async fn license_allocation(
         &self,
         mut args: Vec<String>,
         allocate: bool,
@@ -184,7 +189,7 @@ impl App {
                 kind: k.clone(),
             }
         };
-        self.execute(&command, &actor)?;
+        self.execute(&command, &actor).await?;
         let verb = if allocate { "allocated" } else { "deallocated" };
         Ok(Output {
             text: format!("{verb} a {k} license for {user}\n"),
@@ -192,7 +197,7 @@ impl App {
         })
     }
 
-    pub(crate) fn license_rule(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn license_rule(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let quota = take_value(&mut args, "--quota")?
             .map(|q| {
@@ -210,16 +215,17 @@ impl App {
                 quota,
             },
             &actor,
-        )?;
+        )
+        .await?;
         Ok(Output {
             text: format!("members of {group} receive {k} licenses\n"),
             json: json!({"group": group.as_str(), "kind": k.as_str(), "quota": quota}),
         })
     }
 
-    pub(crate) fn licenses(&self, args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn licenses(&self, args: Vec<String>) -> Result<Output, Failure> {
         no_args(&args)?;
-        let org = self.organization()?;
+        self.query(|org| {
         let mut text = String::new();
         let rows: Vec<Value> = org
             .seat_usage()
@@ -232,7 +238,7 @@ impl App {
                         let who = org.member_by_id(*user).map_or_else(String::new, |m| m.email().to_string());
                         let via = match source {
                             LicenseSource::Direct => "direct".to_owned(),
-                            LicenseSource::Group(g) => group_label(&org, *g),
+                            LicenseSource::Group(g) => group_label(org, *g),
                             _ => "other".to_owned(),
                         };
                         json!({"email": who, "via": via})
@@ -253,5 +259,7 @@ impl App {
             text,
             json: Value::Array(rows),
         })
+        })
+        .await
     }
 }

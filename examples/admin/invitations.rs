@@ -2,28 +2,42 @@
 
 use std::time::Duration;
 
-use org_accounts::{Command, CredentialRef, Delivery, MailSettings, Timestamp};
+use org_accounts::{Command, CredentialRef, Delivery, MailSettings, Store, Timestamp};
 use serde_json::json;
 
 use crate::args::{actor, email, exactly, no_args, required, take_flag, take_value};
 use crate::{App, Failure, Output};
 
-/// One line per delivery attempt, for people.
-pub(crate) fn delivery_lines(deliveries: &[Delivery]) -> String {
+/// How many queued emails `deliver` sends at most by default.
+const DEFAULT_DELIVER_LIMIT: usize = 100;
+
+/// One line per delivery attempt, for people: a failure says whether
+/// retrying can help.
+fn delivery_lines(deliveries: &[Delivery]) -> String {
     deliveries
         .iter()
         .map(|d| match &d.result {
             Ok(()) => format!("invitation email sent to {}\n", d.to),
-            Err(e) => format!(
-                "invitation email to {} not sent ({e}); run `admin deliver` to retry\n",
-                d.to
-            ),
+            Err(e) => {
+                let code = e.code.map(|c| format!("SMTP {c}: ")).unwrap_or_default();
+                // The kind's stable name (`MailErrorKind` serializes in
+                // snake_case).
+                let kind = serde_json::to_value(e.kind).unwrap_or_default();
+                let advice = match kind.as_str() {
+                    Some("transient") => "a temporary failure; run `admin deliver` again later",
+                    Some("permanent") => {
+                        "it will fail again as is; fix the mail settings or the address, then run `admin deliver`"
+                    }
+                    _ => "the credential or mail host is not configured; fix that, then run `admin deliver`",
+                };
+                format!("invitation email to {} not sent ({code}{e}): {advice}\n", d.to)
+            }
         })
         .collect()
 }
 
-impl App {
-    pub(crate) fn mail_set(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+impl<S: Store> App<S> {
+    pub(crate) async fn mail_set(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let host = required(take_value(&mut args, "--host")?, "--host HOST")?;
         let port = required(take_value(&mut args, "--port")?, "--port PORT")?;
@@ -59,24 +73,25 @@ impl App {
         if let Some(seconds) = timeout {
             settings = settings.with_timeout(Duration::from_secs(seconds));
         }
-        self.execute(&Command::SetMailSettings { settings }, &actor)?;
+        self.execute(&Command::SetMailSettings { settings }, &actor)
+            .await?;
         Ok(Output {
             text: "mail settings saved: new invitations will be emailed\n".into(),
             json: json!({"mail": "set"}),
         })
     }
 
-    pub(crate) fn mail_clear(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn mail_clear(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         no_args(&args)?;
-        self.execute(&Command::ClearMailSettings, &actor)?;
+        self.execute(&Command::ClearMailSettings, &actor).await?;
         Ok(Output {
             text: "mail settings cleared: invitations send no email\n".into(),
             json: json!({"mail": "cleared"}),
         })
     }
 
-    pub(crate) fn expiry(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn expiry(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let [hours] = exactly(args, "HOURS or none")?;
         let after = if hours == "none" {
@@ -94,7 +109,8 @@ impl App {
                 .map_or(u64::MAX, |h| h.saturating_mul(3600));
             Some(Duration::from_secs(seconds))
         };
-        self.execute(&Command::SetInvitationExpiry { after }, &actor)?;
+        self.execute(&Command::SetInvitationExpiry { after }, &actor)
+            .await?;
         Ok(Output {
             text: match after {
                 None => "invitations never expire\n".into(),
@@ -104,35 +120,51 @@ impl App {
         })
     }
 
-    pub(crate) fn resend(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn resend(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let [who] = exactly(args, "EMAIL")?;
         let who = email(&who)?;
-        let done = self.execute(&Command::ResendInvitation { user: who.clone() }, &actor)?;
+        let done = self
+            .execute(&Command::ResendInvitation { user: who.clone() }, &actor)
+            .await?;
         Ok(Output {
             text: format!(
                 "invitation for {who} renewed\n{}",
-                delivery_lines(&done.deliveries)
+                crate::queued_line(done.queued.len())
             ),
             json: json!({"resent": who.as_str()}),
         })
     }
 
-    pub(crate) fn revoke(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn revoke(&self, mut args: Vec<String>) -> Result<Output, Failure> {
         let actor = actor(&mut args)?;
         let [who] = exactly(args, "EMAIL")?;
         let who = email(&who)?;
-        self.execute(&Command::RevokeInvitation { user: who.clone() }, &actor)?;
+        self.execute(&Command::RevokeInvitation { user: who.clone() }, &actor)
+            .await?;
         Ok(Output {
             text: format!("invitation for {who} revoked\n"),
             json: json!({"revoked": who.as_str()}),
         })
     }
 
-    pub(crate) fn deliver(&self, args: Vec<String>) -> Result<Output, Failure> {
+    pub(crate) async fn deliver(&self, mut args: Vec<String>) -> Result<Output, Failure> {
+        let limit = take_value(&mut args, "--limit")?
+            .map(|n| {
+                n.parse::<usize>().map_err(|_| {
+                    Failure::Usage(format!("--limit takes a number of emails, got {n:?}"))
+                })
+            })
+            .transpose()?
+            .unwrap_or(DEFAULT_DELIVER_LIMIT);
         no_args(&args)?;
-        let deliveries = self.service.retry_deliveries(&self.org, Timestamp::now())?;
-        let queued = self.organization()?.queued_emails().count();
+        // Refuse a database with no organization before sending anything.
+        self.query(|_| Ok(())).await?;
+        let deliveries = self
+            .service
+            .deliver(&self.org, Timestamp::now(), limit)
+            .await?;
+        let queued = self.query(|org| Ok(org.queued_emails().count())).await?;
         Ok(Output {
             text: format!(
                 "{}{queued} invitation emails still queued\n",

@@ -1,7 +1,8 @@
-//! `admin`: a terminal front end over an organization kept in SQLite.
+//! `admin`: a terminal front end over an organization kept in SQLite (or
+//! PostgreSQL).
 //!
 //! ```text
-//! cargo run --example admin --features sqlite -- [--db PATH] COMMAND [--json]
+//! cargo run --example admin --features sqlite -- [--db PATH|URL] [--pg-schema NAME] COMMAND [--json]
 //!
 //!   init NAME --admin EMAIL
 //!   invite --as EMAIL [--group NAME]... EMAIL...
@@ -25,17 +26,36 @@
 //!   expiry --as EMAIL (HOURS | none)
 //!   resend --as EMAIL EMAIL
 //!   revoke --as EMAIL EMAIL
-//!   deliver
+//!   deliver [--limit N]
 //! ```
 //!
 //! PATH defaults to `org-accounts.sqlite` in the working directory; the file
 //! holds one organization. Only `init` creates the file; every other
-//! command refuses a path where there is no file. The query commands
-//! (`users`, `groups`, `roles`, `licenses`) open the file read-only, so a
-//! database the user may not write can still be read.
+//! command refuses a path where there is no file, and every command
+//! refuses a path that is not a regular file (a device, a FIFO, a socket:
+//! SQLite would hang on a FIFO or write `-journal` files beside a device).
+//! The query commands (`users`, `groups`, `roles`, `licenses`) open the
+//! file read-only, so a database the user may not write can still be read.
+//!
+//! `--db postgres://...` (or `postgresql://...`) keeps the organization in
+//! PostgreSQL instead, in the schema `org_accounts` or the one `--pg-schema
+//! NAME` names (created on first use; lower-case letters, digits and `_`).
+//! That needs the example built with `--features sqlite,postgres`; a build
+//! without it refuses a URL with a usage error.
+//!
+//! The example runs the library's async service on a small single-threaded
+//! tokio runtime. Commands store their events and return; invitation
+//! emails they queue are sent by `admin deliver` (the background work a
+//! host would run), with the example built with `--features sqlite,smtp`.
+//! The SMTP password is read from the environment variable
+//! `ORG_ACCOUNTS_SMTP_DEFAULT__{REF}`, where REF is the mail settings'
+//! credential reference upper-cased, other characters than letters and
+//! digits turned into `_` (`--credential smtp` reads
+//! `ORG_ACCOUNTS_SMTP_DEFAULT__SMTP`).
 //!
 //! Exit status: 0 when the command ran (a bulk invite with failed rows
-//! included), 1 when it was refused, 2 for a usage error, and 141 when
+//! included), 1 when it was refused, 2 for a usage error (an argument
+//! that is not UTF-8 text included), and 141 when
 //! stdout or stderr was closed before the output was written (as in
 //! `admin users | head -1`): that is the status a shell reports for a
 //! Unix tool killed by SIGPIPE (128 + 13), so pipelines and `set -o
@@ -44,6 +64,7 @@
 //! stdout holds exactly one JSON document; these names and shapes are a
 //! contract scripts rely on.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -55,13 +76,13 @@ mod members;
 
 use org_accounts::{
     AccountService, Command, Context, Email, Executed, Organization, OrganizationId, ServiceConfig,
-    ServiceError, SqliteStore, Timestamp,
+    ServiceError, SqliteStore, Store, Timestamp,
 };
 use serde_json::{Value, json};
 
-use args::{take_flag, take_value};
+use args::take_value;
 
-const USAGE: &str = "usage: admin [--db PATH] COMMAND [--json]
+const USAGE: &str = "usage: admin [--db PATH|URL] [--pg-schema NAME] COMMAND [--json]
 
 commands:
   init NAME --admin EMAIL
@@ -86,14 +107,34 @@ commands:
   expiry --as EMAIL (HOURS | none)
   resend --as EMAIL EMAIL
   revoke --as EMAIL EMAIL
-  deliver
+  deliver [--limit N]
 
-Invitation emails are sent only when the organization has mail settings and
-the example is built with `--features sqlite,smtp` (the SMTP password is read
-from the environment variable the credential reference names).";
+--db PATH is a regular file (default org-accounts.sqlite; only init creates
+it). --db postgres://USER@HOST/DB (or postgresql://) keeps the organization
+in PostgreSQL, in the schema org_accounts or the one --pg-schema NAME names;
+that needs the example built with --features sqlite,postgres.
 
-/// The organization's id inside the file (one organization per file).
+--failed-rows OUT_CSV must be a regular file, or a new one, or a symbolic
+link to a regular file (the file it points to is replaced); devices, FIFOs
+and sockets are refused. The rows are written to a temporary file
+.failed-rows-XXXXXX.tmp in OUT_CSV's folder and renamed over OUT_CSV once
+the upload is decided; if the program is killed in between, that temporary
+file stays behind: delete it.
+
+Commands store their changes and return; invitation emails they queue are
+sent by `admin deliver` (up to --limit N, default 100), only when the
+organization has mail settings and the example is built with
+`--features sqlite,smtp` (the SMTP password is read from the environment
+variable ORG_ACCOUNTS_SMTP_DEFAULT__REF, REF being the credential reference
+upper-cased).";
+
+/// The organization's id inside the database (one organization per file
+/// or schema).
 const ORG: &str = "default";
+
+/// Where the SMTP passwords come from: `{prefix}{ORG}__{REF}`.
+#[cfg(feature = "smtp")]
+const SMTP_ENV_PREFIX: &str = "ORG_ACCOUNTS_SMTP_";
 
 /// Why the program stops short.
 enum Failure {
@@ -148,11 +189,38 @@ pub(crate) fn warn(message: &str) {
     let _ = emit(&format!("warning: {message}\n"), true);
 }
 
+/// The arguments as text. `std::env::args` panics on an argument that is
+/// not UTF-8; this reads them with `args_os` and refuses such an argument
+/// as a usage error.
+fn text_args(raw: Vec<OsString>) -> Result<Vec<String>, Failure> {
+    raw.into_iter()
+        .map(|arg| {
+            arg.into_string().map_err(|bad| {
+                Failure::Usage(format!(
+                    "the argument {:?} is not UTF-8 text; this program takes paths, names and addresses written in UTF-8",
+                    bad.to_string_lossy()
+                ))
+            })
+        })
+        .collect()
+}
+
 fn main() -> ExitCode {
-    let mut args: Vec<String> = std::env::args().skip(1).collect();
-    let json = take_flag(&mut args, "--json");
+    let mut raw: Vec<OsString> = std::env::args_os().skip(1).collect();
+    let before = raw.len();
+    raw.retain(|a| a != "--json");
+    let json = raw.len() != before;
+    let outcome = text_args(raw).and_then(|args| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Failure::refused("internal_error", format!("cannot start the runtime: {e}"))
+            })?;
+        runtime.block_on(run(args))
+    });
     // (text for stdout, text for stderr, exit status)
-    let (stdout, stderr, status) = match run(args) {
+    let (stdout, stderr, status) = match outcome {
         Ok(out) => {
             let stdout = if json {
                 format!("{}\n", out.json)
@@ -203,41 +271,87 @@ fn main() -> ExitCode {
 /// read-only.
 const QUERIES: [&str; 4] = ["users", "groups", "roles", "licenses"];
 
-/// Checks `--db PATH` and opens the store: `init` creates the file, the
-/// queries open it read-only, every other command opens an existing file.
-fn open_store(db: &Path, command: &str) -> Result<SqliteStore, Failure> {
+/// What `--db` names.
+enum Database {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A PostgreSQL URL, and the schema `--pg-schema` named (only read
+    /// when the example is built with PostgreSQL support).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Url { url: String, schema: Option<String> },
+}
+
+impl Database {
+    /// Reads `--db` and `--pg-schema`.
+    fn from_args(args: &mut Vec<String>) -> Result<Database, Failure> {
+        let db = take_value(args, "--db")?.unwrap_or_else(|| "org-accounts.sqlite".to_owned());
+        let schema = take_value(args, "--pg-schema")?;
+        let lower = db.get(..13).unwrap_or(&db).to_ascii_lowercase();
+        if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+            return Ok(Database::Url { url: db, schema });
+        }
+        if schema.is_some() {
+            return Err(Failure::Usage(
+                "--pg-schema goes with --db postgres://...; a SQLite file has no schemas".into(),
+            ));
+        }
+        Ok(Database::File(PathBuf::from(db)))
+    }
+}
+
+/// Checks `--db PATH` before SQLite sees it: not empty, not `:memory:`,
+/// a regular file (or, for `init`, nothing yet). Opening a FIFO would
+/// hang, and SQLite writes a `-journal` file beside whatever it opens, so
+/// a device (`/dev/null`) would leave `/dev/null-journal` behind.
+fn check_db_path(db: &Path, command: &str) -> Result<(), Failure> {
+    let shown = db.display();
     if db.as_os_str().is_empty() {
         return Err(Failure::Usage(
             "--db needs the path of a database file; an empty path names no file".into(),
         ));
     }
-    if db.is_dir() {
-        return Err(Failure::Usage(format!(
-            "--db {} is a directory; give the path of a database file",
-            db.display()
-        )));
+    if db.as_os_str() == ":memory:" {
+        return Err(Failure::Usage(
+            "--db :memory: is not a file: SQLite would keep a private in-memory database that no later command can see; give the path of a database file (./:memory: for a file of that name)".into(),
+        ));
     }
-    if command != "init" {
-        match std::fs::metadata(db) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Failure::refused(
-                    "not_created",
-                    format!(
-                        "there is no database file at {}; create it with `admin --db {} init NAME --admin EMAIL`",
-                        db.display(),
-                        db.display()
-                    ),
-                ));
+    match std::fs::metadata(db) {
+        Ok(meta) if meta.is_dir() => Err(Failure::Usage(format!(
+            "--db {shown} is a directory; give the path of a database file"
+        ))),
+        Ok(meta) if !meta.is_file() => Err(Failure::Usage(format!(
+            "--db {shown} is not a regular file (a device, FIFO or socket); give the path of a database file"
+        ))),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && command == "init" => {
+            // A dangling symbolic link would make SQLite create its target
+            // somewhere unexpected: refuse it like any odd path.
+            if std::fs::symlink_metadata(db).is_ok() {
+                return Err(Failure::Usage(format!(
+                    "--db {shown} is a symbolic link to nothing; give the path of a database file"
+                )));
             }
-            Err(e) => {
-                return Err(Failure::refused(
-                    "store_error",
-                    format!("cannot open the database file {}: {e}", db.display()),
-                ));
-            }
+            Ok(())
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::refused(
+            "not_created",
+            format!(
+                "there is no database file at {shown}; create it with `admin --db {shown} init NAME --admin EMAIL`"
+            ),
+        )),
+        Err(e) => Err(Failure::refused(
+            "store_error",
+            format!("cannot open the database file {shown}: {e}"),
+        )),
     }
+}
+
+/// Checks `--db PATH` and opens the store: `init` creates the file, the
+/// queries open it read-only, every other command opens an existing file.
+fn open_sqlite(db: &Path, command: &str) -> Result<SqliteStore, Failure> {
+    check_db_path(db, command)?;
+    // Opening is quick, blocking work done once before any command runs;
+    // the store itself runs its queries on the blocking pool.
     let store = if QUERIES.contains(&command) {
         SqliteStore::open_read_only(db)
     } else {
@@ -246,10 +360,22 @@ fn open_store(db: &Path, command: &str) -> Result<SqliteStore, Failure> {
     store.map_err(|e| Failure::refused("store_error", format!("{}: {e}", db.display())))
 }
 
-fn run(mut args: Vec<String>) -> Result<Output, Failure> {
-    let db = PathBuf::from(
-        take_value(&mut args, "--db")?.unwrap_or_else(|| "org-accounts.sqlite".to_owned()),
-    );
+/// Connects to PostgreSQL. The URL is never printed: it may hold a
+/// password.
+#[cfg(feature = "postgres")]
+async fn open_postgres(
+    url: &str,
+    schema: Option<&str>,
+) -> Result<org_accounts::PostgresStore, Failure> {
+    let store = match schema {
+        Some(schema) => org_accounts::PostgresStore::connect_with_schema(url, schema).await,
+        None => org_accounts::PostgresStore::connect(url).await,
+    };
+    store.map_err(|e| Failure::refused("store_error", format!("the PostgreSQL database: {e}")))
+}
+
+async fn run(mut args: Vec<String>) -> Result<Output, Failure> {
+    let db = Database::from_args(&mut args)?;
     if args.is_empty() {
         return Err(Failure::Usage("no command given".into()));
     }
@@ -278,81 +404,119 @@ fn run(mut args: Vec<String>) -> Result<Output, Failure> {
     if !COMMANDS.contains(&command.as_str()) {
         return Err(Failure::Usage(format!("unknown command {command:?}")));
     }
-    let store = open_store(&db, &command)?;
-    // Several `admin` processes may share the file: retry generously.
-    let service =
-        AccountService::with_config(store, ServiceConfig::default().with_max_attempts(100));
-    #[cfg(feature = "smtp")]
-    let service = service.with_mailer(org_accounts::SmtpMailer::from_env());
     let org = OrganizationId::new(ORG).map_err(|e| Failure::refused("store_error", e))?;
-    let app = App { service, org, db };
-    match command.as_str() {
-        "init" => app.init(args),
-        "invite" => app.invite(args),
-        "bulk-invite" => app.bulk_invite(args),
-        "accept" => app.accept(args),
-        "sign-in" => app.sign_in(args),
-        "remove" => app.remove(args),
-        "group" => match args.first().map(String::as_str) {
-            Some("create") => app.group_create(args.split_off(1)),
-            _ => Err(Failure::Usage("expected `group create`".into())),
-        },
-        "users" => app.users(args),
-        "groups" => app.groups(args),
-        "service" => match args.first().map(String::as_str) {
-            Some("add") => app.service_add(args.split_off(1)),
-            _ => Err(Failure::Usage("expected `service add`".into())),
-        },
-        "role" => match args.first().map(String::as_str) {
-            Some("assign") => app.role_change(args.split_off(1), true),
-            Some("revoke") => app.role_change(args.split_off(1), false),
-            _ => Err(Failure::Usage("expected `role assign` or `role revoke`".into())),
-        },
-        "roles" => app.roles(args),
-        "license" => match args.first().map(String::as_str) {
-            Some("pool") => app.license_pool(args.split_off(1)),
-            Some("allocate") => app.license_allocation(args.split_off(1), true),
-            Some("deallocate") => app.license_allocation(args.split_off(1), false),
-            Some("rule") => app.license_rule(args.split_off(1)),
-            _ => Err(Failure::Usage(
+    match db {
+        Database::File(path) => {
+            let store = open_sqlite(&path, &command)?;
+            App::new(store, org, Some(path))
+                .dispatch(&command, args)
+                .await
+        }
+        #[cfg(feature = "postgres")]
+        Database::Url { url, schema } => {
+            let store = open_postgres(&url, schema.as_deref()).await?;
+            App::new(store, org, None).dispatch(&command, args).await
+        }
+        #[cfg(not(feature = "postgres"))]
+        Database::Url { .. } => Err(Failure::Usage(
+            "--db names a PostgreSQL URL, but this build has no PostgreSQL support; build the example with --features sqlite,postgres".into(),
+        )),
+    }
+}
+
+/// The organization and the service over its store (SQLite or
+/// PostgreSQL).
+struct App<S> {
+    service: AccountService<S>,
+    org: OrganizationId,
+    /// The database file, which no output may overwrite (`None` for
+    /// PostgreSQL).
+    db: Option<PathBuf>,
+}
+
+impl<S: Store> App<S> {
+    fn new(store: S, org: OrganizationId, db: Option<PathBuf>) -> App<S> {
+        // Several `admin` processes may share the database: retry
+        // generously.
+        let service =
+            AccountService::with_config(store, ServiceConfig::default().with_max_attempts(100));
+        #[cfg(feature = "smtp")]
+        let service = service.with_mailer(org_accounts::SmtpMailer::from_env(SMTP_ENV_PREFIX));
+        App { service, org, db }
+    }
+
+    async fn dispatch(&self, command: &str, args: Vec<String>) -> Result<Output, Failure> {
+        let sub = args.first().cloned().unwrap_or_default();
+        let rest = |mut args: Vec<String>| args.split_off(1.min(args.len()));
+        match (command, sub.as_str()) {
+            ("init", _) => self.init(args).await,
+            ("invite", _) => self.invite(args).await,
+            ("bulk-invite", _) => self.bulk_invite(args).await,
+            ("accept", _) => self.accept(args).await,
+            ("sign-in", _) => self.sign_in(args).await,
+            ("remove", _) => self.remove(args).await,
+            ("group", "create") => self.group_create(rest(args)).await,
+            ("group", _) => Err(Failure::Usage("expected `group create`".into())),
+            ("users", _) => self.users(args).await,
+            ("groups", _) => self.groups(args).await,
+            ("service", "add") => self.service_add(rest(args)).await,
+            ("service", _) => Err(Failure::Usage("expected `service add`".into())),
+            ("role", "assign") => self.role_change(rest(args), true).await,
+            ("role", "revoke") => self.role_change(rest(args), false).await,
+            ("role", _) => Err(Failure::Usage(
+                "expected `role assign` or `role revoke`".into(),
+            )),
+            ("roles", _) => self.roles(args).await,
+            ("license", "pool") => self.license_pool(rest(args)).await,
+            ("license", "allocate") => self.license_allocation(rest(args), true).await,
+            ("license", "deallocate") => self.license_allocation(rest(args), false).await,
+            ("license", "rule") => self.license_rule(rest(args)).await,
+            ("license", _) => Err(Failure::Usage(
                 "expected `license pool`, `license allocate`, `license deallocate` or `license rule`".into(),
             )),
-        },
-        "licenses" => app.licenses(args),
-        "mail" => match args.first().map(String::as_str) {
-            Some("set") => app.mail_set(args.split_off(1)),
-            Some("clear") => app.mail_clear(args.split_off(1)),
-            _ => Err(Failure::Usage("expected `mail set` or `mail clear`".into())),
-        },
-        "expiry" => app.expiry(args),
-        "resend" => app.resend(args),
-        "revoke" => app.revoke(args),
-        "deliver" => app.deliver(args),
-        other => Err(Failure::Usage(format!("unknown command {other:?}"))),
-    }
-}
-
-struct App {
-    service: AccountService<SqliteStore>,
-    org: OrganizationId,
-    /// The database file, which no output may overwrite.
-    db: PathBuf,
-}
-
-impl App {
-    fn execute(&self, command: &Command, actor: &Email) -> Result<Executed, Failure> {
-        let ctx = Context::new(actor.clone(), Timestamp::now());
-        Ok(self.service.execute(&self.org, command, &ctx)?)
-    }
-
-    fn organization(&self) -> Result<Organization, Failure> {
-        let org = self.service.organization(&self.org)?;
-        if !org.exists() {
-            return Err(Failure::refused(
-                "not_created",
-                "no organization in this file yet; run `admin init NAME --admin EMAIL` first",
-            ));
+            ("licenses", _) => self.licenses(args).await,
+            ("mail", "set") => self.mail_set(rest(args)).await,
+            ("mail", "clear") => self.mail_clear(rest(args)).await,
+            ("mail", _) => Err(Failure::Usage("expected `mail set` or `mail clear`".into())),
+            ("expiry", _) => self.expiry(args).await,
+            ("resend", _) => self.resend(args).await,
+            ("revoke", _) => self.revoke(args).await,
+            ("deliver", _) => self.deliver(args).await,
+            (other, _) => Err(Failure::Usage(format!("unknown command {other:?}"))),
         }
-        Ok(org)
+    }
+
+    async fn execute(&self, command: &Command, actor: &Email) -> Result<Executed, Failure> {
+        let ctx = Context::new(actor.clone(), Timestamp::now());
+        Ok(self.service.execute(&self.org, command, &ctx).await?)
+    }
+
+    /// Runs `query` on the organization's latest state, without copying
+    /// it; refused when no organization was created yet.
+    async fn query<R>(
+        &self,
+        query: impl FnOnce(&Organization) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
+        self.service
+            .read(&self.org, |org| {
+                if !org.exists() {
+                    return Err(Failure::refused(
+                        "not_created",
+                        "no organization in this database yet; run `admin init NAME --admin EMAIL` first",
+                    ));
+                }
+                query(org)
+            })
+            .await?
+    }
+}
+
+/// A line saying how many invitation emails a command queued, and how to
+/// send them; empty when it queued none.
+pub(crate) fn queued_line(queued: usize) -> String {
+    match queued {
+        0 => String::new(),
+        1 => "1 invitation email queued; `admin deliver` sends it\n".to_owned(),
+        n => format!("{n} invitation emails queued; `admin deliver` sends them\n"),
     }
 }

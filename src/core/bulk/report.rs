@@ -116,9 +116,15 @@ pub enum RowError {
     /// The row has non-empty cells that no header cell names. The usual
     /// cause is a group list written with the file's delimiter (in a `;`
     /// file, `ann@x.com;Finance;Sales`); the cells are reported rather
-    /// than dropped without a word.
+    /// than dropped without a word, and written back after the error cell
+    /// in [`ImportReport::failed_rows_csv`], so the row fails the same way
+    /// until it is fixed.
     UnnamedCells {
-        /// The cells, trimmed, in column order.
+        /// The cells, trimmed, in column order: at most the row's first
+        /// 100 (one is enough to fail the row, and a row of millions of
+        /// cells must cost no more than any file of its size; with 100 the
+        /// row may have more, which are not read). The message shows the
+        /// first 3, each cut to 64 characters, and how many more.
         cells: Vec<String>,
         /// The file's delimiter.
         delimiter: char,
@@ -171,7 +177,21 @@ impl fmt::Display for RowError {
                  a row may name at most {max}"
             ),
             RowError::UnnamedCells { cells, delimiter } => {
-                let shown: Vec<String> = cells.iter().map(|c| format!("{c:?}")).collect();
+                let mut shown: Vec<String> = cells
+                    .iter()
+                    .take(UNNAMED_CELLS_SHOWN)
+                    .map(|c| format!("{:?}", printable(c, MAX_UNNAMED_CELL_SHOWN)))
+                    .collect();
+                let rest = cells.len().saturating_sub(UNNAMED_CELLS_SHOWN);
+                if rest > 0 {
+                    // At the cap, the row may hold more cells than were kept.
+                    let at_least = if cells.len() >= MAX_UNNAMED_CELLS {
+                        "at least "
+                    } else {
+                        ""
+                    };
+                    shown.push(format!("and {at_least}{rest} more"));
+                }
                 let delimiter = match delimiter {
                     '\t' => "a tab".to_owned(),
                     d => format!("{d:?}"),
@@ -314,16 +334,23 @@ impl ImportReport {
     }
 
     /// The failed rows as a CSV file to fix and upload again: UTF-8 with a
-    /// BOM (so spreadsheets read accents right), CRLF line ends, columns
-    /// `email`, `group membership` and `error` (ignored on upload).
+    /// BOM (so spreadsheets read accents right), CRLF line ends, comma
+    /// delimited, columns `email`, `group membership` and `error` (ignored
+    /// on upload).
+    ///
+    /// A row that failed with [`RowError::UnnamedCells`] gets its unnamed
+    /// cells back after the error cell, in columns the header does not
+    /// name: uploading the file unchanged fails that row again the same
+    /// way, rather than inviting it without the cells (a group list split
+    /// by the delimiter would otherwise lose groups silently).
     ///
     /// Cells are made inert for spreadsheets (no cell starts a formula), and
     /// uploading the file unchanged addresses exactly the emails of the
     /// failed rows, with the same group cells.
     pub fn failed_rows_csv(&self) -> Vec<u8> {
         let mut out = b"\xEF\xBB\xBF".to_vec();
-        let mut write = |cells: [&str; 3]| {
-            for (i, cell) in cells.into_iter().enumerate() {
+        let mut write = |cells: &mut dyn Iterator<Item = &str>| {
+            for (i, cell) in cells.enumerate() {
                 if i > 0 {
                     out.push(b',');
                 }
@@ -331,9 +358,18 @@ impl ImportReport {
             }
             out.extend_from_slice(b"\r\n");
         };
-        write(["email", "group membership", "error"]);
+        write(&mut ["email", "group membership", "error"].into_iter());
         for row in self.failed() {
-            write([row.email(), row.groups_cell(), &row.message()]);
+            let message = row.message();
+            let unnamed = row.errors().iter().flat_map(|e| match e {
+                RowError::UnnamedCells { cells, .. } => cells.as_slice(),
+                _ => &[],
+            });
+            write(
+                &mut [row.email(), row.groups_cell(), &message]
+                    .into_iter()
+                    .chain(unnamed.map(String::as_str)),
+            );
         }
         out
     }
@@ -486,6 +522,14 @@ impl fmt::Display for ImportReport {
         Ok(())
     }
 }
+
+/// How many cells no header names a row keeps (see
+/// [`RowError::UnnamedCells`]); the rest are not read.
+pub(crate) const MAX_UNNAMED_CELLS: usize = 100;
+/// How many unnamed cells a row's message shows.
+const UNNAMED_CELLS_SHOWN: usize = 3;
+/// The longest unnamed cell a message shows, in characters.
+const MAX_UNNAMED_CELL_SHOWN: usize = 64;
 
 /// The longest email cell the table shows, in characters.
 const MAX_EMAIL_SHOWN: usize = 60;
