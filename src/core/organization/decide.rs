@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::Organization;
+use super::{Groups, Invitations, Organization};
 use crate::core::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
 use crate::{
     Command, Context, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
@@ -51,10 +51,9 @@ impl Organization {
             Command::RenameGroup { group, new_name } => {
                 admin(&|_| groups.decide_rename(groups.resolve_custom(group)?.id(), new_name))
             }
-            Command::DeleteGroup { group } => admin(&|_| {
-                let group = groups.resolve_custom(group)?.id();
-                Ok(vec![EventKind::GroupDeleted { group }])
-            }),
+            Command::DeleteGroup { group } => {
+                admin(&|_| Ok(Groups::decide_delete(groups.resolve_custom(group)?)))
+            }
             Command::AddGroupMembers { group, members } => {
                 admin(&|_| self.decide_add_members(group, members))
             }
@@ -70,11 +69,9 @@ impl Organization {
                 self.access
                     .decide_add_service(groups, name, roles, admin_role, default_roles)
             }),
-            Command::RemoveService { service } => admin(&|_| {
-                Ok(super::Access::decide_remove_service(
-                    self.access.resolve(service)?,
-                ))
-            }),
+            Command::RemoveService { service } => {
+                admin(&|_| self.access.decide_remove_service(service))
+            }
             Command::AssignRole { service, to, role } => admin(&|_| {
                 self.access
                     .decide_assign(members, groups, service, to, role)
@@ -118,10 +115,9 @@ impl Organization {
                 self.invitations
                     .decide_resend(members.resolve_pending(user)?)
             }),
-            Command::RevokeInvitation { user } => admin(&|_| {
-                let user = members.resolve_pending(user)?.id();
-                Ok(vec![EventKind::InvitationRevoked { user }])
-            }),
+            Command::RevokeInvitation { user } => {
+                admin(&|_| Ok(Invitations::decide_revoke(members.resolve_pending(user)?)))
+            }
         }
     }
 

@@ -251,6 +251,11 @@ impl Groups {
         }])
     }
 
+    /// `DeleteGroup`, the custom group resolved.
+    pub(crate) fn decide_delete(group: &Group) -> Vec<EventKind> {
+        vec![EventKind::GroupDeleted { group: group.id }]
+    }
+
     /// Refuses a name another group has.
     pub(crate) fn require_name_free(&self, name: &GroupName) -> Result<(), DomainError> {
         match self.by_name(name) {

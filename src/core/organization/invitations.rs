@@ -304,6 +304,11 @@ impl Invitations {
         Ok(events)
     }
 
+    /// `RevokeInvitation`, the pending member resolved.
+    pub(crate) fn decide_revoke(member: &Member) -> Vec<EventKind> {
+        vec![EventKind::InvitationRevoked { user: member.id }]
+    }
+
     /// `MailSettingsSet`.
     pub(crate) fn apply_mail_set(&mut self, settings: &MailSettings) {
         self.mail = Some(settings.clone());

@@ -1,6 +1,29 @@
 //! The `Organization` aggregate: its state, how events change it
 //! ([`Organization::apply`]) and how commands become events
 //! ([`Organization::decide`]).
+//!
+//! Where things live:
+//! - `mod.rs`: the aggregate (its sub-states) and the queries on members
+//!   and groups;
+//! - `decide.rs`: the one match over [`Command`](crate::Command), each
+//!   command through its door (create, a member for themselves, an
+//!   administrator) to its sub-state's decision; the invitation decision
+//!   shared with the bulk path;
+//! - `apply.rs`: the one match over [`EventKind`](crate::EventKind), and
+//!   what crosses sub-states (membership, removal, group deletion);
+//! - `resolve.rs`: looking members, groups and services up by name, with
+//!   the refusals;
+//! - one file per sub-state, with its decisions, its changes and its
+//!   queries: `members.rs` (+ `index.rs`, the users-page indexes),
+//!   `groups.rs`, `access/` (services and roles), `licenses/`,
+//!   `invitations.rs` (mail settings, expiry, the email queue).
+//!
+//! A new command: its variant in `command.rs` (and its events in
+//! `event.rs`), an arm in `decide.rs` (the compiler asks for it) calling a
+//! `decide_*` method of the sub-state that owns it, an arm per new event
+//! in `apply.rs` (the compiler asks again) calling an `apply_*` method.
+//! A new query: a method on `Organization` in its sub-state's file, or in
+//! `core/query.rs` for the users page.
 
 mod access;
 mod apply;

@@ -181,11 +181,13 @@ impl Access {
         }])
     }
 
-    /// `RemoveService`, the service resolved.
-    pub(crate) fn decide_remove_service(service: &Service) -> Vec<EventKind> {
-        vec![EventKind::ServiceRemoved {
-            service: service.id,
-        }]
+    /// `RemoveService`.
+    pub(crate) fn decide_remove_service(
+        &self,
+        name: &ServiceName,
+    ) -> Result<Vec<EventKind>, DomainError> {
+        let service = self.resolve(name)?.id;
+        Ok(vec![EventKind::ServiceRemoved { service }])
     }
 
     /// `AssignRole`: no events when the holder has the role already.
