@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::*;
 use org_accounts::{
     AccountService, Command, CredentialRef, DomainError, EventKind, InMemoryStore, InvitationEmail,
-    InvitationStatus, MailError, MailSettings, Mailer, OrganizationId,
+    InvitationStatus, MailError, MailErrorKind, MailSettings, Mailer, OrganizationId,
 };
 
 fn settings() -> MailSettings {
@@ -300,30 +300,52 @@ fn snapshots_keep_the_lifecycle_state() {
     assert_eq!(back, s.org);
 }
 
-/// Records what it sends; fails the addresses it is told to.
+/// Records what it sends (and for which organization); fails the
+/// addresses it is told to, with the kind it is told.
 #[derive(Default)]
 struct FakeMailer {
-    sent: Mutex<Vec<InvitationEmail>>,
-    failing: Mutex<Vec<String>>,
+    sent: Mutex<Vec<(OrganizationId, InvitationEmail)>>,
+    failing: Mutex<Vec<(String, MailErrorKind)>>,
+}
+
+impl FakeMailer {
+    fn sent_to(&self) -> Vec<String> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, m)| m.to.as_str().to_owned())
+            .collect()
+    }
+
+    fn fail(&self, address: &str, kind: MailErrorKind) {
+        self.failing.lock().unwrap().push((address.into(), kind));
+    }
 }
 
 impl Mailer for &'static FakeMailer {
-    fn send(&self, _: &MailSettings, email: &InvitationEmail) -> Result<(), MailError> {
-        if self
+    async fn send(
+        &self,
+        org: &OrganizationId,
+        _: &MailSettings,
+        email: &InvitationEmail,
+    ) -> Result<(), MailError> {
+        let failure = self
             .failing
             .lock()
             .unwrap()
             .iter()
-            .any(|f| f == email.to.as_str())
-        {
-            return Err(MailError::Transport("connection refused".into()));
+            .find(|(address, _)| address == email.to.as_str())
+            .map(|(_, kind)| *kind);
+        if let Some(kind) = failure {
+            return Err(MailError::new(kind, None, "connection refused"));
         }
-        self.sent.lock().unwrap().push(email.clone());
+        self.sent.lock().unwrap().push((org.clone(), email.clone()));
         Ok(())
     }
 }
 
-fn service(mailer: &'static FakeMailer) -> (AccountService<InMemoryStore>, OrganizationId) {
+async fn service(mailer: &'static FakeMailer) -> (AccountService<InMemoryStore>, OrganizationId) {
     let service = AccountService::new(InMemoryStore::new()).with_mailer(mailer);
     let id = OrganizationId::new("acme").unwrap();
     service
@@ -334,6 +356,7 @@ fn service(mailer: &'static FakeMailer) -> (AccountService<InMemoryStore>, Organ
             },
             &ctx(ADMIN, 0),
         )
+        .await
         .unwrap();
     service
         .execute(
@@ -343,53 +366,86 @@ fn service(mailer: &'static FakeMailer) -> (AccountService<InMemoryStore>, Organ
             },
             &ctx(ADMIN, 1),
         )
+        .await
         .unwrap();
     (service, id)
 }
 
-#[test]
-fn the_service_delivers_after_storing_and_never_sends_twice() {
+async fn queue_len(service: &AccountService<InMemoryStore>, id: &OrganizationId) -> usize {
+    service
+        .read(id, |org| org.queued_emails().count())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_delivers_after_storing_and_never_sends_twice() {
     let mailer: &'static FakeMailer = Box::leak(Box::default());
-    let (service, id) = service(mailer);
+    let (service, id) = service(mailer).await;
     let done = service
         .execute(
             &id,
             &invite(&["bob@example.com", "cy@example.com"]),
             &ctx(ADMIN, 2),
         )
+        .await
         .unwrap();
-    assert_eq!(done.deliveries.len(), 2);
-    assert!(done.deliveries.iter().all(|d| d.result.is_ok()));
-    assert_eq!(mailer.sent.lock().unwrap().len(), 2);
+    // The command stores the invitations and queues their emails; it sends
+    // nothing itself.
+    assert_eq!(done.queued.len(), 2);
+    assert_eq!(queued_kinds(&done.events), 2);
+    assert!(mailer.sent_to().is_empty());
+    assert_eq!(queue_len(&service, &id).await, 2);
+
+    let delivered = service.deliver(&id, at(3), 100).await.unwrap();
+    assert_eq!(delivered.len(), 2);
+    assert!(delivered.iter().all(|d| d.result.is_ok()), "{delivered:?}");
     assert_eq!(
-        service.organization(&id).unwrap().queued_emails().count(),
-        0
+        delivered.iter().map(|d| d.notification).collect::<Vec<_>>(),
+        done.queued
     );
-    // Nothing left to retry: nothing is sent again.
-    assert!(service.retry_deliveries(&id, at(3)).unwrap().is_empty());
+    assert_eq!(mailer.sent_to(), ["bob@example.com", "cy@example.com"]);
+    assert!(
+        mailer
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(org, _)| *org == id),
+        "the mailer is told the organization"
+    );
+    assert_eq!(queue_len(&service, &id).await, 0);
+    // Nothing left to deliver: nothing is sent again.
+    assert!(service.deliver(&id, at(4), 100).await.unwrap().is_empty());
     assert_eq!(mailer.sent.lock().unwrap().len(), 2);
 }
 
-#[test]
-fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_invitation() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_invitation() {
     let mailer: &'static FakeMailer = Box::leak(Box::default());
-    mailer.failing.lock().unwrap().push("cy@example.com".into());
-    let (service, id) = service(mailer);
-    let done = service
+    mailer.fail("cy@example.com", MailErrorKind::Transient);
+    let (service, id) = service(mailer).await;
+    service
         .execute(
             &id,
             &invite(&["bob@example.com", "cy@example.com"]),
             &ctx(ADMIN, 2),
         )
+        .await
         .unwrap();
-    let failed: Vec<_> = done
-        .deliveries
-        .iter()
-        .filter(|d| d.result.is_err())
-        .collect();
+    let delivered = service.deliver(&id, at(3), 100).await.unwrap();
+    let failed: Vec<_> = delivered.iter().filter(|d| d.result.is_err()).collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].to.as_str(), "cy@example.com");
-    let org = service.organization(&id).unwrap();
+    assert_eq!(
+        failed[0].result,
+        Err(MailError::new(
+            MailErrorKind::Transient,
+            None,
+            "connection refused"
+        ))
+    );
+    let org = service.organization(&id).await.unwrap();
     assert!(
         org.member(&email("cy@example.com")).is_some(),
         "the invitation stands"
@@ -398,37 +454,123 @@ fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_invita
         .queued_emails()
         .map(|(_, q, _)| (q.attempts(), q.last_error().map(str::to_owned)))
         .collect();
+    // The stored failure keeps the error's kind.
     assert_eq!(
         queued,
-        [(
-            1,
-            Some("the mail server failed: connection refused".to_owned())
-        )]
+        [(1, Some("connection refused (transient)".to_owned()))]
     );
 
     mailer.failing.lock().unwrap().clear();
-    let retried = service.retry_deliveries(&id, at(5)).unwrap();
+    let retried = service.deliver(&id, at(5), 100).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert!(retried[0].result.is_ok());
-    let sent: Vec<String> = mailer
-        .sent
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|m| m.to.as_str().to_owned())
-        .collect();
     assert_eq!(
-        sent,
+        mailer.sent_to(),
         ["bob@example.com", "cy@example.com"],
         "each invitee got exactly one email"
     );
-    assert!(service.retry_deliveries(&id, at(6)).unwrap().is_empty());
+    assert!(service.deliver(&id, at(6), 100).await.unwrap().is_empty());
 }
 
-#[test]
-fn bulk_invitations_are_emailed_too() {
+#[tokio::test(flavor = "multi_thread")]
+async fn each_failure_is_stored_with_its_kind() {
     let mailer: &'static FakeMailer = Box::leak(Box::default());
-    let (service, id) = service(mailer);
+    mailer.fail("bob@example.com", MailErrorKind::Permanent);
+    mailer.fail("cy@example.com", MailErrorKind::Configuration);
+    let (service, id) = service(mailer).await;
+    service
+        .execute(
+            &id,
+            &invite(&["bob@example.com", "cy@example.com"]),
+            &ctx(ADMIN, 2),
+        )
+        .await
+        .unwrap();
+    let delivered = service.deliver(&id, at(3), 100).await.unwrap();
+    let kinds: Vec<_> = delivered
+        .iter()
+        .map(|d| (d.to.as_str(), d.result.as_ref().unwrap_err().kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("bob@example.com", MailErrorKind::Permanent),
+            ("cy@example.com", MailErrorKind::Configuration)
+        ]
+    );
+    let stored: Vec<_> = service
+        .read(&id, |org| {
+            org.queued_emails()
+                .map(|(_, q, _)| q.last_error().map(str::to_owned))
+                .collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        stored,
+        [
+            Some("connection refused (permanent)".to_owned()),
+            Some("connection refused (configuration)".to_owned())
+        ]
+    );
+    assert!(mailer.sent_to().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_sends_at_most_the_limit() {
+    let mailer: &'static FakeMailer = Box::leak(Box::default());
+    let (service, id) = service(mailer).await;
+    service
+        .execute(
+            &id,
+            &invite(&["ann@example.com", "bob@example.com", "cy@example.com"]),
+            &ctx(ADMIN, 2),
+        )
+        .await
+        .unwrap();
+    assert!(service.deliver(&id, at(3), 0).await.unwrap().is_empty());
+    assert!(mailer.sent_to().is_empty());
+    assert_eq!(service.deliver(&id, at(3), 2).await.unwrap().len(), 2);
+    assert_eq!(mailer.sent_to(), ["ann@example.com", "bob@example.com"]);
+    assert_eq!(queue_len(&service, &id).await, 1);
+    assert_eq!(service.deliver(&id, at(4), 2).await.unwrap().len(), 1);
+    assert_eq!(
+        mailer.sent_to(),
+        ["ann@example.com", "bob@example.com", "cy@example.com"]
+    );
+    assert!(service.deliver(&id, at(5), 2).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_mailer_queued_emails_stay_queued() {
+    let service = AccountService::new(InMemoryStore::new());
+    let id = OrganizationId::new("acme").unwrap();
+    for (minute, command) in [
+        Command::CreateOrganization {
+            name: "Acme".into(),
+        },
+        Command::SetMailSettings {
+            settings: settings(),
+        },
+        invite(&["bob@example.com"]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let minute = i64::try_from(minute).unwrap();
+        service
+            .execute(&id, &command, &ctx(ADMIN, minute))
+            .await
+            .unwrap();
+    }
+    assert!(service.deliver(&id, at(5), 100).await.unwrap().is_empty());
+    assert_eq!(queue_len(&service, &id).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_invitations_are_emailed_too() {
+    let mailer: &'static FakeMailer = Box::leak(Box::default());
+    let (service, id) = service(mailer).await;
     let file = org_accounts::read_invite_csv(
         b"email,group membership\nann@example.com,\nbob@example.com,\n",
         &org_accounts::CsvOptions::default(),
@@ -436,7 +578,16 @@ fn bulk_invitations_are_emailed_too() {
     .unwrap();
     let report = service
         .bulk_invite(&id, &file, &ctx(ADMIN, 2), false)
+        .await
         .unwrap();
     assert_eq!(report.totals().invited, 2);
-    assert_eq!(mailer.sent.lock().unwrap().len(), 2);
+    assert!(
+        mailer.sent_to().is_empty(),
+        "the upload sends nothing itself"
+    );
+    assert_eq!(queue_len(&service, &id).await, 2);
+    let delivered = service.deliver(&id, at(3), 100).await.unwrap();
+    assert_eq!(delivered.len(), 2);
+    assert!(delivered.iter().all(|d| d.result.is_ok()), "{delivered:?}");
+    assert_eq!(mailer.sent_to(), ["ann@example.com", "bob@example.com"]);
 }

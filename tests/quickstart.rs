@@ -25,6 +25,17 @@ fn quickstart_runs_the_main_job() {
         "{} is missing: run `cargo test` (it builds the examples)",
         bin.display()
     );
+    // `cargo test --test quickstart` alone does not build the example: a
+    // binary older than its source would test yesterday's quickstart.
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.rs");
+    let built = bin.metadata().unwrap().modified().unwrap();
+    let written = source.metadata().unwrap().modified().unwrap();
+    assert!(
+        built >= written,
+        "{} is older than {}: run `cargo test` (or add `--example quickstart`)",
+        bin.display(),
+        source.display()
+    );
     let out = Command::new(bin).output().unwrap();
     assert!(
         out.status.success(),

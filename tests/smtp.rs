@@ -1,7 +1,11 @@
 //! `SmtpMailer` against a real SMTP server: a small SMTP responder that
 //! each test starts on 127.0.0.1 (port 0), which records what it receives
 //! (greeting, authentication, envelope and message), so the tests check
-//! the message actually delivered.
+//! the message actually delivered, and the kind of every failure (4xx
+//! transient, 5xx permanent, a missing credential a configuration error).
+//!
+//! The tests run on a multi-threaded tokio runtime; the server is a plain
+//! thread, joined on the blocking pool.
 // Tests and benches assert by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -12,14 +16,15 @@
 #![cfg(feature = "smtp")]
 
 use std::collections::HashMap;
-use std::error::Error as _;
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use org_accounts::{
-    CredentialRef, Email, InvitationEmail, MailError, MailSettings, Mailer, SmtpMailer,
+    CredentialRef, Email, InvitationEmail, MailError, MailErrorKind, MailSettings, Mailer,
+    OrganizationId, SmtpMailer,
 };
 
 /// No test waits on the server longer than this.
@@ -37,10 +42,13 @@ struct Behaviour {
     auth: Option<&'static str>,
     /// Accept AUTH (235) or refuse it (535).
     accept_auth: bool,
-    /// Refuse every recipient with 550.
-    refuse_rcpt: bool,
+    /// The reply to every `RCPT` (without CRLF), refusing the recipient;
+    /// `None`: accept it with 250.
+    rcpt_reply: Option<&'static str>,
     /// Accept the connection but never say anything.
     silent: bool,
+    /// On this verb, stop answering (a server that stalls mid-session).
+    stall_on: Option<&'static str>,
 }
 
 impl Default for Behaviour {
@@ -48,8 +56,9 @@ impl Default for Behaviour {
         Behaviour {
             auth: Some("PLAIN LOGIN"),
             accept_auth: true,
-            refuse_rcpt: false,
+            rcpt_reply: None,
             silent: false,
+            stall_on: None,
         }
     }
 }
@@ -89,10 +98,13 @@ impl Server {
     }
 
     /// The session the server saw, or `None` if nobody connected within
-    /// the deadline.
-    fn session(self) -> Option<Session> {
-        self.handle
-            .join()
+    /// the deadline (joined on the blocking pool, so no runtime thread
+    /// waits on it).
+    async fn session(self) -> Option<Session> {
+        let handle = self.handle;
+        tokio::task::spawn_blocking(move || handle.join())
+            .await
+            .expect("join task")
             .expect("server thread")
             .expect("server I/O")
     }
@@ -155,6 +167,11 @@ fn converse(stream: &TcpStream, behaviour: Behaviour, session: &mut Session) -> 
             None => (line.to_ascii_uppercase(), String::new()),
         };
         session.verbs.push(verb.clone());
+        if behaviour.stall_on == Some(verb.as_str()) {
+            // Say nothing more; wait for the client to give up.
+            let _ = read_line(&mut reader);
+            return Ok(());
+        }
         match verb.as_str() {
             "EHLO" => {
                 let mut text = String::from("250-smtp.test greets you\r\n250-8BITMIME\r\n");
@@ -221,8 +238,8 @@ fn converse(stream: &TcpStream, behaviour: Behaviour, session: &mut Session) -> 
                 reply("250 2.1.0 Ok\r\n")?;
             }
             "RCPT" => {
-                if behaviour.refuse_rcpt {
-                    reply("550 5.1.1 No such user here\r\n")?;
+                if let Some(refusal) = behaviour.rcpt_reply {
+                    reply(&format!("{refusal}\r\n"))?;
                 } else {
                     session.rcpt_to.push(path(&argument, "TO:"));
                     reply("250 2.1.5 Ok\r\n")?;
@@ -467,6 +484,15 @@ fn email(address: &str) -> Email {
     Email::parse(address).unwrap()
 }
 
+fn org(id: &str) -> OrganizationId {
+    OrganizationId::new(id).unwrap()
+}
+
+/// The organization the mailer's vault holds a secret for.
+fn acme() -> OrganizationId {
+    org("acme")
+}
+
 /// Plain SMTP (no TLS) to the test server, with a short timeout.
 fn settings(port: u16) -> MailSettings {
     MailSettings::new(
@@ -488,21 +514,53 @@ fn invitation(settings: &MailSettings, organization: &str) -> InvitationEmail {
     )
 }
 
-/// A mailer whose vault holds one secret, `smtp/example` = `s3cret pass`.
+/// A mailer whose vault holds one secret: `smtp/example` = `s3cret pass`,
+/// for organization `acme` only.
 fn mailer() -> SmtpMailer {
-    let vault = HashMap::from([("smtp/example".to_owned(), "s3cret pass".to_owned())]);
-    SmtpMailer::new(move |reference| vault.get(&reference.0).cloned())
+    let vault = HashMap::from([(
+        ("acme".to_owned(), "smtp/example".to_owned()),
+        "s3cret pass".to_owned(),
+    )]);
+    SmtpMailer::new(move |org, reference| {
+        vault
+            .get(&(org.as_str().to_owned(), reference.0.clone()))
+            .cloned()
+    })
 }
 
-fn error_text(error: &MailError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
+/// A listener nobody serves: a connection attempt would wait in its
+/// backlog, so [`assert_nobody_connected`] can tell.
+fn idle_listener() -> (TcpListener, u16) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+fn assert_nobody_connected(listener: &TcpListener) {
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+        "nobody connects: {accepted:?}"
+    );
+}
+
+/// The failure is `kind`, with the reply `code`, and says nothing secret
+/// nor anything a terminal would act on.
+fn assert_failure(error: &MailError, kind: MailErrorKind, code: Option<u16>) {
+    assert_eq!(error.kind, kind, "{error:?}");
+    assert_eq!(error.code, code, "{error:?}");
+    assert_eq!(error.is_transient(), kind == MailErrorKind::Transient);
+    let text = error.to_string();
+    assert_eq!(text, error.summary);
+    assert!(!text.is_empty());
+    assert!(!text.chars().any(char::is_control), "{text:?}");
+    assert!(text.chars().count() <= 200, "{text:?}");
+    if let Some(code) = code {
+        assert!(text.contains(&code.to_string()), "{text}");
     }
-    text
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
 }
 
 /// The server received `invitation` for `organization`, sent as
@@ -547,19 +605,22 @@ fn assert_delivered(
 }
 
 // ---------------------------------------------------------------------------
-// Tests
+// Tests: delivery
 // ---------------------------------------------------------------------------
 
-#[test]
-fn delivers_the_invitation_with_auth_plain() {
+#[tokio::test(flavor = "multi_thread")]
+async fn delivers_the_invitation_with_auth_plain() {
     let server = Server::start(Behaviour::default());
     let settings =
         settings(server.port).with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
     let invitation = invitation(&settings, "Example Corp");
 
-    mailer().send(&settings, &invitation).expect("delivered");
+    mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .expect("delivered");
 
-    let session = server.session().expect("the mailer connected");
+    let session = server.session().await.expect("the mailer connected");
     assert_eq!(
         session.verbs,
         ["EHLO", "AUTH", "MAIL", "RCPT", "DATA", "QUIT"]
@@ -585,16 +646,19 @@ fn delivers_the_invitation_with_auth_plain() {
     );
 }
 
-#[test]
-fn encodes_a_non_ascii_organization_name() {
+#[tokio::test(flavor = "multi_thread")]
+async fn encodes_a_non_ascii_organization_name() {
     let server = Server::start(Behaviour::default());
     let settings = settings(server.port);
     let organization = "Café Zürich — Ünïcode Ltd";
     let invitation = invitation(&settings, organization);
 
-    mailer().send(&settings, &invitation).expect("delivered");
+    mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .expect("delivered");
 
-    let session = server.session().expect("the mailer connected");
+    let session = server.session().await.expect("the mailer connected");
     // No authentication configured: none attempted.
     assert_eq!(session.verbs, ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]);
     assert_eq!(session.auth, None);
@@ -603,8 +667,8 @@ fn encodes_a_non_ascii_organization_name() {
     assert_delivered(&session, &settings, &invitation, organization);
 }
 
-#[test]
-fn authenticates_with_login_when_the_server_offers_only_login() {
+#[tokio::test(flavor = "multi_thread")]
+async fn authenticates_with_login_when_the_server_offers_only_login() {
     let server = Server::start(Behaviour {
         auth: Some("LOGIN"),
         ..Behaviour::default()
@@ -612,9 +676,12 @@ fn authenticates_with_login_when_the_server_offers_only_login() {
     let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp/example".into()));
     let invitation = invitation(&settings, "Example Corp");
 
-    mailer().send(&settings, &invitation).expect("delivered");
+    mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .expect("delivered");
 
-    let session = server.session().expect("the mailer connected");
+    let session = server.session().await.expect("the mailer connected");
     assert_eq!(
         session.auth,
         Some(Auth {
@@ -626,84 +693,173 @@ fn authenticates_with_login_when_the_server_offers_only_login() {
     assert_delivered(&session, &settings, &invitation, "Example Corp");
 }
 
-#[test]
-fn from_env_reads_the_secret_from_the_named_variable() {
-    // A variable `cargo test` sets for the test process (no `set_var` in a
-    // multi-threaded test binary); skipped when the binary runs on its own.
-    let name = "CARGO_PKG_NAME";
-    let Ok(value) = std::env::var(name) else {
-        return;
+// ---------------------------------------------------------------------------
+// Tests: credentials are resolved per organization
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_credential_resolver_is_given_the_organization() {
+    let asked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mailer = {
+        let asked = Arc::clone(&asked);
+        SmtpMailer::new(move |org, reference| {
+            asked
+                .lock()
+                .unwrap()
+                .push((org.as_str().to_owned(), reference.0.clone()));
+            (org.as_str() == "acme" && reference.0 == "smtp").then(|| "acme pass".to_owned())
+        })
     };
-    assert_eq!(value, env!("CARGO_PKG_NAME"));
+
     let server = Server::start(Behaviour::default());
-    let settings = settings(server.port).with_auth("mailer", CredentialRef(name.into()));
-    let invitation = invitation(&settings, "Example Corp");
-
-    SmtpMailer::from_env()
-        .send(&settings, &invitation)
+    let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp".into()));
+    let invitation = invitation(&settings, "Acme");
+    mailer
+        .send(&acme(), &settings, &invitation)
+        .await
         .expect("delivered");
+    let auth = server.session().await.unwrap().auth.expect("authenticated");
+    assert_eq!(auth.password, "acme pass");
 
-    let auth = server.session().unwrap().auth.expect("authenticated");
-    assert_eq!(auth.username, "mailer");
-    assert_eq!(auth.password, value);
+    // Another organization naming the same reference gets nothing.
+    let (listener, port) = idle_listener();
+    let settings = self::settings(port).with_auth("mailer", CredentialRef("smtp".into()));
+    let error = mailer
+        .send(&org("other"), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert_nobody_connected(&listener);
+
+    assert_eq!(
+        *asked.lock().unwrap(),
+        [
+            ("acme".to_owned(), "smtp".to_owned()),
+            ("other".to_owned(), "smtp".to_owned())
+        ]
+    );
 }
 
-#[test]
-fn a_missing_credential_fails_without_connecting() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
+/// The variable [`from_env_scopes_each_secret_to_its_organization`] reads.
+const ACME_SECRET_VARIABLE: &str = "TEST_PREFIX_ACME__SMTP";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn from_env_scopes_each_secret_to_its_organization() {
+    let Ok(secret) = std::env::var(ACME_SECRET_VARIABLE) else {
+        // Setting a variable in this multi-threaded test binary would need
+        // `unsafe` (`std::env::set_var`): run this one test again in a
+        // child process whose environment has it.
+        let output = tokio::task::spawn_blocking(|| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "from_env_scopes_each_secret_to_its_organization",
+                    "--test-threads=1",
+                    "--nocapture",
+                ])
+                .env(ACME_SECRET_VARIABLE, "acme env s3cret")
+                // Unscoped, and another organization's: neither may be read.
+                .env("ACME__SMTP", "unscoped s3cret")
+                .env_remove("TEST_PREFIX_OTHER__SMTP")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        assert!(
+            stdout.contains("test from_env_scopes_each_secret_to_its_organization ... ok"),
+            "the child ran the test: {stdout}"
+        );
+        return;
+    };
+
+    // Organization `acme`, reference `smtp`: $TEST_PREFIX_ACME__SMTP.
+    let server = Server::start(Behaviour::default());
+    let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp".into()));
+    let invitation = invitation(&settings, "Acme");
+    SmtpMailer::from_env("TEST_PREFIX_")
+        .send(&acme(), &settings, &invitation)
+        .await
+        .expect("delivered");
+    let session = server.session().await.expect("the mailer connected");
+    let auth = session.auth.clone().expect("authenticated");
+    assert_eq!(auth.username, "mailer");
+    assert_eq!(auth.password, secret);
+    assert_delivered(&session, &settings, &invitation, "Acme");
+
+    // Organization `other`, same reference: its own variable is unset, so
+    // the delivery fails as configuration, without connecting.
+    let (listener, port) = idle_listener();
+    let settings = self::settings(port).with_auth("mailer", CredentialRef("smtp".into()));
+    let error = SmtpMailer::from_env("TEST_PREFIX_")
+        .send(&org("other"), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert!(!error.to_string().contains(&secret), "{error}");
+
+    // An empty prefix scopes nothing: it reads no variable, not even
+    // $ACME__SMTP, which is set.
+    let error = SmtpMailer::from_env("")
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert_nobody_connected(&listener);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_credential_is_a_configuration_error_without_connecting() {
+    let (listener, port) = idle_listener();
     let settings = settings(port).with_auth("mailer", CredentialRef("smtp/unknown".into()));
     let invitation = invitation(&settings, "Example Corp");
 
-    let error = mailer().send(&settings, &invitation).unwrap_err();
-    assert!(
-        matches!(&error, MailError::MissingCredential(name) if name == "smtp/unknown"),
-        "{error:?}"
-    );
-    assert_eq!(
-        error.to_string(),
-        "the credential \"smtp/unknown\" is not available"
-    );
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert!(error.to_string().contains("credential"), "{error}");
 
-    let error = SmtpMailer::from_env()
+    let error = SmtpMailer::from_env("ORG_ACCOUNTS_TEST_SURELY_UNSET_4F1C_")
         .send(
-            &settings.clone().with_auth(
-                "mailer",
-                CredentialRef("ORG_ACCOUNTS_TEST_SURELY_UNSET_4F1C".into()),
-            ),
+            &acme(),
+            &settings
+                .clone()
+                .with_auth("mailer", CredentialRef("smtp".into())),
             &invitation,
         )
+        .await
         .unwrap_err();
-    assert!(
-        matches!(error, MailError::MissingCredential(_)),
-        "{error:?}"
-    );
+    assert_failure(&error, MailErrorKind::Configuration, None);
 
     // A connection attempt would be waiting in the listen backlog by now.
-    let accepted = listener.accept();
-    assert!(
-        matches!(&accepted, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
-        "nobody connects: {accepted:?}"
-    );
+    assert_nobody_connected(&listener);
 }
 
-#[test]
-fn a_refused_recipient_is_a_transport_error() {
+// ---------------------------------------------------------------------------
+// Tests: failures keep their kind
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_recipient_is_permanent_with_its_code() {
     let server = Server::start(Behaviour {
-        refuse_rcpt: true,
+        rcpt_reply: Some("550 5.1.1 No such user here"),
         ..Behaviour::default()
     });
     let settings = settings(server.port);
     let invitation = invitation(&settings, "Example Corp");
 
-    let error = mailer().send(&settings, &invitation).unwrap_err();
-    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
-    let text = error_text(&error);
-    assert!(text.starts_with("the mail server failed: "), "{text}");
-    assert!(text.contains("550"), "{text}");
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Permanent, Some(550));
 
-    let session = server.session().expect("the mailer connected");
+    let session = server.session().await.expect("the mailer connected");
     assert_eq!(session.data, None, "no message after a refused recipient");
     assert!(
         !session.verbs.contains(&"DATA".to_owned()),
@@ -712,8 +868,27 @@ fn a_refused_recipient_is_a_transport_error() {
     );
 }
 
-#[test]
-fn refused_authentication_is_a_transport_error_that_hides_the_secret() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_4xx_reply_is_transient_with_its_code() {
+    let server = Server::start(Behaviour {
+        rcpt_reply: Some("450 4.2.1 Mailbox busy, try again later"),
+        ..Behaviour::default()
+    });
+    let settings = settings(server.port);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Transient, Some(450));
+
+    let session = server.session().await.expect("the mailer connected");
+    assert_eq!(session.data, None, "no message after a deferred recipient");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_authentication_is_permanent_and_hides_the_secret() {
     let server = Server::start(Behaviour {
         accept_auth: false,
         ..Behaviour::default()
@@ -721,19 +896,54 @@ fn refused_authentication_is_a_transport_error_that_hides_the_secret() {
     let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp/example".into()));
     let invitation = invitation(&settings, "Example Corp");
 
-    let error = mailer().send(&settings, &invitation).unwrap_err();
-    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
-    let text = error_text(&error);
-    assert!(text.contains("535"), "{text}");
-    assert!(!text.contains("s3cret"), "{text}");
-    assert!(!format!("{error:?}").contains("s3cret"), "{error:?}");
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    // `assert_failure` also checks that neither the text nor `Debug` holds
+    // the password.
+    assert_failure(&error, MailErrorKind::Permanent, Some(535));
 
-    let session = server.session().expect("the mailer connected");
+    let session = server.session().await.expect("the mailer connected");
+    assert_eq!(
+        session.auth.map(|a| a.password).as_deref(),
+        Some("s3cret pass")
+    );
     assert_eq!(session.mail_from, None, "nothing sent after refused AUTH");
 }
 
-#[test]
-fn tls_on_a_server_without_starttls_sends_nothing() {
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_reply_is_summarized_short_and_escaped() {
+    // A long reply (within SMTP's 1000-byte line) that would clear the
+    // screen and retitle the terminal of whoever prints it raw.
+    let shouting = Box::leak(
+        format!(
+            "550 5.1.1 \x1b[2J\x1b]0;pwned\x07 refused {}",
+            "x".repeat(500)
+        )
+        .into_boxed_str(),
+    );
+    let server = Server::start(Behaviour {
+        rcpt_reply: Some(shouting),
+        ..Behaviour::default()
+    });
+    let settings = settings(server.port);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    // No control character, at most 200 characters, the code kept.
+    assert_failure(&error, MailErrorKind::Permanent, Some(550));
+    assert!(!error.summary.contains('\x1b'), "{:?}", error.summary);
+    assert!(error.summary.contains("refused"), "{:?}", error.summary);
+    assert!(!format!("{error:?}").contains('\x1b'), "{error:?}");
+    server.session().await.expect("the mailer connected");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_on_a_server_without_starttls_sends_nothing() {
     // TLS on a port other than 465 means STARTTLS, which is required: a
     // server that does not offer it gets neither credentials nor mail.
     let server = Server::start(Behaviour::default());
@@ -742,10 +952,14 @@ fn tls_on_a_server_without_starttls_sends_nothing() {
         .with_auth("mailer", CredentialRef("smtp/example".into()));
     let invitation = invitation(&settings, "Example Corp");
 
-    let error = mailer().send(&settings, &invitation).unwrap_err();
-    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, None, "{error:?}");
+    assert!(!error.to_string().contains("s3cret"), "{error}");
 
-    let session = server.session().expect("the mailer connected");
+    let session = server.session().await.expect("the mailer connected");
     assert_eq!(session.auth, None);
     assert_eq!(session.mail_from, None);
     assert!(
@@ -755,8 +969,8 @@ fn tls_on_a_server_without_starttls_sends_nothing() {
     );
 }
 
-#[test]
-fn an_unreachable_server_is_a_transport_error() {
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_server_is_transient() {
     // A port nobody listens on: bind one, then close it.
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -767,13 +981,16 @@ fn an_unreachable_server_is_a_transport_error() {
     let invitation = invitation(&settings, "Example Corp");
 
     let started = Instant::now();
-    let error = mailer().send(&settings, &invitation).unwrap_err();
-    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Transient, None);
     assert!(started.elapsed() < timeout, "took {:?}", started.elapsed());
 }
 
-#[test]
-fn a_silent_server_times_out() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_server_times_out_as_transient() {
     let server = Server::start(Behaviour {
         silent: true,
         ..Behaviour::default()
@@ -783,24 +1000,62 @@ fn a_silent_server_times_out() {
     let invitation = invitation(&settings, "Example Corp");
 
     let started = Instant::now();
-    let error = mailer().send(&settings, &invitation).unwrap_err();
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
     let elapsed = started.elapsed();
-    assert!(matches!(error, MailError::Transport(_)), "{error:?}");
+    assert_failure(&error, MailErrorKind::Transient, None);
     assert!(elapsed >= timeout, "gave up after {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
-    assert!(server.session().is_some());
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the timeout must bound waiting for the greeting; took {elapsed:?}"
+    );
+    assert!(server.session().await.is_some());
 }
 
-/// End to end: an administrator invites through the service; the invitation
-/// is stored, then the email reaches the SMTP server; a refused delivery is
-/// recorded and a retry delivers it exactly once.
-#[test]
-fn the_service_emails_an_invitation_through_smtp() {
-    use org_accounts::{AccountService, Command, Context, InMemoryStore, OrganizationId};
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_stalls_mid_session_times_out_as_transient() {
+    let server = Server::start(Behaviour {
+        stall_on: Some("MAIL"),
+        ..Behaviour::default()
+    });
+    let timeout = Duration::from_millis(300);
+    let settings = settings(server.port).with_timeout(timeout);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let started = Instant::now();
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_failure(&error, MailErrorKind::Transient, None);
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "the timeout must bound each exchange; took {elapsed:?}"
+    );
+    let session = server.session().await.expect("the mailer connected");
+    assert_eq!(session.verbs, ["EHLO", "MAIL"]);
+    assert_eq!(session.data, None);
+}
+
+// ---------------------------------------------------------------------------
+// Tests: through the service
+// ---------------------------------------------------------------------------
+
+/// End to end: an administrator invites through the service; the command
+/// stores the invitation and its queued email without connecting to the
+/// mail server; delivery then reaches the SMTP server; a refused delivery
+/// is recorded with its code and an escaped summary, and a later delivery
+/// sends it exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_service_emails_an_invitation_through_smtp() {
+    use org_accounts::{AccountService, Command, Context, InMemoryStore};
 
     let now: org_accounts::Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
     let admin = Context::new(email("ada@example.com"), now);
-    let id = OrganizationId::new("acme").unwrap();
+    let id = acme();
     let service = AccountService::new(InMemoryStore::new()).with_mailer(mailer());
     service
         .execute(
@@ -810,43 +1065,86 @@ fn the_service_emails_an_invitation_through_smtp() {
             },
             &admin,
         )
+        .await
         .unwrap();
+    let with_auth =
+        |port| settings(port).with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
 
-    // First the server refuses the recipient: the invitation stands, the
-    // email stays queued.
-    let refusing = Server::start(Behaviour {
-        refuse_rcpt: true,
-        ..Behaviour::default()
-    });
-    let first = settings(refusing.port)
-        .with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
+    // The command stores the invitation and queues its email; it does not
+    // connect to the mail server.
+    let (listener, port) = idle_listener();
     service
-        .execute(&id, &Command::SetMailSettings { settings: first }, &admin)
+        .execute(
+            &id,
+            &Command::SetMailSettings {
+                settings: with_auth(port),
+            },
+            &admin,
+        )
+        .await
         .unwrap();
     let invite = Command::InviteUsers {
         emails: vec![email("Bob.Jones@Example.com")],
         groups: vec![],
     };
-    let done = service.execute(&id, &invite, &admin).unwrap();
-    assert_eq!(done.deliveries.len(), 1);
-    assert!(done.deliveries[0].result.is_err(), "{:?}", done.deliveries);
-    refusing.session();
-    let queued = service
-        .read(&id, |org| org.queued_emails().count())
+    let done = service.execute(&id, &invite, &admin).await.unwrap();
+    assert_eq!(done.queued.len(), 1);
+    assert_nobody_connected(&listener);
+    drop(listener);
+
+    // First the server refuses the recipient (with a reply that would
+    // clear a terminal): the invitation stands, the email stays queued,
+    // the failure is recorded with its code, escaped.
+    let refusing = Server::start(Behaviour {
+        rcpt_reply: Some("550 5.1.1 \x1b[2J No such user here"),
+        ..Behaviour::default()
+    });
+    service
+        .execute(
+            &id,
+            &Command::SetMailSettings {
+                settings: with_auth(refusing.port),
+            },
+            &admin,
+        )
+        .await
         .unwrap();
-    assert_eq!(queued, 1);
+    let failed = service.deliver(&id, now, 100).await.unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].notification, done.queued[0]);
+    assert_eq!(failed[0].to.as_str(), "Bob.Jones@Example.com");
+    let error = failed[0].result.as_ref().unwrap_err();
+    assert_failure(error, MailErrorKind::Permanent, Some(550));
+    refusing.session().await.expect("the mailer connected");
+    let queued: Vec<(u32, Option<String>)> = service
+        .read(&id, |org| {
+            org.queued_emails()
+                .map(|(_, q, _)| (q.attempts(), q.last_error().map(str::to_owned)))
+                .collect()
+        })
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].0, 1);
+    let stored = queued[0].1.as_deref().expect("the failure is recorded");
+    assert!(stored.contains("550"), "{stored:?}");
+    assert!(stored.contains("No such user here"), "{stored:?}");
+    assert!(stored.contains("permanent"), "{stored:?}");
+    assert!(!stored.chars().any(char::is_control), "{stored:?}");
+    assert!(stored.chars().count() <= 250, "{stored:?}");
+    assert!(!stored.contains("s3cret"), "{stored:?}");
     assert!(
         service
             .read(&id, |org| org
                 .member(&email("bob.jones@example.com"))
                 .is_some())
+            .await
             .unwrap()
     );
 
-    // Then a working server: the retry delivers, once.
+    // Then a working server: the next delivery sends it, once.
     let server = Server::start(Behaviour::default());
-    let settings =
-        settings(server.port).with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
+    let settings = with_auth(server.port);
     service
         .execute(
             &id,
@@ -855,12 +1153,13 @@ fn the_service_emails_an_invitation_through_smtp() {
             },
             &admin,
         )
+        .await
         .unwrap();
     // Changing the settings keeps the queue.
-    let retried = service.retry_deliveries(&id, now).unwrap();
-    assert_eq!(retried.len(), 1);
-    assert!(retried[0].result.is_ok(), "{:?}", retried);
-    let session = server.session().expect("the mailer connected");
+    let delivered = service.deliver(&id, now, 100).await.unwrap();
+    assert_eq!(delivered.len(), 1);
+    assert!(delivered[0].result.is_ok(), "{delivered:?}");
+    let session = server.session().await.expect("the mailer connected");
     let expected = InvitationEmail::for_invitation(
         &settings,
         email("Bob.Jones@Example.com"),
@@ -869,7 +1168,14 @@ fn the_service_emails_an_invitation_through_smtp() {
     );
     assert_delivered(&session, &settings, &expected, "Acme Ltd");
     assert!(
-        service.retry_deliveries(&id, now).unwrap().is_empty(),
+        service.deliver(&id, now, 100).await.unwrap().is_empty(),
         "never sent twice"
+    );
+    assert_eq!(
+        service
+            .read(&id, |org| org.queued_emails().count())
+            .await
+            .unwrap(),
+        0
     );
 }
