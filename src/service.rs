@@ -10,8 +10,8 @@ use jiff::Timestamp;
 
 use crate::ports::{MailError, Mailer, OrganizationId, Store, StoreError, Version};
 use crate::{
-    Command, Context, DomainError, Email, Event, EventKind, ImportReport, InvitationEmail,
-    InviteFile, MailSettings, NotificationId, Organization,
+    BulkInvite, Command, Context, DomainError, Email, Event, EventKind, ImportReport,
+    InvitationEmail, InviteFile, MailSettings, NotificationId, Organization,
 };
 
 /// How the service retries and snapshots. Built from
@@ -339,28 +339,26 @@ impl<S: Store> AccountService<S> {
         }
         // The decision of the last attempt; kept outside the attempt so a
         // failed append can still report every row.
-        let decided: Mutex<Option<ImportReport>> = Mutex::new(None);
+        let decided: Mutex<Option<BulkInvite>> = Mutex::new(None);
         let outcome = self
             .retry(|| {
                 self.attempt(id, |org| {
-                    let (events, report) = org.decide_bulk_invite(file, ctx)?.into_parts();
-                    *decided.lock().unwrap_or_else(PoisonError::into_inner) = Some(report);
+                    let bulk = org.decide_bulk_invite(file, ctx)?;
+                    let events = bulk.events().to_vec();
+                    *decided.lock().unwrap_or_else(PoisonError::into_inner) = Some(bulk);
                     Ok((events, ()))
                 })
             })
             .await;
-        let report = decided.into_inner().unwrap_or_else(PoisonError::into_inner);
-        match (outcome, report) {
-            (Ok(_), Some(report)) => Ok(report),
+        let decided = decided.into_inner().unwrap_or_else(PoisonError::into_inner);
+        match (outcome, decided) {
+            (Ok(_), Some(bulk)) => Ok(bulk.report_for(Ok(()))),
             (Ok(_), None) => Ok(ImportReport::empty()),
             (Err(ServiceError::Refused(e)), _) => Err(e.into()),
             // A store failure or contention after the file was decided:
             // the rows to invite are `api_error` (they may or may not be
             // stored; uploading the file again is safe).
-            (Err(failure), Some(mut report)) => {
-                report.mark_api_error(&failure.to_string());
-                Ok(report)
-            }
+            (Err(failure), Some(bulk)) => Ok(bulk.report_for(Err(&failure.to_string()))),
             (Err(failure), None) => Err(failure),
         }
     }
@@ -449,7 +447,7 @@ impl<S: Store> AccountService<S> {
             let result = mailer.send(id, &settings, &email).await;
             let recorded = result
                 .as_ref()
-                .map(|()| ())
+                .copied()
                 .map_err(|e| format!("{e} ({})", kind_word(e)));
             self.retry(|| {
                 self.attempt(id, |org| {

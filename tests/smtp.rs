@@ -741,7 +741,9 @@ async fn the_credential_resolver_is_given_the_organization() {
 }
 
 /// The variable [`from_env_scopes_each_secret_to_its_organization`] reads.
-const ACME_SECRET_VARIABLE: &str = "TEST_PREFIX_ACME__SMTP";
+/// (`SmtpMailer::env_var_name("TEST_PREFIX_", "acme", "smtp")`: the id and
+/// the reference in upper-case hex.)
+const ACME_SECRET_VARIABLE: &str = "TEST_PREFIX_61636D65_736D7470";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn from_env_scopes_each_secret_to_its_organization() {
@@ -759,8 +761,8 @@ async fn from_env_scopes_each_secret_to_its_organization() {
                 ])
                 .env(ACME_SECRET_VARIABLE, "acme env s3cret")
                 // Unscoped, and another organization's: neither may be read.
-                .env("ACME__SMTP", "unscoped s3cret")
-                .env_remove("TEST_PREFIX_OTHER__SMTP")
+                .env("61636D65_736D7470", "unscoped s3cret")
+                .env_remove("TEST_PREFIX_6F74686572_736D7470")
                 .output()
                 .unwrap()
         })
@@ -776,7 +778,11 @@ async fn from_env_scopes_each_secret_to_its_organization() {
         return;
     };
 
-    // Organization `acme`, reference `smtp`: $TEST_PREFIX_ACME__SMTP.
+    // Organization `acme`, reference `smtp`: its scoped variable.
+    assert_eq!(
+        SmtpMailer::env_var_name("TEST_PREFIX_", &acme(), &CredentialRef("smtp".into())),
+        ACME_SECRET_VARIABLE
+    );
     let server = Server::start(Behaviour::default());
     let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp".into()));
     let invitation = invitation(&settings, "Acme");
@@ -801,8 +807,8 @@ async fn from_env_scopes_each_secret_to_its_organization() {
     assert_failure(&error, MailErrorKind::Configuration, None);
     assert!(!error.to_string().contains(&secret), "{error}");
 
-    // An empty prefix scopes nothing: it reads no variable, not even
-    // $ACME__SMTP, which is set.
+    // An empty prefix scopes nothing: it reads no variable, not even the
+    // unprefixed one, which is set.
     let error = SmtpMailer::from_env("")
         .send(&acme(), &settings, &invitation)
         .await

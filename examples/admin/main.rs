@@ -48,10 +48,10 @@
 //! emails they queue are sent by `admin deliver` (the background work a
 //! host would run), with the example built with `--features sqlite,smtp`.
 //! The SMTP password is read from the environment variable
-//! `ORG_ACCOUNTS_SMTP_DEFAULT__{REF}`, where REF is the mail settings'
-//! credential reference upper-cased, other characters than letters and
-//! digits turned into `_` (`--credential smtp` reads
-//! `ORG_ACCOUNTS_SMTP_DEFAULT__SMTP`).
+//! `ORG_ACCOUNTS_SMTP_64656661756C74_{REF}`, where `64656661756C74` is the
+//! organization id `default` and REF the mail settings' credential
+//! reference, each in upper-case hex (`SmtpMailer::env_var_name`;
+//! `--credential smtp` reads `ORG_ACCOUNTS_SMTP_64656661756C74_736D7470`).
 //!
 //! Exit status: 0 when the command ran (a bulk invite with failed rows
 //! included), 1 when it was refused, 2 for a usage error (an argument
@@ -125,8 +125,9 @@ Commands store their changes and return; invitation emails they queue are
 sent by `admin deliver` (up to --limit N, default 100), only when the
 organization has mail settings and the example is built with
 `--features sqlite,smtp` (the SMTP password is read from the environment
-variable ORG_ACCOUNTS_SMTP_DEFAULT__REF, REF being the credential reference
-upper-cased).";
+variable ORG_ACCOUNTS_SMTP_64656661756C74_REF, REF being the credential
+reference in upper-case hex: --credential smtp reads
+ORG_ACCOUNTS_SMTP_64656661756C74_736D7470).";
 
 /// The organization's id inside the database (one organization per file
 /// or schema).

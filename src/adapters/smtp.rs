@@ -56,8 +56,9 @@ type Resolver = dyn Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send
 /// ```no_run
 /// use org_accounts::{AccountService, InMemoryStore, SmtpMailer};
 ///
-/// // Passwords live in environment variables scoped per organization:
-/// // organization "acme", reference "smtp" reads $ORG_ACCOUNTS_SMTP_ACME__SMTP.
+/// // Passwords live in environment variables scoped per organization (see
+/// // SmtpMailer::env_var_name): organization "acme", reference "smtp" reads
+/// // $ORG_ACCOUNTS_SMTP_61636D65_736D7470.
 /// let service = AccountService::new(InMemoryStore::new())
 ///     .with_mailer(SmtpMailer::from_env("ORG_ACCOUNTS_SMTP_"));
 /// # drop(service);
@@ -93,26 +94,42 @@ impl SmtpMailer {
     }
 
     /// A mailer that reads each password from an environment variable
-    /// scoped to the organization: `{prefix}{ORG}__{REFERENCE}`, where
-    /// `ORG` and `REFERENCE` are upper-cased with every character other
-    /// than a letter or digit replaced by `_`. A tenant can therefore only
-    /// name variables under its own prefix, never the host's other
-    /// secrets. An unset or empty variable, or one that is not valid
-    /// Unicode, is a missing credential, and so is an empty prefix (it
-    /// would scope nothing).
+    /// scoped to the organization, named by [`SmtpMailer::env_var_name`]:
+    /// `{prefix}{ORG}_{REFERENCE}` with the organization id and the
+    /// reference each written in upper-case hex of their UTF-8 bytes (an
+    /// encoding in which no two organizations or references can meet, and
+    /// that a tenant cannot steer onto another tenant's variables or the
+    /// host's). An unset or empty variable, or one that is not valid
+    /// Unicode, is a missing credential, and so is an empty prefix (it would
+    /// scope nothing).
     pub fn from_env(prefix: &str) -> Self {
         let prefix = prefix.to_owned();
         SmtpMailer::new(move |org, reference| {
             if prefix.is_empty() {
                 return None;
             }
-            let name = format!(
-                "{prefix}{}__{}",
-                env_part(org.as_str()),
-                env_part(&reference.0)
-            );
+            let name = SmtpMailer::env_var_name(&prefix, org, reference);
             std::env::var(name).ok().filter(|secret| !secret.is_empty())
         })
+    }
+
+    /// The environment variable [`SmtpMailer::from_env`] reads for
+    /// `reference` of `org`, for a host provisioning its secrets.
+    ///
+    /// ```
+    /// use org_accounts::{CredentialRef, OrganizationId, SmtpMailer};
+    ///
+    /// let org = OrganizationId::new("acme")?;
+    /// let name = SmtpMailer::env_var_name("ACCOUNTS_SMTP_", &org, &CredentialRef("smtp".into()));
+    /// assert_eq!(name, "ACCOUNTS_SMTP_61636D65_736D7470");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn env_var_name(prefix: &str, org: &OrganizationId, reference: &CredentialRef) -> String {
+        format!(
+            "{prefix}{}_{}",
+            env_part(org.as_str()),
+            env_part(&reference.0)
+        )
     }
 
     fn credentials(
@@ -134,18 +151,10 @@ impl SmtpMailer {
     }
 }
 
-/// An environment variable name part: upper case letters and digits, `_`
-/// for anything else.
+/// An environment variable name part: the text's UTF-8 bytes in
+/// upper-case hex (never `_`, so the separator is unambiguous).
 fn env_part(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    text.bytes().map(|b| format!("{b:02X}")).collect()
 }
 
 impl fmt::Debug for SmtpMailer {
@@ -165,8 +174,20 @@ impl Mailer for SmtpMailer {
         let credentials = self.credentials(org, settings)?;
         let message = message(email)?;
         let transport = transport(settings, credentials)?;
-        transport.send(message).await.map_err(smtp_error)?;
-        Ok(())
+        // lettre's timeout bounds each read; a server that trickles one
+        // byte at a time would hold the delivery for ever. The settings'
+        // timeout is the deadline of the whole delivery.
+        match tokio::time::timeout(settings.timeout, transport.send(message)).await {
+            Ok(sent) => sent.map(drop).map_err(smtp_error),
+            Err(_) => Err(MailError::new(
+                MailErrorKind::Transient,
+                None,
+                format!(
+                    "the mail server did not finish within {} ms",
+                    settings.timeout.as_millis()
+                ),
+            )),
+        }
     }
 }
 
@@ -241,7 +262,9 @@ fn permanent(error: &dyn std::error::Error) -> MailError {
 /// The kind, reply code and a short escaped summary of a transport error.
 fn smtp_error(error: lettre::transport::smtp::Error) -> MailError {
     let code = error.status().map(u16::from);
-    let kind = if error.is_permanent() || error.is_tls() {
+    // A client error (the server lacks STARTTLS while TLS is required, a
+    // reply the client cannot use) fails the same way next time.
+    let kind = if error.is_permanent() || error.is_tls() || error.is_client() {
         MailErrorKind::Permanent
     } else {
         MailErrorKind::Transient

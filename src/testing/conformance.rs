@@ -309,8 +309,7 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
 ) {
     let id = org("one-winner");
     let events = sample_events(tasks * rounds + 1);
-    let mut version = 0u64;
-    for round in 0..rounds {
+    for (round, version) in (0..rounds).zip(0u64..) {
         let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
         let mut handles = Vec::new();
         for t in 0..tasks {
@@ -348,6 +347,5 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
         );
         let stored = store.read(&id, version).await.expect("read");
         assert_eq!(stored, winners, "the stored event is the winner's");
-        version += 1;
     }
 }
