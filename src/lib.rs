@@ -107,7 +107,9 @@ pub use crate::core::email::{
 pub use crate::core::error::DomainError;
 pub use crate::core::event::{EVENT_SCHEMA_VERSION, Event, EventKind};
 pub use crate::core::ids::{GroupId, NotificationId, ServiceId, UserId};
-pub use crate::core::mail::{CredentialRef, InvitationEmail, MailSettings, SmtpAuth};
+pub use crate::core::mail::{
+    CredentialRef, InvitationEmail, MailError, MailErrorKind, MailSettings, SmtpAuth,
+};
 pub use crate::core::names::{
     GroupName, GroupNameError, GroupNameErrorKind, LicenseKind, MAX_GROUP_NAME_CHARS,
     MAX_NAME_CHARS, NameError, RoleName, ServiceName,
@@ -124,8 +126,8 @@ pub use crate::core::query::{
 pub use crate::core::snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 
 pub use crate::ports::{
-    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, MailError, MailErrorKind,
-    Mailer, OrganizationId, SignIn, SnapshotStore, Store, StoreError, Version,
+    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, Mailer, OrganizationId,
+    SignIn, SnapshotStore, Store, StoreError, Version,
 };
 
 pub use crate::adapters::memory::InMemoryStore;

@@ -6,13 +6,19 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
-use crate::ports::{MailError, Mailer, OrganizationId, Store, StoreError, Version};
+use crate::ports::{Mailer, OrganizationId, Store, StoreError, Version};
 use crate::{
     BulkInvite, Command, Context, DomainError, Email, Event, EventKind, ImportReport,
-    InvitationEmail, InviteFile, MailSettings, NotificationId, Organization,
+    InvitationEmail, InviteFile, MailError, MailSettings, NotificationId, Organization,
 };
+
+/// The longest delivery a mail server may take (the largest timeout mail
+/// settings accept): a claim never lapses before it.
+const MIN_CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(10);
+/// The default claim lease.
+const DEFAULT_CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
 
 /// How the service retries and snapshots. Built from
 /// [`ServiceConfig::default`] and its `with_` methods, which keep every
@@ -21,6 +27,7 @@ use crate::{
 pub struct ServiceConfig {
     max_attempts: u32,
     snapshot_every: Option<u64>,
+    claim_lease: SignedDuration,
 }
 
 impl Default for ServiceConfig {
@@ -28,6 +35,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             max_attempts: 8,
             snapshot_every: Some(500),
+            claim_lease: DEFAULT_CLAIM_LEASE,
         }
     }
 }
@@ -45,6 +53,21 @@ impl ServiceConfig {
     pub fn with_snapshot_every(mut self, every: Option<u64>) -> Self {
         self.snapshot_every = every.filter(|n| *n > 0);
         self
+    }
+    /// How long a delivery worker's claim on a queued email lasts (see
+    /// [`AccountService::deliver`]): at least the longest delivery (mail
+    /// settings allow a timeout of up to 10 minutes), so that a claim never
+    /// lapses while its worker is still sending. Shorter values are raised
+    /// to 10 minutes. Default 15 minutes.
+    pub fn with_claim_lease(mut self, lease: std::time::Duration) -> Self {
+        self.claim_lease = SignedDuration::try_from(lease)
+            .unwrap_or(SignedDuration::MAX)
+            .max(MIN_CLAIM_LEASE);
+        self
+    }
+    /// See [`with_claim_lease`](ServiceConfig::with_claim_lease).
+    pub fn claim_lease(&self) -> std::time::Duration {
+        std::time::Duration::try_from(self.claim_lease).unwrap_or(std::time::Duration::MAX)
     }
     /// See [`with_max_attempts`](ServiceConfig::with_max_attempts).
     pub fn max_attempts(&self) -> u32 {
@@ -410,16 +433,22 @@ impl<S: Store> AccountService<S> {
 
     /// Sends up to `limit` queued invitation emails through the mailer, and
     /// records each result as an event at `now`: the background work a host
-    /// runs (for example a `tokio::spawn`ed loop per organization with
-    /// mail settings). A failure keeps the email queued, with its kind
-    /// (worth retrying or not). Without a mailer, nothing is sent.
+    /// runs (for example a `tokio::spawn`ed loop per organization with mail
+    /// settings). Without a mailer, nothing is sent.
     ///
-    /// Each email is found in O(1). Guarantee: at least once (a crash
-    /// between sending and recording sends it again on the next call).
+    /// Each email is claimed before it is sent: a claim event appended with
+    /// the organization's version, so of two workers (tasks, processes or
+    /// nodes) only one wins it; the loser moves on. A claim lasts
+    /// [`ServiceConfig::claim_lease`]. Guarantee: **at least once, never
+    /// twice while a claim holds** (a worker that crashes after sending and
+    /// before recording leaves the claim to lapse, and the email is sent
+    /// again after it). A failure keeps the email queued with its kind: a
+    /// transient one is retried by the next call, a permanent or
+    /// configuration one waits for new mail settings or a resend.
     ///
     /// # Errors
     /// [`ServiceError::Store`] when the organization cannot be loaded or a
-    /// result cannot be recorded.
+    /// claim or result cannot be recorded.
     pub async fn deliver(
         &self,
         id: &OrganizationId,
@@ -429,29 +458,34 @@ impl<S: Store> AccountService<S> {
         let Some(mailer) = self.mailer.clone() else {
             return Ok(Vec::new());
         };
-        let queued: Vec<NotificationId> = self
-            .read(id, |org| org.queued_ids().take(limit).collect())
-            .await?;
-        let mut deliveries = Vec::with_capacity(queued.len());
-        for notification in queued {
-            let next = self
-                .read(id, |org| {
-                    let settings = org.mail_settings()?.clone();
-                    let email = org.queued_email(notification)?;
-                    Some((settings, email))
+        let lease = self.config.claim_lease;
+        let candidates = self.read(id, |org| org.deliverable(now, limit)).await?;
+        let mut deliveries = Vec::with_capacity(candidates.len());
+        for notification in candidates {
+            // Claim it, with the message to send; another worker's claim
+            // (or a delivery) since the list was read makes this `None`.
+            let (claimed, _, message) = self
+                .retry(|| {
+                    self.attempt(id, |org| {
+                        let claim = org.claim_event(notification, now, lease);
+                        let message = org
+                            .mail_settings()
+                            .cloned()
+                            .zip(org.queued_email(notification));
+                        match (claim, message) {
+                            (Some(claim), Some(message)) => Ok((vec![claim], Some(message))),
+                            _ => Ok((Vec::new(), None)),
+                        }
+                    })
                 })
                 .await?;
-            let Some((settings, email)) = next else {
+            let Some((settings, email)) = message.filter(|_| !claimed.is_empty()) else {
                 continue;
             };
             let result = mailer.send(id, &settings, &email).await;
-            let recorded = result
-                .as_ref()
-                .copied()
-                .map_err(|e| format!("{e} ({})", kind_word(e)));
             self.retry(|| {
                 self.attempt(id, |org| {
-                    let event = org.delivery_event(notification, recorded.clone(), now);
+                    let event = org.delivery_event(notification, result.as_ref().copied(), now);
                     Ok((event.into_iter().collect(), ()))
                 })
             })
@@ -593,15 +627,6 @@ impl<S: Store> AccountService<S> {
 
 fn not_loaded() -> ServiceError {
     StoreError::Corrupt("the organization could not be loaded".into()).into()
-}
-
-/// How a failure kind reads in the stored delivery error.
-fn kind_word(error: &MailError) -> &'static str {
-    match error.kind {
-        crate::ports::MailErrorKind::Transient => "transient",
-        crate::ports::MailErrorKind::Permanent => "permanent",
-        _ => "configuration",
-    }
 }
 
 /// The emails queued by `events`.

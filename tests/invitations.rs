@@ -452,12 +452,22 @@ async fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_
     );
     let queued: Vec<_> = org
         .queued_emails()
-        .map(|(_, q, _)| (q.attempts(), q.last_error().map(str::to_owned)))
+        .map(|(_, q, _)| {
+            (
+                q.attempts(),
+                q.last_error().map(str::to_owned),
+                q.last_failure(),
+            )
+        })
         .collect();
     // The stored failure keeps the error's kind.
     assert_eq!(
         queued,
-        [(1, Some("connection refused (transient)".to_owned()))]
+        [(
+            1,
+            Some("connection refused".to_owned()),
+            Some(MailErrorKind::Transient)
+        )]
     );
 
     mailer.failing.lock().unwrap().clear();
@@ -501,7 +511,7 @@ async fn each_failure_is_stored_with_its_kind() {
     let stored: Vec<_> = service
         .read(&id, |org| {
             org.queued_emails()
-                .map(|(_, q, _)| q.last_error().map(str::to_owned))
+                .map(|(_, q, _)| (q.last_error().map(str::to_owned), q.last_failure()))
                 .collect()
         })
         .await
@@ -509,11 +519,101 @@ async fn each_failure_is_stored_with_its_kind() {
     assert_eq!(
         stored,
         [
-            Some("connection refused (permanent)".to_owned()),
-            Some("connection refused (configuration)".to_owned())
+            (
+                Some("connection refused".to_owned()),
+                Some(MailErrorKind::Permanent)
+            ),
+            (
+                Some("connection refused".to_owned()),
+                Some(MailErrorKind::Configuration)
+            )
         ]
     );
     assert!(mailer.sent_to().is_empty());
+    // Failures that a retry cannot mend are not retried...
+    assert!(service.deliver(&id, at(4), 100).await.unwrap().is_empty());
+    // ...until the mail settings change (or the invitation is resent).
+    mailer.failing.lock().unwrap().clear();
+    let settings = service
+        .read(&id, |org| org.mail_settings().cloned())
+        .await
+        .unwrap()
+        .unwrap()
+        .with_timeout(std::time::Duration::from_secs(5));
+    service
+        .execute(&id, &Command::SetMailSettings { settings }, &ctx(ADMIN, 5))
+        .await
+        .unwrap();
+    let retried = service.deliver(&id, at(6), 100).await.unwrap();
+    assert_eq!(retried.len(), 2);
+    assert!(retried.iter().all(|d| d.result.is_ok()));
+}
+
+/// Two delivery workers (two services over one store: two nodes) on one
+/// queue of 1000 emails, against a counting mailer: each email is sent
+/// exactly once, whatever the interleaving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_never_send_an_email_twice() {
+    let mailer: &'static FakeMailer = Box::leak(Box::default());
+    let store = std::sync::Arc::new(org_accounts::InMemoryStore::new());
+    let node = || {
+        std::sync::Arc::new(AccountService::new(std::sync::Arc::clone(&store)).with_mailer(mailer))
+    };
+    let (a, b) = (node(), node());
+    let id = OrganizationId::new("acme").unwrap();
+    a.execute(
+        &id,
+        &Command::CreateOrganization {
+            name: "Acme".into(),
+        },
+        &ctx(ADMIN, 0),
+    )
+    .await
+    .unwrap();
+    let settings = MailSettings::new(
+        "smtp.example.com",
+        587,
+        email("accounts@example.com"),
+        "Accounts",
+    );
+    a.execute(&id, &Command::SetMailSettings { settings }, &ctx(ADMIN, 1))
+        .await
+        .unwrap();
+    for chunk in 0..50 {
+        let list: Vec<String> = (0..20)
+            .map(|i| format!("person{}@example.com", chunk * 20 + i))
+            .collect();
+        let refs: Vec<&str> = list.iter().map(String::as_str).collect();
+        a.execute(&id, &invite(&refs), &ctx(ADMIN, 2))
+            .await
+            .unwrap();
+    }
+    let workers: Vec<_> = [a, b]
+        .into_iter()
+        .map(|node| {
+            let id = id.clone();
+            tokio::spawn(async move {
+                let mut sent = 0;
+                loop {
+                    let batch = node.deliver(&id, at(3), 50).await.unwrap();
+                    if batch.is_empty() {
+                        break sent;
+                    }
+                    sent += batch.len();
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.unwrap();
+    }
+    let mut sent = mailer.sent_to();
+    assert_eq!(sent.len(), 1000, "every email was sent");
+    assert_eq!(total, 1000, "the workers' reports add up");
+    sent.sort();
+    sent.dedup();
+    assert_eq!(sent.len(), 1000, "no email was sent twice");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -3354,13 +3354,11 @@ fn deliver(
     let Some(&id) = queued.get(nth % queued.len().max(1)) else {
         return Ok(Vec::new());
     };
-    let result = if ok {
-        Ok(())
-    } else {
-        Err(DELIVERY_ERROR.to_owned())
-    };
+    let failure =
+        org_accounts::MailError::new(org_accounts::MailErrorKind::Transient, None, DELIVERY_ERROR);
+    let result = if ok { Ok(()) } else { Err(&failure) };
     let event = org
-        .delivery_event(id, result.clone(), ts(now))
+        .delivery_event(id, result, ts(now))
         .ok_or_else(|| TestCaseError::fail(format!("{id:?} is queued but has no event")))?;
     prop_assert_eq!(event.at, ts(now));
     org.apply(&event);

@@ -14,7 +14,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
-use crate::ports::MailErrorKind;
+use crate::MailErrorKind;
 use crate::{
     CredentialRef, Email, InvitationEmail, MailError, MailSettings, Mailer, OrganizationId,
 };

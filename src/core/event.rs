@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Email, GroupId, GroupName, Holder, LicenseKind, LicenseSource, MailSettings, NotificationId,
-    RoleName, ServiceId, ServiceName, UserId,
+    Email, GroupId, GroupName, Holder, LicenseKind, LicenseSource, MailErrorKind, MailSettings,
+    NotificationId, RoleName, ServiceId, ServiceName, UserId,
 };
 
 /// The schema version written with every event.
@@ -235,8 +235,25 @@ pub enum EventKind {
     InvitationEmailFailed {
         /// The delivery's id.
         notification: NotificationId,
-        /// What went wrong.
+        /// What went wrong (short, printable).
         error: String,
+        /// Whether a retry can help; `None` in events written before kinds
+        /// were kept (read as transient).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<MailErrorKind>,
+        /// The server's SMTP reply code, if it answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+    },
+    /// A delivery worker claimed a queued email until `until`: no other
+    /// worker sends it before then. Appended with the organization's
+    /// version like any event, so of two workers only one wins the claim.
+    InvitationEmailClaimed {
+        /// The delivery's id.
+        notification: NotificationId,
+        /// When the claim lapses if no result is recorded (a crashed
+        /// worker): another worker may then send it (at least once).
+        until: Timestamp,
     },
 }
 

@@ -226,3 +226,59 @@ impl InvitationEmail {
         }
     }
 }
+
+/// Whether a failed delivery is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum MailErrorKind {
+    /// Worth retrying later as is: a 4xx reply, a connection that failed or
+    /// was cut, a timeout.
+    Transient,
+    /// Will fail again as is: a 5xx reply, refused authentication, a
+    /// refused recipient. Retry only after something changed (the settings,
+    /// the address).
+    Permanent,
+    /// The host's side: a credential that cannot be resolved, a mail host
+    /// the host's policy refuses. Retry after the host's configuration is
+    /// fixed.
+    Configuration,
+}
+
+/// Why a delivery failed: the kind (retry or not), the SMTP reply code if
+/// the server answered, and a short summary (never a secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{summary}")]
+#[non_exhaustive]
+pub struct MailError {
+    /// Whether retrying can help.
+    pub kind: MailErrorKind,
+    /// The server's SMTP reply code, if it answered.
+    pub code: Option<u16>,
+    /// What went wrong, short and printable.
+    pub summary: String,
+}
+
+impl MailError {
+    /// A failure of `kind` with a summary; the summary is cut to 200
+    /// characters and control characters are replaced, so it can be stored
+    /// and shown.
+    pub fn new(kind: MailErrorKind, code: Option<u16>, summary: impl AsRef<str>) -> MailError {
+        let summary: String = summary
+            .as_ref()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(200)
+            .collect();
+        MailError {
+            kind,
+            code,
+            summary,
+        }
+    }
+
+    /// Whether a later retry can succeed without anything changing.
+    pub fn is_transient(&self) -> bool {
+        self.kind == MailErrorKind::Transient
+    }
+}

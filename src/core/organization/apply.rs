@@ -99,7 +99,15 @@ impl Organization {
             EventKind::InvitationEmailFailed {
                 notification,
                 error,
-            } => self.invitations.apply_email_failed(*notification, error),
+                kind,
+                code: _,
+            } => self
+                .invitations
+                .apply_email_failed(*notification, error, *kind),
+            EventKind::InvitationEmailClaimed {
+                notification,
+                until,
+            } => self.invitations.apply_email_claimed(*notification, *until),
         }
     }
 

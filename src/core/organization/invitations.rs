@@ -8,7 +8,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{Member, Organization};
-use crate::{DomainError, Event, EventKind, InvitationEmail, MailSettings, NotificationId, UserId};
+use crate::{
+    DomainError, Event, EventKind, InvitationEmail, MailError, MailErrorKind, MailSettings,
+    NotificationId, UserId,
+};
 
 /// Where a member's invitation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -56,6 +59,13 @@ pub struct QueuedEmail {
     pub(crate) invited_by: UserId,
     pub(crate) attempts: u32,
     pub(crate) last_error: Option<String>,
+    /// The kind of the last failure (`None`: never failed, or failed before
+    /// kinds were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) last_failure: Option<MailErrorKind>,
+    /// A delivery worker's claim, until this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) claimed_until: Option<Timestamp>,
 }
 
 impl QueuedEmail {
@@ -70,6 +80,23 @@ impl QueuedEmail {
     /// Why the last attempt failed, if one did.
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
+    }
+    /// The kind of the last failure, if one was recorded with a kind.
+    pub fn last_failure(&self) -> Option<MailErrorKind> {
+        self.last_failure
+    }
+    /// Until when a delivery worker holds it, if one claimed it.
+    pub fn claimed_until(&self) -> Option<Timestamp> {
+        self.claimed_until
+    }
+    /// Whether a delivery worker may send it at `now`: not claimed (or the
+    /// claim lapsed), and never failed, or last failed in a way a retry can
+    /// help. An email that failed permanently or for configuration waits
+    /// until the mail settings change or the invitation is resent.
+    pub fn is_deliverable(&self, now: Timestamp) -> bool {
+        let free = self.claimed_until.is_none_or(|until| until <= now);
+        let retryable = matches!(self.last_failure, None | Some(MailErrorKind::Transient));
+        free && retryable
     }
 }
 
@@ -158,13 +185,56 @@ impl Organization {
         self.invitation_email(queued)
     }
 
+    /// Up to `limit` emails a delivery worker may send at `now`, oldest
+    /// first (see [`QueuedEmail::is_deliverable`]); none without mail
+    /// settings. Costs O(queue) at most.
+    pub fn deliverable(&self, now: Timestamp, limit: usize) -> Vec<NotificationId> {
+        if self.invitations.mail.is_none() {
+            return Vec::new();
+        }
+        self.invitations
+            .outbox
+            .iter()
+            .filter(|(_, queued)| queued.is_deliverable(now))
+            .map(|(id, _)| *id)
+            .take(limit)
+            .collect()
+    }
+
+    /// The event by which a delivery worker claims a queued email until
+    /// `now + lease`, or `None` when it may not be sent now (gone, claimed
+    /// by another worker, failed for good, no mail settings). Store it with
+    /// the organization's version before sending: of two workers, only one
+    /// can store its claim.
+    pub fn claim_event(
+        &self,
+        notification: NotificationId,
+        now: Timestamp,
+        lease: SignedDuration,
+    ) -> Option<Event> {
+        self.invitations.mail.as_ref()?;
+        let queued = self.invitations.outbox.get(&notification)?;
+        if !queued.is_deliverable(now) {
+            return None;
+        }
+        let until = now.checked_add(lease).ok()?;
+        Some(Event::new(
+            now,
+            queued.invited_by,
+            EventKind::InvitationEmailClaimed {
+                notification,
+                until,
+            },
+        ))
+    }
+
     /// The event recording one delivery attempt of a queued email (`None`
     /// when it is no longer queued). Call [`apply`](Organization::apply)
     /// with it after storing it.
     pub fn delivery_event(
         &self,
         notification: NotificationId,
-        result: Result<(), String>,
+        result: Result<(), &MailError>,
         at: Timestamp,
     ) -> Option<Event> {
         let queued = self.invitations.outbox.get(&notification)?;
@@ -172,7 +242,9 @@ impl Organization {
             Ok(()) => EventKind::InvitationEmailDelivered { notification },
             Err(error) => EventKind::InvitationEmailFailed {
                 notification,
-                error,
+                error: error.summary.clone(),
+                kind: Some(error.kind),
+                code: error.code,
             },
         };
         Some(Event::new(at, queued.invited_by, kind))
@@ -309,9 +381,15 @@ impl Invitations {
         vec![EventKind::InvitationRevoked { user: member.id }]
     }
 
-    /// `MailSettingsSet`.
+    /// `MailSettingsSet`: emails that failed for good under the old
+    /// settings may be tried again under the new ones.
     pub(crate) fn apply_mail_set(&mut self, settings: &MailSettings) {
         self.mail = Some(settings.clone());
+        for queued in self.outbox.values_mut() {
+            queued.last_failure = queued
+                .last_failure
+                .filter(|kind| *kind == MailErrorKind::Transient);
+        }
     }
 
     /// `MailSettingsCleared`: nothing can be delivered without settings.
@@ -343,6 +421,8 @@ impl Invitations {
                     invited_by,
                     attempts: 0,
                     last_error: None,
+                    last_failure: None,
+                    claimed_until: None,
                 },
             );
         }
@@ -353,11 +433,25 @@ impl Invitations {
         self.outbox.remove(&notification);
     }
 
-    /// `InvitationEmailFailed`.
-    pub(crate) fn apply_email_failed(&mut self, notification: NotificationId, error: &str) {
+    /// `InvitationEmailFailed`: the claim ends with the attempt.
+    pub(crate) fn apply_email_failed(
+        &mut self,
+        notification: NotificationId,
+        error: &str,
+        kind: Option<MailErrorKind>,
+    ) {
         if let Some(q) = self.outbox.get_mut(&notification) {
             q.attempts = q.attempts.saturating_add(1);
             q.last_error = Some(error.to_owned());
+            q.last_failure = kind;
+            q.claimed_until = None;
+        }
+    }
+
+    /// `InvitationEmailClaimed`.
+    pub(crate) fn apply_email_claimed(&mut self, notification: NotificationId, until: Timestamp) {
+        if let Some(q) = self.outbox.get_mut(&notification) {
+            q.claimed_until = Some(until);
         }
     }
 
