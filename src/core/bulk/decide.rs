@@ -4,7 +4,7 @@
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
-use super::fast_hash::FxHashMap;
+use super::fast_hash::{FxHashMap, FxHashSet};
 use super::reader::{CsvRow, InviteFile};
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::core::organization::invite_groups;
@@ -12,6 +12,7 @@ use crate::{
     Context, DomainError, Email, Event, GroupId, GroupName, MAX_GROUP_NAME_CHARS,
     MAX_INVITE_GROUPS, Organization,
 };
+use unicase::UniCase;
 
 /// The decision on an invite file: the events to store (one `UserInvited`
 /// per invited row, then the license grants and queued emails that follow,
@@ -277,16 +278,22 @@ impl Organization {
     /// Splits a group cell on commas and resolves each name, ignoring case;
     /// `Everyone` is dropped, repeats count once, known groups come back in
     /// id order (as for single invites). A cell naming more than
-    /// [`MAX_INVITE_GROUPS`] groups is refused as soon as the name past
-    /// the limit is seen, so a huge cell costs little.
+    /// [`MAX_INVITE_GROUPS`] distinct groups (repeats, ignoring case, count
+    /// once) is refused as soon as the name past the limit is seen, so a
+    /// huge cell costs little.
     fn resolve_group_cell(&self, cell: &str) -> Resolved {
         let mut found = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
         // At most MAX_INVITE_GROUPS names: a list beats a hash set.
         let mut seen_unknown: Vec<&str> = Vec::new();
+        // Names repeated (ignoring case) count once, as in an invitation.
+        let mut distinct: FxHashSet<UniCase<&str>> = FxHashSet::default();
         let parts = cell.split(',').map(str::trim).filter(|p| !p.is_empty());
-        for (n, part) in parts.enumerate() {
-            if n == MAX_INVITE_GROUPS {
+        for part in parts {
+            if !distinct.insert(UniCase::new(part)) {
+                continue;
+            }
+            if distinct.len() > MAX_INVITE_GROUPS {
                 return Resolved {
                     error: Some(RowError::TooManyGroups {
                         max: MAX_INVITE_GROUPS,

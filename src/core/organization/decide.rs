@@ -255,10 +255,10 @@ impl Organization {
                 given: emails.len(),
             });
         }
-        if groups.len() > MAX_INVITE_GROUPS {
-            return Err(DomainError::TooManyGroups {
-                given: groups.len(),
-            });
+        // Naming a group twice counts once.
+        let distinct = groups.iter().collect::<HashSet<&GroupName>>().len();
+        if distinct > MAX_INVITE_GROUPS {
+            return Err(DomainError::TooManyGroups { given: distinct });
         }
         let groups: Arc<[GroupId]> = self.groups.resolve_invite_groups(groups)?.into();
         let mut seen = HashSet::new();
@@ -307,7 +307,7 @@ impl Organization {
                 u64::try_from(invitees.len())
                     .ok()
                     .and_then(|n| first.checked_add(n))
-                    .is_some()
+                    .is_some_and(|end| end <= super::members::MAX_USER_ID)
             })
             .ok_or(DomainError::IdsExhausted { what: "user" })?;
         let invited: Vec<(UserId, Email, Arc<[GroupId]>)> = invitees

@@ -9,6 +9,11 @@ use jiff::Timestamp;
 use super::index::MemberIndex;
 use crate::{Email, GroupId, UserId};
 
+/// The highest user id an organization hands out: `i64::MAX`, so every id
+/// fits the signed 64-bit integer columns of SQL stores. Ids are allocated
+/// one by one; only a damaged store gets near it.
+pub(crate) const MAX_USER_ID: u64 = i64::MAX as u64;
+
 /// A member of an organization, pending or active.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
@@ -136,10 +141,10 @@ impl Members {
 
     /// The id the next member gets, or `None` when the counter is at the
     /// end of its range (a damaged store): an id is handed out only if the
-    /// counter can move past it.
+    /// counter can move past it, and stays within [`MAX_USER_ID`].
     pub(crate) fn next_free(&self) -> Option<u64> {
         let next = self.next.max(1);
-        (next < u64::MAX).then_some(next)
+        (next < MAX_USER_ID).then_some(next)
     }
 
     /// The member with this address; see [`Organization::member`](super::Organization::member).
