@@ -612,16 +612,27 @@ impl<S: Store> AccountService<S> {
     }
 
     /// The latest snapshot, or an empty organization. A snapshot that
-    /// cannot be loaded is ignored: the events rebuild the state.
+    /// cannot be loaded is ignored: the events rebuild the state. So is one
+    /// that claims more events than the store holds (damaged, or written
+    /// for a stream that was since restored from an older backup): its
+    /// last event must be in the store, or every append would conflict.
     async fn load_base(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
         let snapshot = match self.store.load_snapshot(id).await {
             Ok(s) => s,
             Err(StoreError::Corrupt(_)) => None,
             Err(e) => return Err(e.into()),
         };
-        Ok(snapshot
-            .and_then(|s| Organization::from_snapshot(&s).ok())
-            .unwrap_or_default())
+        let Some(org) = snapshot.and_then(|s| Organization::from_snapshot(&s).ok()) else {
+            return Ok(Organization::default());
+        };
+        let Some(before_last) = org.version().checked_sub(1) else {
+            return Ok(org);
+        };
+        let tail = self.store.read(id, before_last).await?;
+        if tail.is_empty() {
+            return Ok(Organization::default());
+        }
+        Ok(org)
     }
 }
 

@@ -470,3 +470,72 @@ mod faults {
         assert_eq!(service.store().read(&id(), 0).await.unwrap().len(), 1);
     }
 }
+
+/// Saves a snapshot of the organization's events, altered by `damage`, as a
+/// damaged or hand-edited store would hold it.
+async fn damaged_snapshot(store: &InMemoryStore, damage: impl FnOnce(&mut serde_json::Value)) {
+    let events = store.read(&id(), 0).await.unwrap();
+    let mut json =
+        serde_json::to_value(org_accounts::Organization::replay(&events).snapshot()).unwrap();
+    damage(&mut json);
+    let snapshot: Snapshot = serde_json::from_value(json).unwrap();
+    store.save_snapshot(&id(), &snapshot).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_snapshot_never_makes_a_command_report_what_it_did_not_do() {
+    for (what, damage) in [
+        (
+            "a user counter below the ids in use",
+            Box::new(|j: &mut serde_json::Value| j["next_user"] = 2.into())
+                as Box<dyn FnOnce(&mut serde_json::Value)>,
+        ),
+        (
+            "a version ahead of the events",
+            Box::new(|j: &mut serde_json::Value| j["version"] = 5000.into()),
+        ),
+        (
+            "a version at the integer limit",
+            Box::new(|j: &mut serde_json::Value| j["version"] = u64::MAX.into()),
+        ),
+        (
+            "no default groups",
+            Box::new(|j: &mut serde_json::Value| j["groups"] = serde_json::json!([])),
+        ),
+    ] {
+        let store = std::sync::Arc::new(InMemoryStore::new());
+        let writer = AccountService::new(std::sync::Arc::clone(&store));
+        create(&writer).await;
+        writer
+            .execute(
+                &id(),
+                &invite(&["bob@example.com", "cy@example.com"]),
+                &ctx(ADMIN, 1),
+            )
+            .await
+            .unwrap();
+        damaged_snapshot(&store, damage).await;
+        // A cold service (another process) loads the damaged snapshot.
+        let cold = AccountService::new(std::sync::Arc::clone(&store));
+        let done = cold
+            .execute(&id(), &invite(&["dee@example.com"]), &ctx(ADMIN, 2))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(done.events.len(), 1, "{what}");
+        let members = cold
+            .read(&id(), |org| {
+                ["bob@example.com", "cy@example.com", "dee@example.com"]
+                    .iter()
+                    .filter(|e| org.member(&email(e)).is_some())
+                    .count()
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            members, 3,
+            "{what}: the invitation shows up and nobody is lost"
+        );
+        let replayed = org_accounts::Organization::replay(&store.read(&id(), 0).await.unwrap());
+        assert_eq!(replayed.member_count(), 4, "{what}");
+    }
+}

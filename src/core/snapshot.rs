@@ -135,6 +135,19 @@ impl Organization {
                 )));
             }
         };
+        // Trust no counter a store returns: each is at least one past the
+        // highest id in use, or the next command would reuse an id and
+        // apply would ignore what it decided (a success that did nothing).
+        let next_service = snapshot
+            .services
+            .iter()
+            .map(|svc| svc.id().get().saturating_add(1))
+            .fold(next_service, u32::max);
+        let next_notification = snapshot
+            .outbox
+            .iter()
+            .map(|(id, _)| id.get().saturating_add(1))
+            .fold(next_notification, u64::max);
         let access = Access::restore(&snapshot.services, next_service).map_err(fail)?;
         let (groups, members) = snapshot.groups_and_members().map_err(fail)?;
         let invitations = Invitations::restore(
@@ -167,7 +180,21 @@ impl Snapshot {
         for g in &self.groups {
             groups.restore(g.to_group()?)?;
         }
-        groups.set_counter(self.next_group);
+        if self.created_at.is_some()
+            && let Some(missing) = DefaultGroup::ALL.into_iter().find(|d| {
+                groups
+                    .get(d.id())
+                    .is_none_or(|g| g.kind != GroupKind::Default(*d))
+            })
+        {
+            return Err(format!("the default group {} is missing", missing.name()));
+        }
+        let next_group = self
+            .groups
+            .iter()
+            .map(|g| g.id.get().saturating_add(1))
+            .fold(self.next_group, u32::max);
+        groups.set_counter(next_group);
         let mut members: Vec<Member> = self.members.iter().map(SnapshotMember::to_member).collect();
         members.sort_by_key(|m| m.id);
         if let Some(pair) = members.windows(2).find(|pair| match pair {
@@ -192,7 +219,11 @@ impl Snapshot {
         // Members that share an address under the current identity rule
         // (written under an older one) are all kept, as replaying their
         // events keeps them; see `Organization::duplicate_addresses`.
-        let mut members = Members::restore(members, self.next_user);
+        let next_user = members
+            .iter()
+            .map(|m| m.id.get().saturating_add(1))
+            .fold(self.next_user, u64::max);
+        let mut members = Members::restore(members, next_user);
         for g in groups.iter() {
             if !g.is_everyone() {
                 members.open_group(g.id);
