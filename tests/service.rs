@@ -539,3 +539,120 @@ async fn a_damaged_snapshot_never_makes_a_command_report_what_it_did_not_do() {
         assert_eq!(replayed.member_count(), 4, "{what}");
     }
 }
+
+/// A store whose appends wait at a gate until the test opens it.
+struct Gated {
+    inner: InMemoryStore,
+    gate: tokio::sync::Semaphore,
+    waiting: tokio::sync::Notify,
+}
+
+impl EventStore for Gated {
+    async fn append(
+        &self,
+        org: &OrganizationId,
+        expected: Version,
+        events: &[Event],
+    ) -> Result<Version, StoreError> {
+        self.waiting.notify_one();
+        let _pass = self.gate.acquire().await.unwrap();
+        self.inner.append(org, expected, events).await
+    }
+    async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+        self.inner.read(org, after).await
+    }
+}
+impl SnapshotStore for Gated {
+    async fn save_snapshot(&self, org: &OrganizationId, s: &Snapshot) -> Result<(), StoreError> {
+        self.inner.save_snapshot(org, s).await
+    }
+    async fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
+        self.inner.load_snapshot(org).await
+    }
+}
+impl ActivityStore for Gated {
+    async fn record_sign_in(
+        &self,
+        org: &OrganizationId,
+        user: UserId,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.record_sign_in(org, user, at).await
+    }
+    async fn sign_ins_after(
+        &self,
+        org: &OrganizationId,
+        after: u64,
+    ) -> Result<(Vec<SignIn>, u64), StoreError> {
+        self.inner.sign_ins_after(org, after).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sign_in_and_a_read_never_wait_for_a_running_append() {
+    let store = std::sync::Arc::new(Gated {
+        inner: InMemoryStore::new(),
+        gate: tokio::sync::Semaphore::new(0),
+        waiting: tokio::sync::Notify::new(),
+    });
+    let service = std::sync::Arc::new(AccountService::new(std::sync::Arc::clone(&store)));
+    store.gate.add_permits(3);
+    create(&service).await;
+    service
+        .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+        .await
+        .unwrap();
+    service
+        .execute(
+            &id(),
+            &Command::AcceptInvitation,
+            &ctx("bob@example.com", 2),
+        )
+        .await
+        .unwrap();
+    // An administrator's append is stuck in the store...
+    let stuck = {
+        let service = std::sync::Arc::clone(&service);
+        tokio::spawn(async move {
+            service
+                .execute(&id(), &invite(&["cy@example.com"]), &ctx(ADMIN, 3))
+                .await
+        })
+    };
+    store.waiting.notified().await;
+    // ...and a sign-in and a users-page read still complete.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        service.record_sign_in(&id(), &ctx("bob@example.com", 4)),
+    )
+    .await
+    .expect("a sign-in waited for an append")
+    .unwrap();
+    let count = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        service.read(&id(), |org| org.member_count()),
+    )
+    .await
+    .expect("a read waited for an append")
+    .unwrap();
+    assert_eq!(count, 2, "the read sees the state before the stuck command");
+    store.gate.add_permits(1);
+    stuck.await.unwrap().unwrap();
+    assert_eq!(
+        service.read(&id(), |org| org.member_count()).await.unwrap(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn execute_refuses_sign_ins_which_go_through_record_sign_in() {
+    let service = AccountService::new(InMemoryStore::new());
+    create(&service).await;
+    let err = service
+        .execute(&id(), &Command::RecordSignIn, &ctx(ADMIN, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "misuse");
+    assert!(err.to_string().contains("record_sign_in"), "{err}");
+    assert_eq!(service.store().read(&id(), 0).await.unwrap().len(), 1);
+}

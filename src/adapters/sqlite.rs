@@ -7,6 +7,24 @@
 //! rather than failed. Appends check the expected version inside the write
 //! transaction, and `(org, version)` is the events table's primary key, so
 //! two writers can never both append the same version.
+//!
+//! Why `rusqlite` on tokio's blocking pool rather than `sqlx`'s SQLite
+//! driver: the bundled SQLite and these transaction semantics (WAL, one
+//! `BEGIN IMMEDIATE` per write, `synchronous=FULL`, multi-process safety,
+//! all-or-nothing uploads under `kill -9`) are what the store was built and
+//! tested on; SQLite is synchronous underneath either way (`sqlx` runs it
+//! on worker threads too); and linking both `rusqlite` and `sqlx`'s SQLite
+//! would link two builds of the same C library. Every call runs in
+//! `spawn_blocking`, so no executor thread ever waits on the disk.
+//!
+//! Sign-ins become visible in order: a sign-in takes the next position
+//! inside its `BEGIN IMMEDIATE` transaction, and SQLite lets one writer at a
+//! time (across processes) hold that lock until it commits, so no reader
+//! sees position `p + 1` before `p`. One limit remains, measured by
+//! `cargo bench --bench sign_in_under_load`: a sign-in shares the
+//! database's one write lock with appends, so it waits for a running
+//! 1000-row upload's transaction (p99 about 4x idle, where the in-memory
+//! store stays under 2x).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

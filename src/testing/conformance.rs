@@ -45,6 +45,7 @@ where
     sign_ins_only_move_forward_and_are_read_incrementally(&make().await).await;
     concurrent_appenders_lose_nothing(Arc::new(make().await), 4, 25).await;
     exactly_one_append_wins_each_version(Arc::new(make().await), 4, 20).await;
+    a_polling_reader_never_misses_a_sign_in(Arc::new(make().await), 8, 40).await;
 }
 
 fn org(id: &str) -> OrganizationId {
@@ -348,4 +349,63 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
         let stored = store.read(&id, version).await.expect("read");
         assert_eq!(stored, winners, "the stored event is the winner's");
     }
+}
+
+/// `tasks` writers record `per_task` sign-ins each (over a few members,
+/// times rising) while a reader polls `sign_ins_after` with the position
+/// it last got: at the end the reader has seen every member's latest
+/// sign-in. A store whose positions become visible out of order (numbers
+/// from a sequence that commit out of order) makes the reader skip one for
+/// ever.
+pub async fn a_polling_reader_never_misses_a_sign_in<S: Store + 'static>(
+    store: Arc<S>,
+    tasks: u64,
+    per_task: u64,
+) {
+    let id = org("polling");
+    let members = 10u64;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (store, id, done) = (Arc::clone(&store), id.clone(), Arc::clone(&done));
+        tokio::spawn(async move {
+            let mut seen = std::collections::BTreeMap::new();
+            let mut position = 0;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let (sign_ins, next) = store.sign_ins_after(&id, position).await.expect("read");
+                assert!(next >= position, "the next position went backwards");
+                for s in sign_ins {
+                    seen.insert(s.user, s.at);
+                }
+                position = next;
+                if finished {
+                    break seen;
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let mut writers = Vec::new();
+    for t in 0..tasks {
+        let (store, id) = (Arc::clone(&store), id.clone());
+        writers.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                let user = UserId::new(1 + (t + i) % members);
+                let at = start() + SignedDuration::from_millis((i * tasks + t) as i64);
+                store.record_sign_in(&id, user, at).await.expect("sign in");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("a writer panicked");
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.expect("the reader panicked");
+    let (all, _) = store.sign_ins_after(&id, 0).await.expect("read");
+    let latest: std::collections::BTreeMap<UserId, Timestamp> =
+        all.into_iter().map(|s| (s.user, s.at)).collect();
+    assert_eq!(
+        seen, latest,
+        "a reader that remembers its position missed a sign-in (positions became visible out of order)"
+    );
 }
