@@ -1,4 +1,4 @@
-//! Test support for store implementations (feature `testing`).
+//! Test support (feature `testing`).
 //!
 //! - [`conformance`]: checks any [`Store`](crate::Store) must pass: ordering,
 //!   atomicity, conflicts, snapshots, sign-ins, concurrent appenders. Run
@@ -8,5 +8,12 @@
 
 pub mod conformance;
 mod faulty;
+mod invariants;
+mod scenario;
 
 pub use faulty::{Fault, FaultyStore};
+pub use invariants::{Broken, check_invariants, check_replay};
+pub use scenario::{
+    ADMIN, ORGANIZATION_NAME, Outcome, Scenario, at, ctx, email, emails, group, groups, invite,
+    start,
+};
