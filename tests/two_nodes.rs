@@ -44,7 +44,7 @@ use sqlx::postgres::PgPoolOptions;
 const VARIABLE: &str = "ORG_ACCOUNTS_PG_URL";
 const NODES: usize = 2;
 const TASKS_PER_NODE: usize = 6;
-const STEPS_PER_TASK: usize = 14;
+const STEPS_PER_TASK: usize = 30;
 /// Addresses every node's bulk uploads draw from, so uploads overlap.
 const SHARED_ADDRESSES: usize = 700;
 /// Far more than contention between two nodes can use up: a command must
@@ -159,19 +159,17 @@ struct Counting {
 }
 
 impl EventStore for Counting {
-    fn append(
+    async fn append(
         &self,
         org: &OrganizationId,
         expected: Version,
         events: &[org_accounts::Event],
-    ) -> impl Future<Output = Result<Version, StoreError>> + Send {
-        async move {
-            let result = self.inner.append(org, expected, events).await;
-            if matches!(result, Err(StoreError::Conflict(_))) {
-                self.conflicts.fetch_add(1, Ordering::Relaxed);
-            }
-            result
+    ) -> Result<Version, StoreError> {
+        let result = self.inner.append(org, expected, events).await;
+        if matches!(result, Err(StoreError::Conflict(_))) {
+            self.conflicts.fetch_add(1, Ordering::Relaxed);
         }
+        result
     }
 
     fn read(
@@ -450,8 +448,7 @@ async fn run_task(
             }
             // One of the task's active members signs in.
             _ => {
-                let Some(address) =
-                    ledger.own_where(&mut rng, |s| matches!(s, Own::Active { .. }))
+                let Some(address) = ledger.own_where(&mut rng, |s| matches!(s, Own::Active { .. }))
                 else {
                     continue;
                 };
@@ -565,7 +562,10 @@ async fn two_nodes_on_one_organization_lose_and_duplicate_nothing() {
     );
     assert_eq!(contention, 0, "commands gave up on contention");
     assert!(store_errors.is_empty(), "store errors: {store_errors:#?}");
-    assert!(unexpected.is_empty(), "unexpected outcomes: {unexpected:#?}");
+    assert!(
+        unexpected.is_empty(),
+        "unexpected outcomes: {unexpected:#?}"
+    );
     assert!(
         conflicts > 0,
         "the two nodes never conflicted: the test did not exercise retries"
@@ -622,12 +622,7 @@ async fn two_nodes_on_one_organization_lose_and_duplicate_nothing() {
     ];
     let events = nodes[0].store().inner.read(&id, 0).await.unwrap();
     let mut replayed = Organization::replay(&events);
-    let (sign_ins, _) = nodes[0]
-        .store()
-        .inner
-        .sign_ins_after(&id, 0)
-        .await
-        .unwrap();
+    let (sign_ins, _) = nodes[0].store().inner.sign_ins_after(&id, 0).await.unwrap();
     for s in &sign_ins {
         replayed.observe_sign_in(s.user, s.at);
     }
@@ -652,7 +647,10 @@ async fn two_nodes_on_one_organization_lose_and_duplicate_nothing() {
             .filter(|a| !expected.contains_key(*a))
             .collect();
         assert!(missing.is_empty(), "node {n} lost members: {missing:?}");
-        assert!(extra.is_empty(), "node {n} has members nobody was told of: {extra:?}");
+        assert!(
+            extra.is_empty(),
+            "node {n} has members nobody was told of: {extra:?}"
+        );
         for (address, own) in &expected {
             let status = members[address];
             match own {
