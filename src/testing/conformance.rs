@@ -2,6 +2,9 @@
 //! naming the broken rule. Run them from a multi-threaded tokio test: the
 //! concurrency checks spawn tasks.
 //!
+//! A store that keeps nothing between runs passes a factory closure to
+//! [`run_all`]:
+//!
 //! ```
 //! # #[cfg(feature = "testing")]
 //! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
@@ -10,6 +13,28 @@
 //! org_accounts::testing::conformance::run_all(|| async { InMemoryStore::new() }).await;
 //! # });
 //! ```
+//!
+//! A store that persists implements [`StoreFactory`] and runs
+//! [`run_all_with`]: the suite then also reopens stores (what was written
+//! must survive, versions and sign-in positions go on) and, through the
+//! host's corruption hook, damages stored data (reads must report
+//! [`StoreError::Corrupt`], never skip it, never panic). See
+//! [`StoreFactory`] for an example.
+//!
+//! Which check catches which mistake (each shown by a deliberately broken
+//! store in the crate's `tests/conformance_mutants.rs`):
+//!
+//! | A store that ... | is caught by |
+//! |---|---|
+//! | checks the expected version outside its lock (lost update) | [`exactly_one_append_wins_each_version`] |
+//! | stores part of a batch | [`appended_events_read_back_in_order`] |
+//! | returns events out of order | [`appended_events_read_back_in_order`] |
+//! | lets an older snapshot replace a newer one | [`latest_snapshot_wins`] |
+//! | lets a sign-in move Last active backwards | [`sign_ins_only_move_forward_and_are_read_incrementally`] |
+//! | moves the position when it ignores an older sign-in | [`sign_ins_only_move_forward_and_are_read_incrementally`] |
+//! | makes sign-in positions visible out of order | [`a_polling_reader_never_misses_a_sign_in`] |
+//! | loses events when reopened | [`data_survives_reopening`] |
+//! | skips damaged data, or reports it as anything but `Corrupt` | [`damaged_data_is_corrupt`] |
 // A conformance check reports a broken rule by panicking, as `assert!` does
 // in the host's test that runs it.
 #![allow(
@@ -25,27 +50,132 @@ use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
 
-use crate::ports::{OrganizationId, Store, StoreError};
+use crate::ports::{ActivityStore, EventStore, OrganizationId, SnapshotStore, Store, StoreError};
 use crate::{Command, Context, Email, Event, EventKind, GroupName, Organization, UserId};
 
+/// Which stored data [`StoreFactory::corrupt`] damages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Damage {
+    /// One or more of the organization's stored events (a row that no
+    /// longer decodes, a gap or a bad version number): `read` from 0 must
+    /// then be [`StoreError::Corrupt`].
+    Events,
+    /// The organization's stored snapshot: `load_snapshot` must then be
+    /// [`StoreError::Corrupt`].
+    Snapshot,
+    /// The organization's stored sign-ins: `sign_ins_after(org, 0)` must
+    /// then be [`StoreError::Corrupt`].
+    SignIns,
+}
+
+/// Makes stores for the suite, and (for stores that persist) reopens them
+/// and damages their data.
+///
+/// `reopen` and `corrupt` have defaults that do nothing: the checks that
+/// need them ([`data_survives_reopening`], [`damaged_data_is_corrupt`])
+/// then pass without looking. Implement them for any store that keeps data
+/// beyond its handle, or those rules go unchecked.
+///
+/// ```
+/// # #[cfg(feature = "testing")]
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use org_accounts::InMemoryStore;
+/// use org_accounts::testing::conformance::{self, StoreFactory};
+///
+/// /// Handles onto one shared in-memory store play "reopening".
+/// struct Shared;
+///
+/// impl StoreFactory for Shared {
+///     type Store = Arc<InMemoryStore>;
+///     async fn fresh(&self) -> Arc<InMemoryStore> {
+///         Arc::new(InMemoryStore::new())
+///     }
+///     async fn reopen(&self, store: &Arc<InMemoryStore>) -> Option<Arc<InMemoryStore>> {
+///         Some(Arc::clone(store))
+///     }
+///     // A store on disk also implements `corrupt`: write garbage into the
+///     // organization's rows and return true.
+/// }
+///
+/// conformance::run_all_with(&Shared).await;
+/// # });
+/// ```
+pub trait StoreFactory {
+    /// The store under test.
+    type Store: Store + 'static;
+
+    /// A new, empty store.
+    fn fresh(&self) -> impl Future<Output = Self::Store>;
+
+    /// A new handle onto the data `store` holds, as a restarted process
+    /// (or another node) would open it; `store` may stay open beside it.
+    /// `None` (the default): the store keeps nothing beyond its handle.
+    fn reopen(&self, store: &Self::Store) -> impl Future<Output = Option<Self::Store>> {
+        let _ = store;
+        async { None }
+    }
+
+    /// Damages `org`'s stored data of the kind `damage` names, as a failing
+    /// disk or a bad manual edit would (other organizations untouched), and
+    /// returns true; false (the default) when this store cannot.
+    fn corrupt(
+        &self,
+        store: &Self::Store,
+        org: &OrganizationId,
+        damage: Damage,
+    ) -> impl Future<Output = bool> {
+        let _ = (store, org, damage);
+        async { false }
+    }
+}
+
+/// A factory closure as a [`StoreFactory`] that neither reopens nor
+/// damages.
+struct Fresh<F>(F);
+
+impl<S, F, Fut> StoreFactory for Fresh<F>
+where
+    S: Store + 'static,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    type Store = S;
+
+    fn fresh(&self) -> impl Future<Output = S> {
+        (self.0)()
+    }
+}
+
 /// Runs every check, each on a fresh store from `make` (an async factory,
-/// so a store that connects or opens a file can be built in it).
+/// so a store that connects or opens a file can be built in it). For a
+/// store that persists, use [`run_all_with`], which also reopens stores
+/// and damages their data.
 pub async fn run_all<S, F, Fut>(make: F)
 where
     S: Store + 'static,
     F: Fn() -> Fut,
     Fut: Future<Output = S>,
 {
-    empty_store_has_nothing(&make().await).await;
-    appended_events_read_back_in_order(&make().await).await;
-    wrong_expected_version_conflicts_and_stores_nothing(&make().await).await;
-    organizations_are_independent(&make().await).await;
-    events_round_trip_exactly(&make().await).await;
-    latest_snapshot_wins(&make().await).await;
-    sign_ins_only_move_forward_and_are_read_incrementally(&make().await).await;
-    concurrent_appenders_lose_nothing(Arc::new(make().await), 4, 25).await;
-    exactly_one_append_wins_each_version(Arc::new(make().await), 4, 20).await;
-    a_polling_reader_never_misses_a_sign_in(Arc::new(make().await), 8, 40).await;
+    run_all_with(&Fresh(make)).await;
+}
+
+/// Runs every check, each on a fresh store from `factory`, including those
+/// that reopen a store and damage its data.
+pub async fn run_all_with<F: StoreFactory>(factory: &F) {
+    empty_store_has_nothing(&factory.fresh().await).await;
+    appended_events_read_back_in_order(&factory.fresh().await).await;
+    wrong_expected_version_conflicts_and_stores_nothing(&factory.fresh().await).await;
+    organizations_are_independent(&factory.fresh().await).await;
+    events_round_trip_exactly(&factory.fresh().await).await;
+    latest_snapshot_wins(&factory.fresh().await).await;
+    sign_ins_only_move_forward_and_are_read_incrementally(&factory.fresh().await).await;
+    concurrent_appenders_lose_nothing(Arc::new(factory.fresh().await), 4, 25).await;
+    exactly_one_append_wins_each_version(Arc::new(factory.fresh().await), 4, 20).await;
+    a_polling_reader_never_misses_a_sign_in(Arc::new(factory.fresh().await), 8, 40).await;
+    data_survives_reopening(factory).await;
+    damaged_data_is_corrupt(factory).await;
 }
 
 fn org(id: &str) -> OrganizationId {
@@ -119,6 +249,11 @@ pub async fn appended_events_read_back_in_order<S: Store>(store: &S) {
     let id = org("ordering");
     let events = sample_events(5);
     assert_eq!(store.append(&id, 0, &events[..2]).await.expect("append"), 2);
+    assert_eq!(
+        store.read(&id, 0).await.expect("read"),
+        events[..2],
+        "an append must store its whole batch, in order"
+    );
     assert_eq!(store.append(&id, 2, &events[2..]).await.expect("append"), 5);
     assert_eq!(
         store.read(&id, 0).await.expect("read"),
@@ -241,7 +376,7 @@ pub async fn sign_ins_only_move_forward_and_are_read_incrementally<S: Store>(sto
         .expect("older sign in");
     let (none, p1b) = store.sign_ins_after(&id, p1).await.expect("read");
     assert!(none.is_empty(), "an older sign-in must change nothing");
-    assert_eq!(p1b, p1);
+    assert_eq!(p1b, p1, "an older sign-in must not move the position");
     store.record_sign_in(&id, u2, t(11)).await.expect("sign in");
     store.record_sign_in(&id, u1, t(12)).await.expect("sign in");
     let (newer, p2) = store.sign_ins_after(&id, p1).await.expect("read");
@@ -351,19 +486,18 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
     }
 }
 
-/// `tasks` writers record `per_task` sign-ins each (over a few members,
-/// times rising) while a reader polls `sign_ins_after` with the position
-/// it last got: at the end the reader has seen every member's latest
-/// sign-in. A store whose positions become visible out of order (numbers
-/// from a sequence that commit out of order) makes the reader skip one for
-/// ever.
+/// `tasks` writers record `per_task` sign-ins each (one per member, so
+/// every sign-in is some member's latest and a skipped one shows) while a
+/// reader polls `sign_ins_after` with the position it last got: at the end
+/// the reader has seen every sign-in. A store whose positions become
+/// visible out of order (numbers from a sequence that commit out of order)
+/// makes the reader skip one for ever.
 pub async fn a_polling_reader_never_misses_a_sign_in<S: Store + 'static>(
     store: Arc<S>,
     tasks: u64,
     per_task: u64,
 ) {
     let id = org("polling");
-    let members = 10u64;
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reader = {
         let (store, id, done) = (Arc::clone(&store), id.clone(), Arc::clone(&done));
@@ -390,7 +524,7 @@ pub async fn a_polling_reader_never_misses_a_sign_in<S: Store + 'static>(
         let (store, id) = (Arc::clone(&store), id.clone());
         writers.push(tokio::spawn(async move {
             for i in 0..per_task {
-                let user = UserId::new(1 + (t + i) % members);
+                let user = UserId::new(1 + t * per_task + i);
                 let at = start() + SignedDuration::from_millis((i * tasks + t) as i64);
                 store.record_sign_in(&id, user, at).await.expect("sign in");
             }
@@ -404,8 +538,166 @@ pub async fn a_polling_reader_never_misses_a_sign_in<S: Store + 'static>(
     let (all, _) = store.sign_ins_after(&id, 0).await.expect("read");
     let latest: std::collections::BTreeMap<UserId, Timestamp> =
         all.into_iter().map(|s| (s.user, s.at)).collect();
-    assert_eq!(
-        seen, latest,
-        "a reader that remembers its position missed a sign-in (positions became visible out of order)"
+    let missed: Vec<String> = latest
+        .iter()
+        .filter(|(user, at)| seen.get(user) != Some(at))
+        .map(|(user, at)| format!("{user} at {at}"))
+        .collect();
+    assert!(
+        missed.is_empty() && seen.len() == latest.len(),
+        "a reader that remembers its position missed a sign-in (positions became visible out of order): {} of {} missed, such as {:?}",
+        missed.len(),
+        latest.len(),
+        missed.iter().take(3).collect::<Vec<_>>()
     );
+}
+
+/// Appends, a snapshot and sign-ins, then a reopened handle: it reads the
+/// same events, snapshot and sign-ins; appending goes on at the stored
+/// version (and conflicts at an old one); a new sign-in gets a position
+/// after the old ones. Passes without looking when the factory does not
+/// reopen.
+pub async fn data_survives_reopening<F: StoreFactory>(factory: &F) {
+    let id = org("reopened");
+    let other = org("reopened-other");
+    let events = sample_events(7);
+    let store = factory.fresh().await;
+    store.append(&id, 0, &events[..2]).await.expect("append");
+    store.append(&id, 2, &events[2..5]).await.expect("append");
+    store.append(&other, 0, &events[..1]).await.expect("append");
+    let snapshot = Organization::replay(&events[..4]).snapshot();
+    store.save_snapshot(&id, &snapshot).await.expect("save");
+    let t = |s: i64| start() + SignedDuration::from_secs(s);
+    store
+        .record_sign_in(&id, UserId(1), t(1))
+        .await
+        .expect("sign in");
+    store
+        .record_sign_in(&id, UserId(2), t(2))
+        .await
+        .expect("sign in");
+    let (_, position) = store.sign_ins_after(&id, 0).await.expect("sign-ins");
+    let Some(again) = factory.reopen(&store).await else {
+        return;
+    };
+    assert_eq!(
+        again.read(&id, 0).await.expect("read after reopening"),
+        events[..5],
+        "events were lost or changed when the store was reopened"
+    );
+    assert_eq!(
+        again.read(&other, 0).await.expect("read after reopening"),
+        events[..1],
+        "another organization's events were lost when the store was reopened"
+    );
+    assert_eq!(
+        again
+            .load_snapshot(&id)
+            .await
+            .expect("load after reopening"),
+        Some(snapshot),
+        "the snapshot was lost or changed when the store was reopened"
+    );
+    let (sign_ins, after) = again.sign_ins_after(&id, 0).await.expect("sign-ins");
+    let mut got: Vec<(UserId, Timestamp)> = sign_ins.iter().map(|s| (s.user, s.at)).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [(UserId(1), t(1)), (UserId(2), t(2))],
+        "sign-ins were lost or changed when the store was reopened"
+    );
+    assert_eq!(after, position, "the sign-in position changed on reopening");
+    match again.append(&id, 2, &events[5..]).await {
+        Err(StoreError::Conflict(c)) => assert_eq!(
+            (c.expected, c.actual),
+            (2, 5),
+            "after reopening, a conflict reports the stored version"
+        ),
+        other => {
+            panic!("after reopening, an append at an old version must conflict, got {other:?}")
+        }
+    }
+    assert_eq!(
+        again
+            .append(&id, 5, &events[5..])
+            .await
+            .expect("append after reopening"),
+        7,
+        "after reopening, appending goes on at the stored version"
+    );
+    assert_eq!(again.read(&id, 0).await.expect("read"), events);
+    again
+        .record_sign_in(&id, UserId(3), t(3))
+        .await
+        .expect("sign in after reopening");
+    let (newer, _) = again.sign_ins_after(&id, position).await.expect("sign-ins");
+    assert_eq!(
+        newer.iter().map(|s| s.user).collect::<Vec<_>>(),
+        [UserId(3)],
+        "after reopening, a new sign-in must come after the old positions"
+    );
+}
+
+/// For each kind of [`Damage`] the factory can do, on a fresh store: the
+/// damaged organization's read reports [`StoreError::Corrupt`] (not an
+/// empty or shorter answer, not another error, not a panic) while another
+/// organization reads as before. Passes without looking when the factory
+/// cannot damage data.
+pub async fn damaged_data_is_corrupt<F: StoreFactory>(factory: &F) {
+    let (id, intact) = (org("damaged"), org("intact"));
+    let events = sample_events(5);
+    let t = |s: i64| start() + SignedDuration::from_secs(s);
+    for damage in [Damage::Events, Damage::Snapshot, Damage::SignIns] {
+        let store = factory.fresh().await;
+        for org in [&id, &intact] {
+            store.append(org, 0, &events).await.expect("append");
+            store
+                .save_snapshot(org, &Organization::replay(&events).snapshot())
+                .await
+                .expect("save");
+            store
+                .record_sign_in(org, UserId(1), t(1))
+                .await
+                .expect("sign in");
+        }
+        if !factory.corrupt(&store, &id, damage).await {
+            continue;
+        }
+        let outcome = match damage {
+            Damage::Events => store
+                .read(&id, 0)
+                .await
+                .map(|e| format!("{} events", e.len())),
+            Damage::Snapshot => store
+                .load_snapshot(&id)
+                .await
+                .map(|s| format!("snapshot {:?}", s.map(|s| s.version()))),
+            Damage::SignIns => store
+                .sign_ins_after(&id, 0)
+                .await
+                .map(|(s, p)| format!("{} sign-ins, position {p}", s.len())),
+        };
+        match outcome {
+            Err(StoreError::Corrupt(_)) => {}
+            other => panic!(
+                "after damaging the stored {damage:?}, reading them must report Corrupt, got {other:?}"
+            ),
+        }
+        assert_eq!(
+            store
+                .read(&intact, 0)
+                .await
+                .expect("read an intact organization"),
+            events,
+            "damaging one organization changed another ({damage:?})"
+        );
+        assert!(
+            store
+                .load_snapshot(&intact)
+                .await
+                .expect("load an intact organization")
+                .is_some(),
+            "damaging one organization lost another's snapshot ({damage:?})"
+        );
+    }
 }
