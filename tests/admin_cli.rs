@@ -217,7 +217,7 @@ fn refusals_exit_1_with_a_code_and_usage_errors_exit_2() {
         assert!(
             String::from_utf8(out.stderr)
                 .unwrap()
-                .contains("usage: admin")
+                .contains("Usage: admin")
         );
     }
     let fresh = Db::new();
@@ -259,17 +259,17 @@ fn bulk_invite_reports_every_row_and_file_refusals() {
     assert_eq!(
         report["invited"],
         json!([
-            {"row": 2, "email": "ann@example.com", "groups": ["Finance"]},
-            {"row": 9, "email": "cy@example.com", "groups": ["Finance"]},
+            {"line": 2, "email": "ann@example.com", "groups": ["Finance"]},
+            {"line": 9, "email": "cy@example.com", "groups": ["Finance"]},
         ])
     );
     assert_eq!(
         report["skipped"],
-        json!([{"row": 7, "email": "ada@example.com", "reason": "already_member"}])
+        json!([{"line": 7, "email": "ada@example.com", "reason": "already_member"}])
     );
     let failed = report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 4);
-    assert_eq!(failed[0]["row"], 3);
+    assert_eq!(failed[0]["line"], 3);
     assert_eq!(failed[0]["reasons"], json!(["invalid_email"]));
     assert_eq!(failed[2]["reasons"], json!(["duplicate_in_file"]));
     assert!(
@@ -1338,12 +1338,15 @@ fn memory_database_says_it_is_not_a_file() {
 
 #[test]
 fn the_usage_text_tells_of_a_leftover_temporary_file() {
-    let out = Command::new(admin_binary()).output().unwrap();
-    assert_eq!(code_of(&out), 2);
-    let stderr = stderr_of(&out);
+    let out = Command::new(admin_binary())
+        .args(["bulk-invite", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(code_of(&out), 0);
+    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(
-        stderr.contains(".failed-rows-") && stderr.contains("stays behind"),
-        "{stderr}"
+        stdout.contains(".failed-rows-") && stdout.contains("stays behind"),
+        "{stdout}"
     );
 }
 
@@ -1555,10 +1558,270 @@ mod props {
                     file.len(),
                     "{}", doc
                 );
-                prop_assert!(out.exists());
+                // The failed rows are written only when a row failed.
+                prop_assert_eq!(out.exists(), count("failed") > 0, "{}", doc);
             } else {
                 prop_assert!(doc["error"].is_string(), "{}", doc);
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// The first hour: help, usage errors, group editing, failed rows with the
+// administrator's own columns, one wording for "no organization yet".
+
+#[test]
+fn help_prints_the_usage_and_a_usage_error_only_the_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(admin_binary())
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        no_panic(&out);
+        out
+    };
+    for args in [vec!["--help"], vec!["-h"], vec!["help"]] {
+        let out = run(&args);
+        assert_eq!(code_of(&out), 0, "{args:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains("Usage: admin"), "{args:?}: {stdout}");
+        assert!(stdout.contains("bulk-invite") && stdout.contains("deliver"));
+    }
+    for args in [vec!["invite", "--help"], vec!["help", "invite"]] {
+        let out = run(&args);
+        assert_eq!(code_of(&out), 0, "{args:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.contains("Usage: admin invite"), "{args:?}: {stdout}");
+        assert!(stdout.contains("--group A --group B"), "{stdout}");
+        assert!(stdout.contains("separated by spaces"), "{stdout}");
+        assert!(!stdout.contains("bulk-invite"), "{stdout}");
+    }
+    let out = run(&["group", "rename", "--help"]);
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("Usage: admin group rename")
+    );
+
+    // A usage error: the one command's usage, exit 2, nothing created.
+    let out = run(&["invite", "--as", ADMIN]);
+    assert_eq!(code_of(&out), 2);
+    let stderr = stderr_of(&out);
+    assert!(stderr.contains("Usage: admin invite"), "{stderr}");
+    assert!(!stderr.contains("bulk-invite"), "{stderr}");
+    assert!(stderr.lines().count() < 10, "{stderr}");
+    // With --json: one document.
+    let out = run(&["invite", "--as", ADMIN, "--json"]);
+    assert_eq!(code_of(&out), 2);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["error"], "usage");
+    assert!(doc["message"].as_str().unwrap().contains("EMAIL"), "{doc}");
+    let out = run(&["--help", "--json"]);
+    assert_eq!(code_of(&out), 0);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["help"].as_str().unwrap().contains("Usage: admin"));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn groups_are_edited_from_the_terminal() {
+    let db = Db::initialized();
+    let ok = |args: &[&str]| {
+        let (code, doc) = db.json(args);
+        assert_eq!(code, 0, "{args:?}: {doc}");
+        doc
+    };
+    ok(&["invite", "--as", ADMIN, "bob@example.com", "cy@example.com"]);
+    ok(&["group", "create", "--as", ADMIN, "Finance"]);
+    let doc = ok(&[
+        "group",
+        "add",
+        "--as",
+        ADMIN,
+        "finance",
+        "bob@example.com",
+        "cy@example.com",
+    ]);
+    assert_eq!(doc["members"], 2, "{doc}");
+    let doc = ok(&[
+        "group",
+        "remove",
+        "--as",
+        ADMIN,
+        "Finance",
+        "cy@example.com",
+    ]);
+    assert_eq!(doc["members"], 1, "{doc}");
+    ok(&["group", "rename", "--as", ADMIN, "Finance", "Treasury"]);
+    let (_, groups) = db.json(&["groups"]);
+    assert_eq!(
+        groups[6],
+        json!({"name": "Treasury", "kind": "custom", "members": 1})
+    );
+    let (code, doc) = db.json(&["group", "rename", "--as", ADMIN, "Everyone", "All"]);
+    assert_eq!(code, 1, "{doc}");
+    ok(&["group", "delete", "--as", ADMIN, "Treasury"]);
+    let (_, groups) = db.json(&["groups"]);
+    assert_eq!(groups.as_array().unwrap().len(), 6);
+
+    // People only in Everyone show it; counts are singular when one.
+    let text = String::from_utf8(db.run(&["users"]).stdout).unwrap();
+    let bob = text.lines().find(|l| l.starts_with("bob@")).unwrap();
+    assert!(bob.trim_end().ends_with("Everyone"), "{text}");
+    let text = String::from_utf8(
+        db.run(&["group", "create", "--as", ADMIN, "Solo", "--member", ADMIN])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(text, "created group Solo with 1 member\n");
+}
+
+#[test]
+fn failed_rows_keep_the_uploads_columns_and_none_is_written_when_none_failed() {
+    let db = Db::initialized();
+    let upload = db.file(
+        "upload.csv",
+        "Department;EMAIL;Group Membership;Error\r\nSales;bob@example.com;;old\r\n\r\nOps;not-an-address;;old\r\n=cmd;eve@example.com;Nope;\r\n"
+            .as_bytes(),
+    );
+    let out = db.path.parent().unwrap().join("failed.csv");
+    let (code, doc) = db.json(&[
+        "bulk-invite",
+        "--as",
+        ADMIN,
+        &upload,
+        "--failed-rows",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["failed_rows_file"], out.to_str().unwrap());
+    let written = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(
+        lines[0],
+        "\u{feff}\"error\",\"Department\",\"EMAIL\",\"Group Membership\""
+    );
+    assert!(
+        lines[1].ends_with("\"Ops\",\"not-an-address\",\"\""),
+        "{written}"
+    );
+    assert!(lines[1].starts_with("\"Invalid email format"), "{written}");
+    assert!(
+        lines[2].ends_with("\"'=cmd\",\"eve@example.com\",\"Nope\""),
+        "{written}"
+    );
+    assert_eq!(lines.len(), 3, "{written}");
+
+    // Uploaded again: the same rows fail, the error column is replaced.
+    let again = db.path.parent().unwrap().join("again.csv");
+    let (code, doc) = db.json(&[
+        "bulk-invite",
+        "--as",
+        ADMIN,
+        out.to_str().unwrap(),
+        "--failed-rows",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{doc}");
+    assert_eq!(doc["failed"].as_array().unwrap().len(), 2, "{doc}");
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), written);
+
+    // No row failed: no file, and the output says so.
+    let good = db.file("good.csv", b"email,group membership\ncy@example.com,\n");
+    let none = db.path.parent().unwrap().join("none.csv");
+    let run = db.run(&[
+        "bulk-invite",
+        "--as",
+        ADMIN,
+        &good,
+        "--failed-rows",
+        none.to_str().unwrap(),
+    ]);
+    assert_eq!(code_of(&run), 0, "{}", stderr_of(&run));
+    let text = String::from_utf8(run.stdout).unwrap();
+    assert!(text.contains("No row failed"), "{text}");
+    assert!(!none.exists());
+}
+
+#[test]
+fn no_organization_yet_is_said_one_way_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(admin_binary())
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["users"]);
+    assert_eq!(code_of(&out), 1);
+    let stderr = stderr_of(&out);
+    let full = dir.path().join("org-accounts.sqlite");
+    assert!(
+        stderr.contains("no organization yet")
+            && stderr.contains(full.to_str().unwrap())
+            && stderr.contains("`admin init NAME --admin EMAIL`"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // An empty file: the same words.
+    std::fs::write(dir.path().join("empty.sqlite"), b"").unwrap();
+    for args in [
+        vec!["--db", "empty.sqlite", "users"],
+        vec![
+            "--db",
+            "empty.sqlite",
+            "invite",
+            "--as",
+            ADMIN,
+            "bob@example.com",
+        ],
+        vec!["--db", "empty.sqlite", "deliver"],
+    ] {
+        let out = run(&args);
+        assert_eq!(code_of(&out), 1, "{args:?}");
+        let stderr = stderr_of(&out);
+        assert!(
+            stderr.starts_with("refused: no organization yet: the database file")
+                && stderr.contains("`admin --db empty.sqlite init NAME --admin EMAIL`"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn mail_settings_and_deliver_say_where_the_emails_are() {
+    let db = Db::initialized();
+    let out = db.run(&["deliver"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text, "0 invitation emails still queued\n");
+    let out = db.run(&[
+        "mail",
+        "set",
+        "--as",
+        ADMIN,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9",
+        "--no-tls",
+        "--sender",
+        "noreply@example.com",
+        "--sender-name",
+        "Acme",
+        "--timeout",
+        "2",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("queue an email") && text.contains("admin deliver"),
+        "{text}"
+    );
+    assert!(!text.contains("will be emailed"), "{text}");
+    db.json(&["invite", "--as", ADMIN, "bob@example.com"]);
+    let text = String::from_utf8(db.run(&["deliver"]).stdout).unwrap();
+    assert!(text.contains("1 invitation email still queued ("), "{text}");
 }

@@ -6,8 +6,9 @@ use org_accounts::{
 };
 use serde_json::{Value, json};
 
-use crate::args::{actor, email, exactly, group_name, no_args, required, take_value, take_values};
-use crate::{App, Failure, Output};
+use crate::args::{email, group_name};
+use crate::cli::RoleArgs;
+use crate::{App, Failure, Output, plural};
 
 fn service_name(text: &str) -> Result<ServiceName, Failure> {
     ServiceName::parse(text).map_err(|e| Failure::refused("invalid_name", e))
@@ -27,27 +28,25 @@ fn group_label(org: &Organization, id: org_accounts::GroupId) -> String {
 }
 
 impl<S: Store> App<S> {
-    pub(crate) async fn service_add(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let roles = take_values(&mut args, "--role")?
+    pub(crate) async fn service_add(
+        &self,
+        actor: &str,
+        name: &str,
+        roles: &[String],
+        admin_role: &str,
+        defaults: &[(String, String)],
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let roles = roles
             .iter()
             .map(|r| role_name(r))
             .collect::<Result<Vec<_>, _>>()?;
-        let admin_role = role_name(&required(
-            take_value(&mut args, "--admin-role")?,
-            "--admin-role ROLE",
-        )?)?;
-        let default_roles = take_values(&mut args, "--default")?
+        let admin_role = role_name(admin_role)?;
+        let default_roles = defaults
             .iter()
-            .map(|pair| {
-                let (group, role) = pair.split_once('=').ok_or_else(|| {
-                    Failure::Usage(format!("--default takes GROUP=ROLE, got {pair:?}"))
-                })?;
-                Ok((group_name(group)?, role_name(role)?))
-            })
+            .map(|(group, role)| Ok((group_name(group)?, role_name(role)?)))
             .collect::<Result<Vec<_>, Failure>>()?;
-        let [name] = exactly(args, "NAME")?;
-        let name = service_name(&name)?;
+        let name = service_name(name)?;
         self.execute(
             &Command::AddService {
                 name: name.clone(),
@@ -66,24 +65,21 @@ impl<S: Store> App<S> {
 
     pub(crate) async fn role_change(
         &self,
-        mut args: Vec<String>,
+        args: RoleArgs,
         assign: bool,
     ) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let who = match (
-            take_value(&mut args, "--group")?,
-            take_value(&mut args, "--user")?,
-        ) {
-            (Some(g), None) => Assignee::Group(group_name(&g)?),
+        let actor = email(&args.actor.actor)?;
+        let who = match (args.to.group, args.to.user) {
+            (Some(g), _) => Assignee::Group(group_name(&g)?),
             (None, Some(u)) => Assignee::User(email(&u)?),
-            _ => {
-                return Err(Failure::Usage(
-                    "give exactly one of --group NAME or --user EMAIL".into(),
+            (None, None) => {
+                return Err(Failure::usage(
+                    &["role"],
+                    "give one of --group NAME or --user EMAIL",
                 ));
             }
         };
-        let [service, role] = exactly(args, "SERVICE ROLE")?;
-        let (service, role) = (service_name(&service)?, role_name(&role)?);
+        let (service, role) = (service_name(&args.service)?, role_name(&args.role)?);
         let command = if assign {
             Command::AssignRole {
                 service: service.clone(),
@@ -112,9 +108,8 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn roles(&self, args: Vec<String>) -> Result<Output, Failure> {
-        let [service, who] = exactly(args, "SERVICE EMAIL")?;
-        let (service, who) = (service_name(&service)?, email(&who)?);
+    pub(crate) async fn roles(&self, service: &str, who: &str) -> Result<Output, Failure> {
+        let (service, who) = (service_name(service)?, email(who)?);
         self.query(|org| {
             let grants = org.effective_roles(&service, &who).ok_or_else(|| {
                 Failure::refused(
@@ -149,13 +144,14 @@ impl<S: Store> App<S> {
         .await
     }
 
-    pub(crate) async fn license_pool(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let [k, seats] = exactly(args, "KIND SEATS")?;
-        let seats: u32 = seats
-            .parse()
-            .map_err(|_| Failure::Usage(format!("SEATS must be a whole number, got {seats:?}")))?;
-        let k = kind(&k)?;
+    pub(crate) async fn license_pool(
+        &self,
+        actor: &str,
+        k: &str,
+        seats: u32,
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let k = kind(k)?;
         self.execute(
             &Command::SetLicensePool {
                 kind: k.clone(),
@@ -165,19 +161,20 @@ impl<S: Store> App<S> {
         )
         .await?;
         Ok(Output {
-            text: format!("{k}: {seats} seats\n"),
+            text: format!("{k}: {}\n", plural(seats as usize, "seat")),
             json: json!({"kind": k.as_str(), "seats": seats}),
         })
     }
 
     pub(crate) async fn license_allocation(
         &self,
-        mut args: Vec<String>,
+        actor: &str,
+        k: &str,
+        user: &str,
         allocate: bool,
     ) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let [k, user] = exactly(args, "KIND EMAIL")?;
-        let (k, user) = (kind(&k)?, email(&user)?);
+        let actor = email(actor)?;
+        let (k, user) = (kind(k)?, email(user)?);
         let command = if allocate {
             Command::AllocateLicense {
                 user: user.clone(),
@@ -197,17 +194,15 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn license_rule(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let quota = take_value(&mut args, "--quota")?
-            .map(|q| {
-                q.parse::<u32>().map_err(|_| {
-                    Failure::Usage(format!("--quota must be a whole number, got {q:?}"))
-                })
-            })
-            .transpose()?;
-        let [group, k] = exactly(args, "GROUP KIND")?;
-        let (group, k) = (group_name(&group)?, kind(&k)?);
+    pub(crate) async fn license_rule(
+        &self,
+        actor: &str,
+        group: &str,
+        k: &str,
+        quota: Option<u32>,
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let (group, k) = (group_name(group)?, kind(k)?);
         self.execute(
             &Command::SetGroupLicenseRule {
                 group: group.clone(),
@@ -223,8 +218,7 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn licenses(&self, args: Vec<String>) -> Result<Output, Failure> {
-        no_args(&args)?;
+    pub(crate) async fn licenses(&self) -> Result<Output, Failure> {
         self.query(|org| {
         let mut text = String::new();
         let rows: Vec<Value> = org
@@ -244,7 +238,7 @@ impl<S: Store> App<S> {
                         json!({"email": who, "via": via})
                     })
                     .collect();
-                text.push_str(&format!("{}: {} of {} seats used\n", u.kind, u.used, u.seats));
+                text.push_str(&format!("{}: {} of {} used\n", u.kind, u.used, plural(u.seats as usize, "seat")));
                 for h in &holders {
                     text.push_str(&format!(
                         "  {} (via {})\n",

@@ -5,11 +5,23 @@ use std::time::Duration;
 use org_accounts::{Command, CredentialRef, Delivery, MailSettings, Store, Timestamp};
 use serde_json::json;
 
-use crate::args::{actor, email, exactly, no_args, required, take_flag, take_value};
-use crate::{App, Failure, Output};
+use crate::args::email;
+use crate::{App, Failure, Output, plural};
 
-/// How many queued emails `deliver` sends at most by default.
-const DEFAULT_DELIVER_LIMIT: usize = 100;
+/// `mail set`'s options.
+pub(crate) struct MailArgs {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) sender: String,
+    pub(crate) sender_name: String,
+    pub(crate) no_tls: bool,
+    /// The user name and the credential reference.
+    pub(crate) auth: Option<(String, String)>,
+    pub(crate) timeout: Option<u64>,
+}
+
+/// Whether this build sends email (`--features smtp`).
+const SENDS_EMAIL: bool = cfg!(feature = "smtp");
 
 /// One line per delivery attempt, for people: a failure says whether
 /// retrying can help.
@@ -37,93 +49,60 @@ fn delivery_lines(deliveries: &[Delivery]) -> String {
 }
 
 impl<S: Store> App<S> {
-    pub(crate) async fn mail_set(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let host = required(take_value(&mut args, "--host")?, "--host HOST")?;
-        let port = required(take_value(&mut args, "--port")?, "--port PORT")?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| Failure::Usage(format!("--port must be 1 to 65535, got {port:?}")))?;
-        let sender = email(&required(
-            take_value(&mut args, "--sender")?,
-            "--sender EMAIL",
-        )?)?;
-        let sender_name = required(
-            take_value(&mut args, "--sender-name")?,
-            "--sender-name NAME",
-        )?;
-        let no_tls = take_flag(&mut args, "--no-tls");
-        let user = take_value(&mut args, "--user")?;
-        let credential = take_value(&mut args, "--credential")?;
-        let timeout = take_value(&mut args, "--timeout")?
-            .map(|t| {
-                t.parse::<u64>()
-                    .map_err(|_| Failure::Usage(format!("--timeout takes seconds, got {t:?}")))
-            })
-            .transpose()?;
-        no_args(&args)?;
-        let mut settings = MailSettings::new(host, port, sender, sender_name).with_tls(!no_tls);
-        match (user, credential) {
-            (Some(user), Some(credential)) => {
-                settings = settings.with_auth(user, CredentialRef(credential))
-            }
-            (None, None) => {}
-            _ => return Err(Failure::Usage("--user and --credential go together".into())),
+    pub(crate) async fn mail_set(&self, actor: &str, args: MailArgs) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let sender = email(&args.sender)?;
+        let mut settings = MailSettings::new(args.host, args.port, sender, args.sender_name)
+            .with_tls(!args.no_tls);
+        if let Some((user, credential)) = args.auth {
+            settings = settings.with_auth(user, CredentialRef(credential));
         }
-        if let Some(seconds) = timeout {
+        if let Some(seconds) = args.timeout {
             settings = settings.with_timeout(Duration::from_secs(seconds));
         }
         self.execute(&Command::SetMailSettings { settings }, &actor)
             .await?;
         Ok(Output {
-            text: "mail settings saved: new invitations will be emailed\n".into(),
+            text: if SENDS_EMAIL {
+                "mail settings saved: new invitations queue an email; `admin deliver` sends the queued emails\n".into()
+            } else {
+                "mail settings saved: new invitations queue an email; this build cannot send them: build the example with --features sqlite,smtp, then run `admin deliver`\n".into()
+            },
             json: json!({"mail": "set"}),
         })
     }
 
-    pub(crate) async fn mail_clear(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        no_args(&args)?;
+    pub(crate) async fn mail_clear(&self, actor: &str) -> Result<Output, Failure> {
+        let actor = email(actor)?;
         self.execute(&Command::ClearMailSettings, &actor).await?;
         Ok(Output {
-            text: "mail settings cleared: invitations send no email\n".into(),
+            text: "mail settings cleared: new invitations queue no email\n".into(),
             json: json!({"mail": "cleared"}),
         })
     }
 
-    pub(crate) async fn expiry(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let [hours] = exactly(args, "HOURS or none")?;
-        let after = if hours == "none" {
-            None
-        } else {
-            if hours.is_empty() || !hours.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(Failure::Usage(format!(
-                    "expected a number of hours or `none`, got {hours:?}"
-                )));
-            }
-            // A number too large for u64 is still a number: the library
-            // refuses it with the longest validity it accepts.
-            let seconds = hours
-                .parse::<u64>()
-                .map_or(u64::MAX, |h| h.saturating_mul(3600));
-            Some(Duration::from_secs(seconds))
-        };
+    pub(crate) async fn expiry(&self, actor: &str, hours: Option<u64>) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        // An hour count too large in seconds is still refused by the
+        // library, with the longest validity it accepts.
+        let after = hours.map(|h| Duration::from_secs(h.saturating_mul(3600)));
         self.execute(&Command::SetInvitationExpiry { after }, &actor)
             .await?;
         Ok(Output {
             text: match after {
                 None => "invitations never expire\n".into(),
-                Some(_) => format!("invitations expire after {hours} hours\n"),
+                Some(_) => format!(
+                    "invitations expire after {}\n",
+                    plural(hours.unwrap_or_default() as usize, "hour")
+                ),
             },
             json: json!({"expiry_hours": after.map(|d| d.as_secs() / 3600)}),
         })
     }
 
-    pub(crate) async fn resend(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let [who] = exactly(args, "EMAIL")?;
-        let who = email(&who)?;
+    pub(crate) async fn resend(&self, actor: &str, who: &str) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let who = email(who)?;
         let done = self
             .execute(&Command::ResendInvitation { user: who.clone() }, &actor)
             .await?;
@@ -136,10 +115,9 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn revoke(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let [who] = exactly(args, "EMAIL")?;
-        let who = email(&who)?;
+    pub(crate) async fn revoke(&self, actor: &str, who: &str) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let who = email(who)?;
         self.execute(&Command::RevokeInvitation { user: who.clone() }, &actor)
             .await?;
         Ok(Output {
@@ -148,27 +126,33 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn deliver(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let limit = take_value(&mut args, "--limit")?
-            .map(|n| {
-                n.parse::<usize>().map_err(|_| {
-                    Failure::Usage(format!("--limit takes a number of emails, got {n:?}"))
-                })
-            })
-            .transpose()?
-            .unwrap_or(DEFAULT_DELIVER_LIMIT);
-        no_args(&args)?;
+    pub(crate) async fn deliver(&self, limit: usize) -> Result<Output, Failure> {
         // Refuse a database with no organization before sending anything.
         self.query(|_| Ok(())).await?;
         let deliveries = self
             .service
             .deliver(&self.org, Timestamp::now(), limit)
+            .await
+            .map_err(|e| self.refusal(e))?;
+        let (queued, has_settings) = self
+            .query(|org| Ok((org.queued_emails().count(), org.mail_settings().is_some())))
             .await?;
-        let queued = self.query(|org| Ok(org.queued_emails().count())).await?;
+        let why = if queued == 0 {
+            ""
+        } else if !SENDS_EMAIL {
+            " (this build sends no email: build the example with --features sqlite,smtp)"
+        } else if !has_settings {
+            " (the organization has no mail settings: `admin mail set`)"
+        } else if deliveries.len() == limit {
+            " (--limit reached: run `admin deliver` again)"
+        } else {
+            " (each failure above says what to do)"
+        };
         Ok(Output {
             text: format!(
-                "{}{queued} invitation emails still queued\n",
-                delivery_lines(&deliveries)
+                "{}{} still queued{why}\n",
+                delivery_lines(&deliveries),
+                plural(queued, "invitation email")
             ),
             json: json!({
                 "sent": deliveries.iter().filter(|d| d.result.is_ok()).count(),

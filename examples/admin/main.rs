@@ -2,40 +2,24 @@
 //! PostgreSQL).
 //!
 //! ```text
-//! cargo run --example admin --features sqlite -- [--db PATH|URL] [--pg-schema NAME] COMMAND [--json]
-//!
-//!   init NAME --admin EMAIL
-//!   invite --as EMAIL [--group NAME]... EMAIL...
-//!   bulk-invite --as EMAIL FILE [--dry-run] [--failed-rows OUT_CSV]
-//!   accept EMAIL
-//!   sign-in EMAIL
-//!   remove --as EMAIL EMAIL...
-//!   group create --as EMAIL NAME [--member EMAIL]...
-//!   users
-//!   groups
-//!   service add --as EMAIL NAME --role ROLE... --admin-role ROLE [--default GROUP=ROLE]...
-//!   role assign|revoke --as EMAIL SERVICE ROLE (--group NAME | --user EMAIL)
-//!   roles SERVICE EMAIL
-//!   license pool --as EMAIL KIND SEATS
-//!   license allocate|deallocate --as EMAIL KIND EMAIL
-//!   license rule --as EMAIL GROUP KIND [--quota N]
-//!   licenses
-//!   mail set --as EMAIL --host HOST --port PORT --sender EMAIL --sender-name NAME
-//!            [--no-tls] [--user NAME --credential REF] [--timeout SECONDS]
-//!   mail clear --as EMAIL
-//!   expiry --as EMAIL (HOURS | none)
-//!   resend --as EMAIL EMAIL
-//!   revoke --as EMAIL EMAIL
-//!   deliver [--limit N]
+//! cargo run --example admin --features sqlite -- --help
+//! cargo run --example admin --features sqlite -- help bulk-invite
+//! cargo run --example admin --features sqlite -- [--db PATH|URL] [--pg-schema NAME] [--json] COMMAND ...
 //! ```
+//!
+//! The command line is declared in `cli.rs` with `clap` (derive): every
+//! command has its own `--help`, and a usage error prints that one
+//! command's usage. People are listed as positional arguments (`EMAIL...`);
+//! every other list repeats its option (`--group A --group B`).
 //!
 //! PATH defaults to `org-accounts.sqlite` in the working directory; the file
 //! holds one organization. Only `init` creates the file; every other
-//! command refuses a path where there is no file, and every command
-//! refuses a path that is not a regular file (a device, a FIFO, a socket:
-//! SQLite would hang on a FIFO or write `-journal` files beside a device).
-//! The query commands (`users`, `groups`, `roles`, `licenses`) open the
-//! file read-only, so a database the user may not write can still be read.
+//! command refuses a path where there is no file (saying which file it
+//! looked for and how to create it), and every command refuses a path that
+//! is not a regular file (a device, a FIFO, a socket: SQLite would hang on
+//! a FIFO or write `-journal` files beside a device). The query commands
+//! (`users`, `groups`, `roles`, `licenses`) open the file read-only, so a
+//! database the user may not write can still be read.
 //!
 //! `--db postgres://...` (or `postgresql://...`) keeps the organization in
 //! PostgreSQL instead, in the schema `org_accounts` or the one `--pg-schema
@@ -54,15 +38,18 @@
 //! `--credential smtp` reads `ORG_ACCOUNTS_SMTP_64656661756C74_736D7470`).
 //!
 //! Exit status: 0 when the command ran (a bulk invite with failed rows
-//! included), 1 when it was refused, 2 for a usage error (an argument
-//! that is not UTF-8 text included), and 141 when
+//! included, and `--help`), 1 when it was refused, 2 for a usage error (an
+//! argument that is not UTF-8 text included), and 141 when
 //! stdout or stderr was closed before the output was written (as in
 //! `admin users | head -1`): that is the status a shell reports for a
 //! Unix tool killed by SIGPIPE (128 + 13), so pipelines and `set -o
 //! pipefail` scripts treat `admin` as they treat `cat`. The program exits
 //! quietly then; whatever the command stored stays stored. With `--json`,
-//! stdout holds exactly one JSON document; these names and shapes are a
-//! contract scripts rely on.
+//! stdout holds exactly one JSON document (a usage error is
+//! `{"error": "usage", "message": ...}`, `--help` is `{"help": TEXT}`);
+//! these names and shapes are a contract scripts rely on. In the
+//! `bulk-invite` report, every row is named by its `line` (the line the
+//! table shows; this was `row` before).
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -71,67 +58,27 @@ use std::process::ExitCode;
 
 mod access;
 mod args;
+mod cli;
+mod failed_rows;
 mod invitations;
 mod members;
 
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use org_accounts::{
     AccountService, Command, Context, Email, Executed, Organization, OrganizationId, ServiceConfig,
     ServiceError, SqliteStore, Store, Timestamp,
 };
 use serde_json::{Value, json};
 
-use args::take_value;
-
-const USAGE: &str = "usage: admin [--db PATH|URL] [--pg-schema NAME] COMMAND [--json]
-
-commands:
-  init NAME --admin EMAIL
-  invite --as EMAIL [--group NAME]... EMAIL...
-  bulk-invite --as EMAIL FILE [--dry-run] [--failed-rows OUT_CSV]
-  accept EMAIL
-  sign-in EMAIL
-  remove --as EMAIL EMAIL...
-  group create --as EMAIL NAME [--member EMAIL]...
-  users
-  groups
-  service add --as EMAIL NAME --role ROLE... --admin-role ROLE [--default GROUP=ROLE]...
-  role assign|revoke --as EMAIL SERVICE ROLE (--group NAME | --user EMAIL)
-  roles SERVICE EMAIL
-  license pool --as EMAIL KIND SEATS
-  license allocate|deallocate --as EMAIL KIND EMAIL
-  license rule --as EMAIL GROUP KIND [--quota N]
-  licenses
-  mail set --as EMAIL --host HOST --port PORT --sender EMAIL --sender-name NAME
-           [--no-tls] [--user NAME --credential REF] [--timeout SECONDS]
-  mail clear --as EMAIL
-  expiry --as EMAIL (HOURS | none)
-  resend --as EMAIL EMAIL
-  revoke --as EMAIL EMAIL
-  deliver [--limit N]
-
---db PATH is a regular file (default org-accounts.sqlite; only init creates
-it). --db postgres://USER@HOST/DB (or postgresql://) keeps the organization
-in PostgreSQL, in the schema org_accounts or the one --pg-schema NAME names;
-that needs the example built with --features sqlite,postgres.
-
---failed-rows OUT_CSV must be a regular file, or a new one, or a symbolic
-link to a regular file (the file it points to is replaced); devices, FIFOs
-and sockets are refused. The rows are written to a temporary file
-.failed-rows-XXXXXX.tmp in OUT_CSV's folder and renamed over OUT_CSV once
-the upload is decided; if the program is killed in between, that temporary
-file stays behind: delete it.
-
-Commands store their changes and return; invitation emails they queue are
-sent by `admin deliver` (up to --limit N, default 100), only when the
-organization has mail settings and the example is built with
-`--features sqlite,smtp` (the SMTP password is read from the environment
-variable ORG_ACCOUNTS_SMTP_64656661756C74_REF, REF being the credential
-reference in upper-case hex: --credential smtp reads
-ORG_ACCOUNTS_SMTP_64656661756C74_736D7470).";
+use cli::{Cli, Cmd};
 
 /// The organization's id inside the database (one organization per file
 /// or schema).
 const ORG: &str = "default";
+
+/// The default `--db`.
+const DEFAULT_DB: &str = "org-accounts.sqlite";
 
 /// Where the SMTP passwords come from: `{prefix}{ORG}__{REF}`.
 #[cfg(feature = "smtp")]
@@ -139,8 +86,11 @@ const SMTP_ENV_PREFIX: &str = "ORG_ACCOUNTS_SMTP_";
 
 /// Why the program stops short.
 enum Failure {
-    /// The command line is wrong: exit 2.
-    Usage(String),
+    /// Help was asked for: printed on stdout, exit 0.
+    Help(String),
+    /// The command line is wrong: exit 2. `message` says what is wrong
+    /// (for `--json`), `text` adds the command's usage (for stderr).
+    Usage { message: String, text: String },
     /// The command was refused: exit 1, with a stable code.
     Refused { code: String, message: String },
 }
@@ -150,6 +100,44 @@ impl Failure {
         Failure::Refused {
             code: code.to_owned(),
             message: message.to_string(),
+        }
+    }
+
+    /// A usage error found after parsing, shown with the usage of the
+    /// command `path` names (`&[]` for the program, `&["bulk-invite"]`).
+    fn usage(path: &[&str], message: impl ToString) -> Failure {
+        let message = message.to_string();
+        let mut command = Cli::command();
+        command.build();
+        for name in path {
+            if let Some(sub) = command.find_subcommand(name).cloned() {
+                command = sub;
+            }
+        }
+        let text = command
+            .error(ErrorKind::ValueValidation, &message)
+            .render()
+            .to_string();
+        Failure::Usage { message, text }
+    }
+
+    /// A `clap` error: help (exit 0) or a usage error (exit 2).
+    fn from_clap(e: clap::Error) -> Failure {
+        let text = e.render().to_string();
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Failure::Help(text),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => Failure::Usage {
+                message: "a command is needed; `admin --help` lists them".into(),
+                text,
+            },
+            _ => {
+                // What is wrong, on one line: clap's text before the usage,
+                // without its `error: `.
+                let what = text.split("\n\nUsage:").next().unwrap_or_default();
+                let what = what.strip_prefix("error: ").unwrap_or(what);
+                let message = what.split_whitespace().collect::<Vec<_>>().join(" ");
+                Failure::Usage { message, text }
+            }
         }
     }
 }
@@ -190,36 +178,48 @@ pub(crate) fn warn(message: &str) {
     let _ = emit(&format!("warning: {message}\n"), true);
 }
 
-/// The arguments as text. `std::env::args` panics on an argument that is
-/// not UTF-8; this reads them with `args_os` and refuses such an argument
-/// as a usage error.
+/// The arguments as text. `clap` would refuse an argument that is not
+/// UTF-8 too; this names it, and says what the program takes.
 fn text_args(raw: Vec<OsString>) -> Result<Vec<String>, Failure> {
     raw.into_iter()
         .map(|arg| {
             arg.into_string().map_err(|bad| {
-                Failure::Usage(format!(
-                    "the argument {:?} is not UTF-8 text; this program takes paths, names and addresses written in UTF-8",
-                    bad.to_string_lossy()
-                ))
+                Failure::usage(
+                    &[],
+                    format!(
+                        "the argument {:?} is not UTF-8 text; this program takes paths, names and addresses written in UTF-8",
+                        bad.to_string_lossy()
+                    ),
+                )
             })
         })
         .collect()
 }
 
+/// `n thing` or `n things`.
+pub(crate) fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
 fn main() -> ExitCode {
-    let mut raw: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let before = raw.len();
-    raw.retain(|a| a != "--json");
-    let json = raw.len() != before;
-    let outcome = text_args(raw).and_then(|args| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| {
-                Failure::refused("internal_error", format!("cannot start the runtime: {e}"))
-            })?;
-        runtime.block_on(run(args))
-    });
+    let raw: Vec<OsString> = std::env::args_os().collect();
+    // Known before parsing, so that a usage error is JSON too.
+    let json = raw.iter().skip(1).any(|a| a == "--json");
+    let outcome = text_args(raw)
+        .and_then(|args| Cli::try_parse_from(args).map_err(Failure::from_clap))
+        .and_then(|cli| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| {
+                    Failure::refused("internal_error", format!("cannot start the runtime: {e}"))
+                })?;
+            runtime.block_on(run(cli))
+        });
     // (text for stdout, text for stderr, exit status)
     let (stdout, stderr, status) = match outcome {
         Ok(out) => {
@@ -230,13 +230,21 @@ fn main() -> ExitCode {
             };
             (stdout, String::new(), 0)
         }
-        Err(Failure::Usage(message)) => {
+        Err(Failure::Help(text)) => {
+            let stdout = if json {
+                format!("{}\n", json!({"help": text}))
+            } else {
+                text
+            };
+            (stdout, String::new(), 0)
+        }
+        Err(Failure::Usage { message, text }) => {
             let stdout = if json {
                 format!("{}\n", json!({"error": "usage", "message": message}))
             } else {
                 String::new()
             };
-            (stdout, format!("{message}\n\n{USAGE}\n"), 2)
+            (stdout, text, 2)
         }
         Err(Failure::Refused { code, message }) => {
             if json {
@@ -268,10 +276,6 @@ fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
-/// Commands that only read the organization: they open the file
-/// read-only.
-const QUERIES: [&str; 4] = ["users", "groups", "roles", "licenses"];
-
 /// What `--db` names.
 enum Database {
     /// A SQLite file.
@@ -284,81 +288,128 @@ enum Database {
 
 impl Database {
     /// Reads `--db` and `--pg-schema`.
-    fn from_args(args: &mut Vec<String>) -> Result<Database, Failure> {
-        let db = take_value(args, "--db")?.unwrap_or_else(|| "org-accounts.sqlite".to_owned());
-        let schema = take_value(args, "--pg-schema")?;
-        let lower = db.get(..13).unwrap_or(&db).to_ascii_lowercase();
+    fn from_cli(db: &str, schema: Option<&str>) -> Result<Database, Failure> {
+        let lower = db.get(..13).unwrap_or(db).to_ascii_lowercase();
         if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
-            return Ok(Database::Url { url: db, schema });
+            return Ok(Database::Url {
+                url: db.to_owned(),
+                schema: schema.map(str::to_owned),
+            });
         }
         if schema.is_some() {
-            return Err(Failure::Usage(
-                "--pg-schema goes with --db postgres://...; a SQLite file has no schemas".into(),
+            return Err(Failure::usage(
+                &[],
+                "--pg-schema goes with --db postgres://...; a SQLite file has no schemas",
             ));
         }
         Ok(Database::File(PathBuf::from(db)))
     }
 }
 
+/// The command that creates the organization, for messages: `admin
+/// [--db ...] init NAME --admin EMAIL`.
+fn init_hint(db: &str) -> String {
+    if db == DEFAULT_DB {
+        "`admin init NAME --admin EMAIL`".to_owned()
+    } else {
+        format!("`admin --db {db} init NAME --admin EMAIL`")
+    }
+}
+
+/// The one wording for "no organization yet": where the program looked
+/// and how to create it.
+fn no_organization_yet(looked_in: &str, init: &str) -> String {
+    format!("no organization yet: {looked_in}; create it with {init}")
+}
+
+/// The path as the program sees it (absolute), for messages.
+fn shown_path(db: &Path) -> String {
+    std::path::absolute(db)
+        .unwrap_or_else(|_| db.to_path_buf())
+        .display()
+        .to_string()
+}
+
 /// Checks `--db PATH` before SQLite sees it: not empty, not `:memory:`,
 /// a regular file (or, for `init`, nothing yet). Opening a FIFO would
 /// hang, and SQLite writes a `-journal` file beside whatever it opens, so
 /// a device (`/dev/null`) would leave `/dev/null-journal` behind.
-fn check_db_path(db: &Path, command: &str) -> Result<(), Failure> {
+fn check_db_path(db: &Path, init: bool) -> Result<(), Failure> {
     let shown = db.display();
     if db.as_os_str().is_empty() {
-        return Err(Failure::Usage(
-            "--db needs the path of a database file; an empty path names no file".into(),
+        return Err(Failure::usage(
+            &[],
+            "--db needs the path of a database file; an empty path names no file",
         ));
     }
     if db.as_os_str() == ":memory:" {
-        return Err(Failure::Usage(
-            "--db :memory: is not a file: SQLite would keep a private in-memory database that no later command can see; give the path of a database file (./:memory: for a file of that name)".into(),
+        return Err(Failure::usage(
+            &[],
+            "--db :memory: is not a file: SQLite would keep a private in-memory database that no later command can see; give the path of a database file (./:memory: for a file of that name)",
         ));
     }
     match std::fs::metadata(db) {
-        Ok(meta) if meta.is_dir() => Err(Failure::Usage(format!(
-            "--db {shown} is a directory; give the path of a database file"
-        ))),
-        Ok(meta) if !meta.is_file() => Err(Failure::Usage(format!(
-            "--db {shown} is not a regular file (a device, FIFO or socket); give the path of a database file"
-        ))),
+        Ok(meta) if meta.is_dir() => Err(Failure::usage(
+            &[],
+            format!("--db {shown} is a directory; give the path of a database file"),
+        )),
+        Ok(meta) if !meta.is_file() => Err(Failure::usage(
+            &[],
+            format!(
+                "--db {shown} is not a regular file (a device, FIFO or socket); give the path of a database file"
+            ),
+        )),
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && command == "init" => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && init => {
             // A dangling symbolic link would make SQLite create its target
             // somewhere unexpected: refuse it like any odd path.
             if std::fs::symlink_metadata(db).is_ok() {
-                return Err(Failure::Usage(format!(
-                    "--db {shown} is a symbolic link to nothing; give the path of a database file"
-                )));
+                return Err(Failure::usage(
+                    &[],
+                    format!(
+                        "--db {shown} is a symbolic link to nothing; give the path of a database file"
+                    ),
+                ));
             }
             Ok(())
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::refused(
             "not_created",
-            format!(
-                "there is no database file at {shown}; create it with `admin --db {shown} init NAME --admin EMAIL`"
+            no_organization_yet(
+                &format!("there is no database file at {}", shown_path(db)),
+                &init_hint(&db.display().to_string()),
             ),
         )),
         Err(e) => Err(Failure::refused(
             "store_error",
-            format!("cannot open the database file {shown}: {e}"),
+            format!("cannot open the database file {}: {e}", shown_path(db)),
         )),
     }
 }
 
 /// Checks `--db PATH` and opens the store: `init` creates the file, the
 /// queries open it read-only, every other command opens an existing file.
-fn open_sqlite(db: &Path, command: &str) -> Result<SqliteStore, Failure> {
-    check_db_path(db, command)?;
+fn open_sqlite(db: &Path, init: bool, read_only: bool) -> Result<SqliteStore, Failure> {
+    check_db_path(db, init)?;
+    // An empty file (made by `touch`, say) holds no organization yet; opened
+    // read-only it has no tables either: say so as for a missing file.
+    if read_only && std::fs::metadata(db).is_ok_and(|m| m.len() == 0) {
+        return Err(Failure::refused(
+            "not_created",
+            no_organization_yet(
+                &format!("the database file {} is empty", shown_path(db)),
+                &init_hint(&db.display().to_string()),
+            ),
+        ));
+    }
     // Opening is quick, blocking work done once before any command runs;
     // the store itself runs its queries on the blocking pool.
-    let store = if QUERIES.contains(&command) {
+    let store = if read_only {
         SqliteStore::open_read_only(db)
     } else {
         SqliteStore::open(db)
     };
-    store.map_err(|e| Failure::refused("store_error", format!("{}: {e}", db.display())))
+    store.map_err(|e| Failure::refused("store_error", format!("{}: {e}", shown_path(db))))
 }
 
 /// Connects to PostgreSQL. The URL is never printed: it may hold a
@@ -375,52 +426,45 @@ async fn open_postgres(
     store.map_err(|e| Failure::refused("store_error", format!("the PostgreSQL database: {e}")))
 }
 
-async fn run(mut args: Vec<String>) -> Result<Output, Failure> {
-    let db = Database::from_args(&mut args)?;
-    if args.is_empty() {
-        return Err(Failure::Usage("no command given".into()));
-    }
-    let command = args.remove(0);
-    const COMMANDS: [&str; 19] = [
-        "init",
-        "invite",
-        "bulk-invite",
-        "accept",
-        "sign-in",
-        "remove",
-        "group",
-        "users",
-        "groups",
-        "service",
-        "role",
-        "roles",
-        "license",
-        "licenses",
-        "mail",
-        "expiry",
-        "resend",
-        "revoke",
-        "deliver",
-    ];
-    if !COMMANDS.contains(&command.as_str()) {
-        return Err(Failure::Usage(format!("unknown command {command:?}")));
-    }
+async fn run(cli: Cli) -> Result<Output, Failure> {
+    let db = Database::from_cli(&cli.db, cli.pg_schema.as_deref())?;
     let org = OrganizationId::new(ORG).map_err(|e| Failure::refused("store_error", e))?;
+    let init = matches!(cli.command, Cmd::Init { .. });
+    let read_only = matches!(
+        cli.command,
+        Cmd::Users | Cmd::Groups | Cmd::Roles { .. } | Cmd::Licenses
+    );
     match db {
         Database::File(path) => {
-            let store = open_sqlite(&path, &command)?;
-            App::new(store, org, Some(path))
-                .dispatch(&command, args)
+            let store = open_sqlite(&path, init, read_only)?;
+            let not_created = no_organization_yet(
+                &format!("the database file {} holds none", shown_path(&path)),
+                &init_hint(&cli.db),
+            );
+            App::new(store, org, Some(path), not_created)
+                .dispatch(cli.command)
                 .await
         }
         #[cfg(feature = "postgres")]
         Database::Url { url, schema } => {
             let store = open_postgres(&url, schema.as_deref()).await?;
-            App::new(store, org, None).dispatch(&command, args).await
+            let schema_shown = schema
+                .as_deref()
+                .unwrap_or(org_accounts::postgres::DEFAULT_SCHEMA);
+            let not_created = no_organization_yet(
+                &format!("the PostgreSQL schema {schema_shown} holds none"),
+                &format!(
+                    "`admin --db postgres://... --pg-schema {schema_shown} init NAME --admin EMAIL`"
+                ),
+            );
+            App::new(store, org, None, not_created)
+                .dispatch(cli.command)
+                .await
         }
         #[cfg(not(feature = "postgres"))]
-        Database::Url { .. } => Err(Failure::Usage(
-            "--db names a PostgreSQL URL, but this build has no PostgreSQL support; build the example with --features sqlite,postgres".into(),
+        Database::Url { .. } => Err(Failure::usage(
+            &[],
+            "--db names a PostgreSQL URL, but this build has no PostgreSQL support; build the example with --features sqlite,postgres",
         )),
     }
 }
@@ -433,63 +477,158 @@ struct App<S> {
     /// The database file, which no output may overwrite (`None` for
     /// PostgreSQL).
     db: Option<PathBuf>,
+    /// What to say when there is no organization yet.
+    not_created: String,
 }
 
 impl<S: Store> App<S> {
-    fn new(store: S, org: OrganizationId, db: Option<PathBuf>) -> App<S> {
+    fn new(store: S, org: OrganizationId, db: Option<PathBuf>, not_created: String) -> App<S> {
         // Several `admin` processes may share the database: retry
         // generously.
         let service =
             AccountService::with_config(store, ServiceConfig::default().with_max_attempts(100));
         #[cfg(feature = "smtp")]
         let service = service.with_mailer(org_accounts::SmtpMailer::from_env(SMTP_ENV_PREFIX));
-        App { service, org, db }
+        App {
+            service,
+            org,
+            db,
+            not_created,
+        }
     }
 
-    async fn dispatch(&self, command: &str, args: Vec<String>) -> Result<Output, Failure> {
-        let sub = args.first().cloned().unwrap_or_default();
-        let rest = |mut args: Vec<String>| args.split_off(1.min(args.len()));
-        match (command, sub.as_str()) {
-            ("init", _) => self.init(args).await,
-            ("invite", _) => self.invite(args).await,
-            ("bulk-invite", _) => self.bulk_invite(args).await,
-            ("accept", _) => self.accept(args).await,
-            ("sign-in", _) => self.sign_in(args).await,
-            ("remove", _) => self.remove(args).await,
-            ("group", "create") => self.group_create(rest(args)).await,
-            ("group", _) => Err(Failure::Usage("expected `group create`".into())),
-            ("users", _) => self.users(args).await,
-            ("groups", _) => self.groups(args).await,
-            ("service", "add") => self.service_add(rest(args)).await,
-            ("service", _) => Err(Failure::Usage("expected `service add`".into())),
-            ("role", "assign") => self.role_change(rest(args), true).await,
-            ("role", "revoke") => self.role_change(rest(args), false).await,
-            ("role", _) => Err(Failure::Usage(
-                "expected `role assign` or `role revoke`".into(),
-            )),
-            ("roles", _) => self.roles(args).await,
-            ("license", "pool") => self.license_pool(rest(args)).await,
-            ("license", "allocate") => self.license_allocation(rest(args), true).await,
-            ("license", "deallocate") => self.license_allocation(rest(args), false).await,
-            ("license", "rule") => self.license_rule(rest(args)).await,
-            ("license", _) => Err(Failure::Usage(
-                "expected `license pool`, `license allocate`, `license deallocate` or `license rule`".into(),
-            )),
-            ("licenses", _) => self.licenses(args).await,
-            ("mail", "set") => self.mail_set(rest(args)).await,
-            ("mail", "clear") => self.mail_clear(rest(args)).await,
-            ("mail", _) => Err(Failure::Usage("expected `mail set` or `mail clear`".into())),
-            ("expiry", _) => self.expiry(args).await,
-            ("resend", _) => self.resend(args).await,
-            ("revoke", _) => self.revoke(args).await,
-            ("deliver", _) => self.deliver(args).await,
-            (other, _) => Err(Failure::Usage(format!("unknown command {other:?}"))),
+    async fn dispatch(&self, command: Cmd) -> Result<Output, Failure> {
+        use cli::{GroupCmd, LicenseCmd, MailCmd, RoleCmd, ServiceCmd};
+        match command {
+            Cmd::Init { name, admin } => self.init(name, &admin).await,
+            Cmd::Invite {
+                actor,
+                groups,
+                emails,
+            } => self.invite(&actor.actor, &groups, &emails).await,
+            Cmd::BulkInvite {
+                actor,
+                file,
+                dry_run,
+                failed_rows,
+            } => {
+                self.bulk_invite(&actor.actor, &file, dry_run, failed_rows.as_deref())
+                    .await
+            }
+            Cmd::Accept { email } => self.accept(&email).await,
+            Cmd::SignIn { email } => self.sign_in(&email).await,
+            Cmd::Remove { actor, emails } => self.remove(&actor.actor, &emails).await,
+            Cmd::Group(GroupCmd::Create {
+                actor,
+                name,
+                members,
+            }) => self.group_create(&actor.actor, &name, &members).await,
+            Cmd::Group(GroupCmd::Add {
+                actor,
+                group,
+                emails,
+            }) => {
+                self.group_members(&actor.actor, &group, &emails, true)
+                    .await
+            }
+            Cmd::Group(GroupCmd::Remove {
+                actor,
+                group,
+                emails,
+            }) => {
+                self.group_members(&actor.actor, &group, &emails, false)
+                    .await
+            }
+            Cmd::Group(GroupCmd::Rename {
+                actor,
+                group,
+                new_name,
+            }) => self.group_rename(&actor.actor, &group, &new_name).await,
+            Cmd::Group(GroupCmd::Delete { actor, group }) => {
+                self.group_delete(&actor.actor, &group).await
+            }
+            Cmd::Users => self.users().await,
+            Cmd::Groups => self.groups().await,
+            Cmd::Service(ServiceCmd::Add {
+                actor,
+                name,
+                roles,
+                admin_role,
+                defaults,
+            }) => {
+                self.service_add(&actor.actor, &name, &roles, &admin_role, &defaults)
+                    .await
+            }
+            Cmd::Role(RoleCmd::Assign(args)) => self.role_change(args, true).await,
+            Cmd::Role(RoleCmd::Revoke(args)) => self.role_change(args, false).await,
+            Cmd::Roles { service, email } => self.roles(&service, &email).await,
+            Cmd::License(LicenseCmd::Pool { actor, kind, seats }) => {
+                self.license_pool(&actor.actor, &kind, seats).await
+            }
+            Cmd::License(LicenseCmd::Allocate { actor, kind, email }) => {
+                self.license_allocation(&actor.actor, &kind, &email, true)
+                    .await
+            }
+            Cmd::License(LicenseCmd::Deallocate { actor, kind, email }) => {
+                self.license_allocation(&actor.actor, &kind, &email, false)
+                    .await
+            }
+            Cmd::License(LicenseCmd::Rule {
+                actor,
+                group,
+                kind,
+                quota,
+            }) => self.license_rule(&actor.actor, &group, &kind, quota).await,
+            Cmd::Licenses => self.licenses().await,
+            Cmd::Mail(MailCmd::Set {
+                actor,
+                host,
+                port,
+                sender,
+                sender_name,
+                no_tls,
+                user,
+                credential,
+                timeout,
+            }) => {
+                let auth = user.zip(credential);
+                self.mail_set(
+                    &actor.actor,
+                    invitations::MailArgs {
+                        host,
+                        port,
+                        sender,
+                        sender_name,
+                        no_tls,
+                        auth,
+                        timeout,
+                    },
+                )
+                .await
+            }
+            Cmd::Mail(MailCmd::Clear { actor }) => self.mail_clear(&actor.actor).await,
+            Cmd::Expiry { actor, hours } => self.expiry(&actor.actor, hours.0).await,
+            Cmd::Resend { actor, email } => self.resend(&actor.actor, &email).await,
+            Cmd::Revoke { actor, email } => self.revoke(&actor.actor, &email).await,
+            Cmd::Deliver { limit } => self.deliver(limit).await,
         }
     }
 
     async fn execute(&self, command: &Command, actor: &Email) -> Result<Executed, Failure> {
         let ctx = Context::new(actor.clone(), Timestamp::now());
-        Ok(self.service.execute(&self.org, command, &ctx).await?)
+        self.service
+            .execute(&self.org, command, &ctx)
+            .await
+            .map_err(|e| self.refusal(e))
+    }
+
+    /// A refusal, with the one wording for "no organization yet".
+    fn refusal(&self, e: ServiceError) -> Failure {
+        if e.code() == "not_created" {
+            self.refusal_not_created()
+        } else {
+            Failure::from(e)
+        }
     }
 
     /// Runs `query` on the organization's latest state, without copying
@@ -501,14 +640,16 @@ impl<S: Store> App<S> {
         self.service
             .read(&self.org, |org| {
                 if !org.exists() {
-                    return Err(Failure::refused(
-                        "not_created",
-                        "no organization in this database yet; run `admin init NAME --admin EMAIL` first",
-                    ));
+                    return Err(self.refusal_not_created());
                 }
                 query(org)
             })
-            .await?
+            .await
+            .map_err(|e| self.refusal(e))?
+    }
+
+    fn refusal_not_created(&self) -> Failure {
+        Failure::refused("not_created", &self.not_created)
     }
 }
 

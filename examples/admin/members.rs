@@ -1,8 +1,7 @@
 //! Members and groups: init, invite, bulk-invite, accept, sign-in, remove,
-//! group create, users, groups.
+//! group create|add|remove|rename|delete, users, groups.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use org_accounts::{
     Command, Context, CsvOptions, Email, GroupKind, InvitationStatus, MemberQuery, Store,
@@ -10,19 +9,13 @@ use org_accounts::{
 };
 use serde_json::{Value, json};
 
-use crate::args::{
-    actor, email, exactly, group_name, no_args, no_flags, required, take_flag, take_value,
-    take_values,
-};
-use crate::{App, Failure, Output};
+use crate::args::{email, emails, group_name};
+use crate::failed_rows::FailedRowsOut;
+use crate::{App, Failure, Output, plural};
 
 impl<S: Store> App<S> {
-    pub(crate) async fn init(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let admin = email(&required(
-            take_value(&mut args, "--admin")?,
-            "--admin EMAIL",
-        )?)?;
-        let [name] = exactly(args, "NAME")?;
+    pub(crate) async fn init(&self, name: String, admin: &str) -> Result<Output, Failure> {
+        let admin = email(admin)?;
         self.execute(&Command::CreateOrganization { name: name.clone() }, &admin)
             .await?;
         Ok(Output {
@@ -31,30 +24,28 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn invite(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let groups = take_values(&mut args, "--group")?
+    pub(crate) async fn invite(
+        &self,
+        actor: &str,
+        groups: &[String],
+        invitees: &[String],
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let groups = groups
             .iter()
             .map(|g| group_name(g))
             .collect::<Result<Vec<_>, _>>()?;
-        no_flags(&args)?;
-        if args.is_empty() {
-            return Err(Failure::Usage("name at least one EMAIL to invite".into()));
-        }
-        let emails = args
-            .iter()
-            .map(|e| email(e))
-            .collect::<Result<Vec<_>, _>>()?;
+        let invitees = emails(invitees)?;
         let done = self
             .execute(
                 &Command::InviteUsers {
-                    emails: emails.clone(),
+                    emails: invitees.clone(),
                     groups,
                 },
                 &actor,
             )
             .await?;
-        let list: Vec<&str> = emails.iter().map(Email::as_str).collect();
+        let list: Vec<&str> = invitees.iter().map(Email::as_str).collect();
         let mut text = format!("invited {} (Pending until they accept)\n", list.join(", "));
         text.push_str(&crate::queued_line(done.queued.len()));
         Ok(Output {
@@ -63,26 +54,30 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn bulk_invite(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let dry_run = take_flag(&mut args, "--dry-run");
-        let failed_rows = take_value(&mut args, "--failed-rows")?;
-        let [path] = exactly(args, "FILE")?;
+    pub(crate) async fn bulk_invite(
+        &self,
+        actor: &str,
+        path: &Path,
+        dry_run: bool,
+        failed_rows: Option<&str>,
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
         // Prepare the output before anything is stored, without touching
         // OUT: the failed rows go to a temporary file beside it, renamed
         // over OUT only once the upload has been decided. A refused
         // command (bad file, not an administrator, ...) leaves OUT as it
         // was.
         let failed_rows = failed_rows
-            .map(|out| FailedRowsOut::prepare(&out, Path::new(&path), self.db.as_deref()))
+            .map(|out| FailedRowsOut::prepare(out, path, self.db.as_deref()))
             .transpose()?;
-        let file = read_invite_csv_file(&path, &CsvOptions::default())
+        let file = read_invite_csv_file(path, &CsvOptions::default())
             .map_err(|e| Failure::refused(e.code(), e))?;
         let ctx = Context::new(actor, Timestamp::now());
         let report = self
             .service
             .bulk_invite(&self.org, &file, &ctx, dry_run)
-            .await?;
+            .await
+            .map_err(|e| self.refusal(e))?;
         let mut text = report.to_string();
         if !dry_run && report.totals().invited > 0 {
             // The emails are queued with the invitations when the
@@ -92,31 +87,49 @@ impl<S: Store> App<S> {
                 .await
                 .unwrap_or(0);
             if queued > 0 {
+                let (verb, them) = if queued == 1 {
+                    ("is", "it")
+                } else {
+                    ("are", "them")
+                };
                 text.push_str(&format!(
-                    "\n{queued} invitation emails are queued; `admin deliver` sends them.\n"
+                    "\n{} {verb} queued; `admin deliver` sends {them}.\n",
+                    plural(queued, "invitation email")
                 ));
             }
         }
+        let mut json =
+            serde_json::to_value(&report).map_err(|e| Failure::refused("internal_error", e))?;
+        rename_row_to_line(&mut json);
         if let Some(out) = failed_rows {
-            let shown = out.out.display().to_string();
-            // The invitations are stored by now: a write failure is a
-            // warning, not a refusal.
-            match out.write(&report.failed_rows_csv()) {
-                Ok(()) => text.push_str(&format!(
-                    "\nWrote {} failed rows to {shown}: fix them and upload that file again.\n",
-                    report.totals().failed
-                )),
-                Err(e) => crate::warn(&format!("cannot write {shown}: {e}")),
+            let shown = out.shown();
+            let failed = report.totals().failed;
+            if failed == 0 {
+                text.push_str(&format!("\nNo row failed: {shown} was not written.\n"));
+                set_failed_rows_file(&mut json, None);
+            } else {
+                // The invitations are stored by now: a write failure is a
+                // warning, not a refusal.
+                match out.write(&report, path, file.delimiter()) {
+                    Ok(()) => {
+                        text.push_str(&format!(
+                            "\nWrote {} to {shown}, with your columns and an `error` column first: fix them and upload that file again.\n",
+                            plural(failed, "failed row")
+                        ));
+                        set_failed_rows_file(&mut json, Some(&shown));
+                    }
+                    Err(e) => {
+                        crate::warn(&format!("cannot write {shown}: {e}"));
+                        set_failed_rows_file(&mut json, None);
+                    }
+                }
             }
         }
-        let json =
-            serde_json::to_value(&report).map_err(|e| Failure::refused("internal_error", e))?;
         Ok(Output { text, json })
     }
 
-    pub(crate) async fn accept(&self, args: Vec<String>) -> Result<Output, Failure> {
-        let [who] = exactly(args, "EMAIL")?;
-        let who = email(&who)?;
+    pub(crate) async fn accept(&self, who: &str) -> Result<Output, Failure> {
+        let who = email(who)?;
         self.execute(&Command::AcceptInvitation, &who).await?;
         Ok(Output {
             text: format!("{who} accepted the invitation and signed in\n"),
@@ -124,49 +137,45 @@ impl<S: Store> App<S> {
         })
     }
 
-    pub(crate) async fn sign_in(&self, args: Vec<String>) -> Result<Output, Failure> {
-        let [who] = exactly(args, "EMAIL")?;
-        let who = email(&who)?;
+    pub(crate) async fn sign_in(&self, who: &str) -> Result<Output, Failure> {
+        let who = email(who)?;
         let ctx = Context::new(who.clone(), Timestamp::now());
-        self.service.record_sign_in(&self.org, &ctx).await?;
+        self.service
+            .record_sign_in(&self.org, &ctx)
+            .await
+            .map_err(|e| self.refusal(e))?;
         Ok(Output {
             text: format!("{who} signed in\n"),
             json: json!({"signed_in": who.as_str()}),
         })
     }
 
-    pub(crate) async fn remove(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        no_flags(&args)?;
-        if args.is_empty() {
-            return Err(Failure::Usage("name at least one EMAIL to remove".into()));
-        }
-        let emails = args
-            .iter()
-            .map(|e| email(e))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub(crate) async fn remove(&self, actor: &str, who: &[String]) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let who = emails(who)?;
         self.execute(
             &Command::RemoveUsers {
-                emails: emails.clone(),
+                emails: who.clone(),
             },
             &actor,
         )
         .await?;
-        let list: Vec<&str> = emails.iter().map(Email::as_str).collect();
+        let list: Vec<&str> = who.iter().map(Email::as_str).collect();
         Ok(Output {
             text: format!("removed {}\n", list.join(", ")),
             json: json!({"removed": list}),
         })
     }
 
-    pub(crate) async fn group_create(&self, mut args: Vec<String>) -> Result<Output, Failure> {
-        let actor = actor(&mut args)?;
-        let members = take_values(&mut args, "--member")?
-            .iter()
-            .map(|m| email(m))
-            .collect::<Result<Vec<_>, _>>()?;
-        let [name] = exactly(args, "NAME")?;
-        let name = group_name(&name)?;
+    pub(crate) async fn group_create(
+        &self,
+        actor: &str,
+        name: &str,
+        members: &[String],
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let members = emails(members)?;
+        let name = group_name(name)?;
         self.execute(
             &Command::CreateGroup {
                 name: name.clone(),
@@ -176,24 +185,132 @@ impl<S: Store> App<S> {
         )
         .await?;
         Ok(Output {
-            text: format!("created group {name} with {} members\n", members.len()),
+            text: format!(
+                "created group {name} with {}\n",
+                plural(members.len(), "member")
+            ),
             json: json!({"group": name.as_str(), "members": members.len()}),
         })
     }
 
-    pub(crate) async fn users(&self, args: Vec<String>) -> Result<Output, Failure> {
-        no_args(&args)?;
+    /// `group add` (`add` true) and `group remove`.
+    pub(crate) async fn group_members(
+        &self,
+        actor: &str,
+        group: &str,
+        who: &[String],
+        add: bool,
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let group = group_name(group)?;
+        let members = emails(who)?;
+        let command = if add {
+            Command::AddGroupMembers {
+                group: group.clone(),
+                members: members.clone(),
+            }
+        } else {
+            Command::RemoveGroupMembers {
+                group: group.clone(),
+                members: members.clone(),
+            }
+        };
+        let done = self.execute(&command, &actor).await?;
+        let count = self
+            .query(|org| Ok(org.group(&group).map(|g| org.group_member_count(g))))
+            .await?
+            .unwrap_or(0);
+        let list: Vec<&str> = members.iter().map(Email::as_str).collect();
+        let (verb, to, key) = if add {
+            ("added", "to", "added")
+        } else {
+            ("took", "out of", "removed")
+        };
+        let unchanged = if done.events.is_empty() {
+            " (nothing changed)"
+        } else {
+            ""
+        };
+        Ok(Output {
+            text: format!(
+                "{verb} {} {to} {group}{unchanged}; it has {}\n",
+                list.join(", "),
+                plural(count, "member")
+            ),
+            json: json!({"group": group.as_str(), key: list, "members": count, "changed": !done.events.is_empty()}),
+        })
+    }
+
+    pub(crate) async fn group_rename(
+        &self,
+        actor: &str,
+        group: &str,
+        new_name: &str,
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let (group, new_name) = (group_name(group)?, group_name(new_name)?);
+        self.execute(
+            &Command::RenameGroup {
+                group: group.clone(),
+                new_name: new_name.clone(),
+            },
+            &actor,
+        )
+        .await?;
+        Ok(Output {
+            text: format!("renamed group {group} to {new_name}\n"),
+            json: json!({"renamed": group.as_str(), "group": new_name.as_str()}),
+        })
+    }
+
+    pub(crate) async fn group_delete(&self, actor: &str, group: &str) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let group = group_name(group)?;
+        self.execute(
+            &Command::DeleteGroup {
+                group: group.clone(),
+            },
+            &actor,
+        )
+        .await?;
+        Ok(Output {
+            text: format!("deleted group {group}; its members stay in the organization\n"),
+            json: json!({"deleted": group.as_str()}),
+        })
+    }
+
+    pub(crate) async fn users(&self) -> Result<Output, Failure> {
         self.query(|org| {
             let mut rows = Vec::new();
+            let mut lines = Vec::new();
+            let now = Timestamp::now();
             let query = MemberQuery::new().limit(500);
             let mut page = org.members_page(&query);
             loop {
                 for row in &page.rows {
+                    let groups: Vec<&str> = row.groups().iter().map(|g| g.as_str()).collect();
+                    let last = match row.last_active() {
+                        Some(t) => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                        None => {
+                            let expired = org.member(row.email()).is_some_and(|m| {
+                                org.invitation_status(m, now) == InvitationStatus::Expired
+                            });
+                            if expired { "Expired" } else { "Pending" }.to_owned()
+                        }
+                    };
+                    // Everyone holds every member and is never listed: a
+                    // member in no other group is shown in it.
+                    let shown_groups = if groups.is_empty() {
+                        "Everyone".to_owned()
+                    } else {
+                        groups.join(", ")
+                    };
+                    lines.push((row.email().to_string(), last, shown_groups));
                     rows.push(json!({
                         "email": row.email().as_str(),
                         "status": if row.status().is_pending() { "pending" } else { "active" },
                         "last_active": row.last_active().map(|t| t.to_string()),
-                        "groups": row.groups().iter().map(|g| g.as_str()).collect::<Vec<_>>(),
+                        "groups": groups,
                     }));
                 }
                 match page.next.take() {
@@ -201,10 +318,10 @@ impl<S: Store> App<S> {
                     None => break,
                 }
             }
-            let mut text = format!("{} members of {}\n", rows.len(), org.name());
-            let width = rows
+            let mut text = format!("{} of {}\n", plural(rows.len(), "member"), org.name());
+            let width = lines
                 .iter()
-                .map(|r| r["email"].as_str().map_or(0, |e| e.chars().count()))
+                .map(|(e, _, _)| e.chars().count())
                 .max()
                 .unwrap_or(5)
                 .max(5);
@@ -212,36 +329,8 @@ impl<S: Store> App<S> {
                 "{:<width$}  {:<25}  Groups\n",
                 "Email", "Last active"
             ));
-            let now = Timestamp::now();
-            for r in &rows {
-                let expired = r["email"]
-                    .as_str()
-                    .and_then(|e| Email::parse(e).ok())
-                    .and_then(|e| org.member(&e).cloned())
-                    .is_some_and(|m| org.invitation_status(&m, now) == InvitationStatus::Expired);
-                let last = r["last_active"]
-                    .as_str()
-                    .and_then(|t| t.parse::<Timestamp>().ok())
-                    .map_or_else(
-                        || {
-                            if expired {
-                                "Expired".to_owned()
-                            } else {
-                                "Pending".to_owned()
-                            }
-                        },
-                        |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                    );
-                let groups: Vec<&str> = r["groups"]
-                    .as_array()
-                    .map(|g| g.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                text.push_str(&format!(
-                    "{:<width$}  {:<25}  {}\n",
-                    r["email"].as_str().unwrap_or(""),
-                    last,
-                    groups.join(", ")
-                ));
+            for (email, last, groups) in &lines {
+                text.push_str(&format!("{email:<width$}  {last:<25}  {groups}\n"));
             }
             Ok(Output {
                 text,
@@ -251,28 +340,22 @@ impl<S: Store> App<S> {
         .await
     }
 
-    pub(crate) async fn groups(&self, args: Vec<String>) -> Result<Output, Failure> {
-        no_args(&args)?;
+    pub(crate) async fn groups(&self) -> Result<Output, Failure> {
         self.query(|org| {
+            let mut text = format!("{:<24}  {:<7}  Members\n", "Group", "Kind");
             let rows: Vec<Value> = org
                 .groups()
                 .map(|g| {
-                    json!({
-                        "name": g.name().as_str(),
-                        "kind": if g.kind() == GroupKind::Custom { "custom" } else { "default" },
-                        "members": org.group_member_count(g),
-                    })
+                    let kind = if g.kind() == GroupKind::Custom {
+                        "custom"
+                    } else {
+                        "default"
+                    };
+                    let members = org.group_member_count(g);
+                    text.push_str(&format!("{:<24}  {kind:<7}  {members}\n", g.name()));
+                    json!({"name": g.name().as_str(), "kind": kind, "members": members})
                 })
                 .collect();
-            let mut text = format!("{:<24}  {:<7}  Members\n", "Group", "Kind");
-            for r in &rows {
-                text.push_str(&format!(
-                    "{:<24}  {:<7}  {}\n",
-                    r["name"].as_str().unwrap_or(""),
-                    r["kind"].as_str().unwrap_or(""),
-                    r["members"]
-                ));
-            }
             Ok(Output {
                 text,
                 json: Value::Array(rows),
@@ -282,171 +365,26 @@ impl<S: Store> App<S> {
     }
 }
 
-/// Where `--failed-rows OUT` goes: a temporary file in the folder of the
-/// file to replace, renamed over it once written.
-///
-/// Only a regular file is ever replaced: OUT itself, a new file at OUT, or
-/// the regular file a symbolic link OUT leads to (the link stays, the file
-/// it points to is replaced). Anything else (a device such as `/dev/null`,
-/// a FIFO, a socket, `/dev/stdout`, a link to one of them or to nothing) is
-/// refused as a usage error before anything is stored: renaming over it
-/// would replace the special file with a plain one, and writing into it
-/// could block or interleave with the report. The failed rows are in the
-/// `--json` output as well.
-struct FailedRowsOut {
-    /// OUT as given, for messages.
-    out: PathBuf,
-    /// The regular file to replace.
-    target: PathBuf,
-    temp: tempfile::NamedTempFile,
+/// Adds `"failed_rows_file"`: the file the failed rows were written to,
+/// or null when none was written (no row failed, or writing failed).
+fn set_failed_rows_file(report: &mut Value, written: Option<&str>) {
+    if let Some(fields) = report.as_object_mut() {
+        fields.insert("failed_rows_file".to_owned(), json!(written));
+    }
 }
 
-impl FailedRowsOut {
-    /// Checks OUT and creates the temporary file beside the file to
-    /// replace; OUT itself is not touched.
-    fn prepare(out: &str, input: &Path, db: Option<&Path>) -> Result<FailedRowsOut, Failure> {
-        if out.is_empty() {
-            return Err(Failure::Usage(
-                "--failed-rows needs the path of a file to write".into(),
-            ));
-        }
-        let out = PathBuf::from(out);
-        let shown = out.display();
-        let not_regular = || {
-            Failure::Usage(format!(
-                "--failed-rows {shown} is not a regular file (a device, FIFO or socket); give the path of a regular file to write"
-            ))
-        };
-        let directory = || {
-            Failure::Usage(format!(
-                "--failed-rows {shown} is a directory; give the path of a file to write"
-            ))
-        };
-        let target = match std::fs::symlink_metadata(&out) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.clone(),
-            Err(e) => {
-                return Err(Failure::refused(
-                    "cannot_write_file",
-                    format!("cannot write {shown}: {e}"),
-                ));
-            }
-            Ok(meta) if meta.file_type().is_symlink() => {
-                let resolved = std::fs::canonicalize(&out).ok();
-                match resolved.as_ref().map(std::fs::metadata) {
-                    Some(Ok(m)) if m.is_file() => resolved.unwrap_or_else(|| out.clone()),
-                    Some(Ok(m)) if m.is_dir() => return Err(directory()),
-                    Some(Ok(_)) => return Err(not_regular()),
-                    // A link to nothing, or through a magic link such as
-                    // /dev/stdout to a pipe.
-                    _ => {
-                        return Err(Failure::Usage(format!(
-                            "--failed-rows {shown} is a symbolic link that does not lead to a regular file; give the path of a regular file to write"
-                        )));
-                    }
+/// The report's JSON names each row by its `line`, as the table's `Line`
+/// column does (the library's own JSON says `row`).
+fn rename_row_to_line(report: &mut Value) {
+    for key in ["invited", "skipped", "failed"] {
+        if let Some(rows) = report.get_mut(key).and_then(Value::as_array_mut) {
+            for row in rows {
+                if let Some(fields) = row.as_object_mut()
+                    && let Some(line) = fields.remove("row")
+                {
+                    fields.insert("line".to_owned(), line);
                 }
             }
-            Ok(meta) if meta.is_dir() => return Err(directory()),
-            Ok(meta) if meta.is_file() => out.clone(),
-            Ok(_) => return Err(not_regular()),
-        };
-        if same_file(&target, input) {
-            return Err(Failure::Usage(format!(
-                "--failed-rows {shown} is the file being uploaded; write the failed rows to another file"
-            )));
         }
-        if let Some(db) = db
-            && guarded_by(db).iter().any(|g| same_file(&target, g))
-        {
-            return Err(Failure::Usage(format!(
-                "--failed-rows {shown} is the database (or its journal); write the failed rows to another file"
-            )));
-        }
-        let dir = folder_of(&target);
-        let temp = tempfile::Builder::new()
-            .prefix(".failed-rows-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| {
-                Failure::refused(
-                    "cannot_write_file",
-                    format!(
-                        "cannot write {shown}: cannot create a file in {}: {e}",
-                        dir.display()
-                    ),
-                )
-            })?;
-        Ok(FailedRowsOut { out, target, temp })
-    }
-
-    /// Writes `bytes` and renames the file over OUT (keeping an existing
-    /// OUT's permissions; a new file is readable by its owner only, since
-    /// it holds people's addresses).
-    fn write(mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.temp.write_all(bytes)?;
-        self.temp.as_file().sync_all()?;
-        if let Ok(existing) = std::fs::metadata(&self.target) {
-            self.temp
-                .as_file()
-                .set_permissions(existing.permissions())?;
-        }
-        self.temp.persist(&self.target).map_err(|e| e.error)?;
-        Ok(())
-    }
-}
-
-/// The files no output may replace: the database and the journal files
-/// SQLite keeps beside it, both as `--db` names them and beside the file
-/// it resolves to (a symbolic link's `-wal` is the target's `-wal`).
-fn guarded_by(db: &Path) -> Vec<PathBuf> {
-    let mut bases = vec![db.to_path_buf()];
-    bases.extend(std::fs::canonicalize(db).ok());
-    let mut guarded = Vec::new();
-    for base in bases {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut name = base.as_os_str().to_owned();
-            name.push(suffix);
-            guarded.push(PathBuf::from(name));
-        }
-    }
-    guarded
-}
-
-/// The folder a path names a file in (`.` for a bare file name).
-fn folder_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// The path with its folder resolved (symbolic links, `.`, `..`): the
-/// file's canonical path if it exists, else its folder's canonical path
-/// joined with its name.
-fn resolved(path: &Path) -> Option<PathBuf> {
-    if let Ok(p) = std::fs::canonicalize(path) {
-        return Some(p);
-    }
-    let name = path.file_name()?;
-    std::fs::canonicalize(folder_of(path))
-        .ok()
-        .map(|dir| dir.join(name))
-}
-
-/// Whether `a` and `b` name the same file: the same resolved path, or
-/// (on Unix) the same device and inode, which also catches hard links.
-fn same_file(a: &Path, b: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        if let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b))
-            && (ma.dev(), ma.ino()) == (mb.dev(), mb.ino())
-        {
-            return true;
-        }
-    }
-    match (resolved(a), resolved(b)) {
-        (Some(ra), Some(rb)) => ra == rb,
-        // Unresolvable (a folder that does not exist): compare as given.
-        _ => a == b,
     }
 }
