@@ -111,6 +111,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .await?;
     println!("users:");
+    println!("  {:<18} {:<22} Groups", "Email", "Last active");
     for line in users {
         println!("{line}");
     }

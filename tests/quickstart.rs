@@ -48,6 +48,7 @@ fn quickstart_runs_the_main_job() {
         "4 rows: 1 invited, 1 skipped, 2 failed.",
         "   4  eve@example.org  Some or all groups were invalid: no group is named \"Finanse\"",
         "still pending: 2",
+        "  Email              Last active            Groups",
         "removed dee@example.org; 3 members left",
     ] {
         assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
