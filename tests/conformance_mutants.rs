@@ -249,29 +249,30 @@ impl ActivityStore for Store {
     }
 }
 
-/// Makes, reopens and damages the store with one defect.
-struct Factory(Mutant);
+/// Opens and damages stores with one defect; store `n`'s disk is kept, so
+/// opening `n` again is reopening it.
+struct Factory(Mutant, Mutex<HashMap<usize, Arc<Mutex<Disk>>>>);
+
+fn factory(mutant: Mutant) -> Factory {
+    Factory(mutant, Mutex::default())
+}
 
 impl StoreFactory for Factory {
     type Store = Store;
 
-    async fn fresh(&self) -> Store {
+    async fn open(&self, n: usize) -> Store {
         Store {
-            disk: Arc::default(),
+            disk: Arc::clone(lock(&self.1).entry(n).or_default()),
             cache: Mutex::default(),
             mutant: self.0,
         }
     }
 
-    async fn reopen(&self, store: &Store) -> Option<Store> {
-        Some(Store {
-            disk: Arc::clone(&store.disk),
-            cache: Mutex::default(),
-            mutant: self.0,
-        })
+    fn persists(&self) -> bool {
+        true
     }
 
-    async fn corrupt(&self, store: &Store, org: &OrganizationId, damage: Damage) -> bool {
+    async fn corrupt(&self, _: usize, store: &Store, org: &OrganizationId, damage: Damage) -> bool {
         const GARBAGE: &str = "{\"at\": 12, \u{0}";
         let mut disk = lock(&store.disk);
         match damage {
@@ -331,25 +332,37 @@ where
 
 /// The check named for `mutant`, on fresh stores with that defect.
 async fn named_check(mutant: Mutant) {
-    let f = Factory(mutant);
+    let f = factory(mutant);
     match mutant {
         Mutant::None => conformance::run_all_with(&f).await,
         Mutant::LostUpdate => {
-            conformance::exactly_one_append_wins_each_version(Arc::new(f.fresh().await), 4, 20)
-                .await;
+            conformance::exactly_one_append_wins_each_version(
+                Arc::new(f.open(usize::MAX).await),
+                4,
+                20,
+            )
+            .await;
         }
         Mutant::PositionsOutOfOrder => {
-            conformance::a_polling_reader_never_misses_a_sign_in(Arc::new(f.fresh().await), 8, 40)
-                .await;
+            conformance::a_polling_reader_never_misses_a_sign_in(
+                Arc::new(f.open(usize::MAX).await),
+                8,
+                40,
+            )
+            .await;
         }
         Mutant::PartialBatch | Mutant::ReorderedRead => {
-            conformance::appended_events_read_back_in_order(&f.fresh().await).await;
+            conformance::appended_events_read_back_in_order(&f.open(usize::MAX).await).await;
         }
         Mutant::SignInsBackwards | Mutant::PositionMovesOnIgnored => {
-            conformance::sign_ins_only_move_forward_and_are_read_incrementally(&f.fresh().await)
-                .await;
+            conformance::sign_ins_only_move_forward_and_are_read_incrementally(
+                &f.open(usize::MAX).await,
+            )
+            .await;
         }
-        Mutant::OlderSnapshotWins => conformance::latest_snapshot_wins(&f.fresh().await).await,
+        Mutant::OlderSnapshotWins => {
+            conformance::latest_snapshot_wins(&f.open(usize::MAX).await).await
+        }
         Mutant::LostOnReopen => conformance::data_survives_reopening(&f).await,
         Mutant::CorruptionSkipped | Mutant::CorruptionAsBackend => {
             conformance::damaged_data_is_corrupt(&f).await;
@@ -403,7 +416,7 @@ async fn every_mutant_fails_its_check() {
 async fn every_mutant_fails_the_suite() {
     for (mutant, _) in MUTANTS {
         let failure =
-            panics(async move { conformance::run_all_with(&Factory(mutant)).await }).await;
+            panics(async move { conformance::run_all_with(&factory(mutant)).await }).await;
         assert!(failure.is_some(), "{mutant:?} passed the conformance suite");
     }
 }
@@ -413,7 +426,10 @@ async fn every_mutant_fails_the_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn run_all_alone_cannot_see_a_store_forget() {
     let failure = panics(async {
-        conformance::run_all(|| Factory(Mutant::LostOnReopen).fresh()).await;
+        let f = factory(Mutant::LostOnReopen);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        conformance::run_all(|| f.open(next.fetch_add(1, std::sync::atomic::Ordering::SeqCst)))
+            .await;
     })
     .await;
     assert_eq!(failure, None);

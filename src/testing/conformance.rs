@@ -69,10 +69,17 @@ pub enum Damage {
     SignIns,
 }
 
-/// Makes stores for the suite, and (for stores that persist) reopens them
-/// and damages their data.
+/// Opens stores for the suite, and (for stores that persist) opens them
+/// again and damages their data.
 ///
-/// `reopen` and `corrupt` have defaults that do nothing: the checks that
+/// The suite numbers the stores it asks for: `open(n)` the first time for
+/// some `n` must give an empty store; for a store that
+/// [`persists`](StoreFactory::persists), opening the same `n` again (the
+/// first handle may still be open) must give a handle onto the same data,
+/// as a restarted process or another node would see it. A host maps `n` to
+/// a file, a schema or a folder.
+///
+/// `persists` and `corrupt` have defaults that do nothing: the checks that
 /// need them ([`data_survives_reopening`], [`damaged_data_is_corrupt`])
 /// then pass without looking. Implement them for any store that keeps data
 /// beyond its handle, or those rules go unchecked.
@@ -80,58 +87,63 @@ pub enum Damage {
 /// ```
 /// # #[cfg(feature = "testing")]
 /// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
-/// use std::sync::Arc;
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
 /// use org_accounts::InMemoryStore;
 /// use org_accounts::testing::conformance::{self, StoreFactory};
 ///
-/// /// Handles onto one shared in-memory store play "reopening".
-/// struct Shared;
+/// /// Store `n` is one shared in-memory store; opening it again is
+/// /// "reopening". (A store on disk maps `n` to a file, and also
+/// /// implements `corrupt`: garbage into the organization's rows, then
+/// /// `true`.)
+/// #[derive(Default)]
+/// struct Shared(Mutex<HashMap<usize, Arc<InMemoryStore>>>);
 ///
 /// impl StoreFactory for Shared {
 ///     type Store = Arc<InMemoryStore>;
-///     async fn fresh(&self) -> Arc<InMemoryStore> {
-///         Arc::new(InMemoryStore::new())
+///     async fn open(&self, n: usize) -> Arc<InMemoryStore> {
+///         Arc::clone(self.0.lock().unwrap().entry(n).or_default())
 ///     }
-///     async fn reopen(&self, store: &Arc<InMemoryStore>) -> Option<Arc<InMemoryStore>> {
-///         Some(Arc::clone(store))
+///     fn persists(&self) -> bool {
+///         true
 ///     }
-///     // A store on disk also implements `corrupt`: write garbage into the
-///     // organization's rows and return true.
 /// }
 ///
-/// conformance::run_all_with(&Shared).await;
+/// conformance::run_all_with(&Shared::default()).await;
 /// # });
 /// ```
 pub trait StoreFactory {
     /// The store under test.
     type Store: Store + 'static;
 
-    /// A new, empty store.
-    fn fresh(&self) -> impl Future<Output = Self::Store>;
+    /// Opens store number `n`: empty the first time; the same data again
+    /// when it [`persists`](StoreFactory::persists).
+    fn open(&self, n: usize) -> impl Future<Output = Self::Store>;
 
-    /// A new handle onto the data `store` holds, as a restarted process
-    /// (or another node) would open it; `store` may stay open beside it.
-    /// `None` (the default): the store keeps nothing beyond its handle.
-    fn reopen(&self, store: &Self::Store) -> impl Future<Output = Option<Self::Store>> {
-        let _ = store;
-        async { None }
+    /// Whether opening a store again gives what was written through
+    /// earlier handles (default: false, the store keeps nothing beyond its
+    /// handle).
+    fn persists(&self) -> bool {
+        false
     }
 
-    /// Damages `org`'s stored data of the kind `damage` names, as a failing
-    /// disk or a bad manual edit would (other organizations untouched), and
-    /// returns true; false (the default) when this store cannot.
+    /// Damages the data of `org` in store `n` (open as `store`) of the
+    /// kind `damage` names, as a failing disk or a bad manual edit would,
+    /// other organizations untouched, and returns true; false (the
+    /// default) when this store cannot.
     fn corrupt(
         &self,
+        n: usize,
         store: &Self::Store,
         org: &OrganizationId,
         damage: Damage,
     ) -> impl Future<Output = bool> {
-        let _ = (store, org, damage);
+        let _ = (n, store, org, damage);
         async { false }
     }
 }
 
-/// A factory closure as a [`StoreFactory`] that neither reopens nor
+/// A factory closure as a [`StoreFactory`] that neither persists nor
 /// damages.
 struct Fresh<F>(F);
 
@@ -143,9 +155,19 @@ where
 {
     type Store = S;
 
-    fn fresh(&self) -> impl Future<Output = S> {
+    fn open(&self, _: usize) -> impl Future<Output = S> {
         (self.0)()
     }
+}
+
+/// Numbers the stores one run of the suite opens.
+static NEXT_STORE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A new store from `factory`, under a number not used before in this
+/// process.
+async fn fresh<F: StoreFactory>(factory: &F) -> (usize, F::Store) {
+    let n = NEXT_STORE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    (n, factory.open(n).await)
 }
 
 /// Runs every check, each on a fresh store from `make` (an async factory,
@@ -164,16 +186,16 @@ where
 /// Runs every check, each on a fresh store from `factory`, including those
 /// that reopen a store and damage its data.
 pub async fn run_all_with<F: StoreFactory>(factory: &F) {
-    empty_store_has_nothing(&factory.fresh().await).await;
-    appended_events_read_back_in_order(&factory.fresh().await).await;
-    wrong_expected_version_conflicts_and_stores_nothing(&factory.fresh().await).await;
-    organizations_are_independent(&factory.fresh().await).await;
-    events_round_trip_exactly(&factory.fresh().await).await;
-    latest_snapshot_wins(&factory.fresh().await).await;
-    sign_ins_only_move_forward_and_are_read_incrementally(&factory.fresh().await).await;
-    concurrent_appenders_lose_nothing(Arc::new(factory.fresh().await), 4, 25).await;
-    exactly_one_append_wins_each_version(Arc::new(factory.fresh().await), 4, 20).await;
-    a_polling_reader_never_misses_a_sign_in(Arc::new(factory.fresh().await), 8, 40).await;
+    empty_store_has_nothing(&fresh(factory).await.1).await;
+    appended_events_read_back_in_order(&fresh(factory).await.1).await;
+    wrong_expected_version_conflicts_and_stores_nothing(&fresh(factory).await.1).await;
+    organizations_are_independent(&fresh(factory).await.1).await;
+    events_round_trip_exactly(&fresh(factory).await.1).await;
+    latest_snapshot_wins(&fresh(factory).await.1).await;
+    sign_ins_only_move_forward_and_are_read_incrementally(&fresh(factory).await.1).await;
+    concurrent_appenders_lose_nothing(Arc::new(fresh(factory).await.1), 4, 25).await;
+    exactly_one_append_wins_each_version(Arc::new(fresh(factory).await.1), 4, 20).await;
+    a_polling_reader_never_misses_a_sign_in(Arc::new(fresh(factory).await.1), 8, 40).await;
     data_survives_reopening(factory).await;
     damaged_data_is_corrupt(factory).await;
 }
@@ -552,16 +574,19 @@ pub async fn a_polling_reader_never_misses_a_sign_in<S: Store + 'static>(
     );
 }
 
-/// Appends, a snapshot and sign-ins, then a reopened handle: it reads the
+/// Appends, a snapshot and sign-ins, then the same store opened again: it reads the
 /// same events, snapshot and sign-ins; appending goes on at the stored
 /// version (and conflicts at an old one); a new sign-in gets a position
-/// after the old ones. Passes without looking when the factory does not
-/// reopen.
+/// after the old ones. Passes without looking when the factory's stores do
+/// not [persist](StoreFactory::persists).
 pub async fn data_survives_reopening<F: StoreFactory>(factory: &F) {
     let id = org("reopened");
     let other = org("reopened-other");
     let events = sample_events(7);
-    let store = factory.fresh().await;
+    if !factory.persists() {
+        return;
+    }
+    let (n, store) = fresh(factory).await;
     store.append(&id, 0, &events[..2]).await.expect("append");
     store.append(&id, 2, &events[2..5]).await.expect("append");
     store.append(&other, 0, &events[..1]).await.expect("append");
@@ -577,9 +602,7 @@ pub async fn data_survives_reopening<F: StoreFactory>(factory: &F) {
         .await
         .expect("sign in");
     let (_, position) = store.sign_ins_after(&id, 0).await.expect("sign-ins");
-    let Some(again) = factory.reopen(&store).await else {
-        return;
-    };
+    let again = factory.open(n).await;
     assert_eq!(
         again.read(&id, 0).await.expect("read after reopening"),
         events[..5],
@@ -648,7 +671,7 @@ pub async fn damaged_data_is_corrupt<F: StoreFactory>(factory: &F) {
     let events = sample_events(5);
     let t = |s: i64| start() + SignedDuration::from_secs(s);
     for damage in [Damage::Events, Damage::Snapshot, Damage::SignIns] {
-        let store = factory.fresh().await;
+        let (n, store) = fresh(factory).await;
         for org in [&id, &intact] {
             store.append(org, 0, &events).await.expect("append");
             store
@@ -660,7 +683,7 @@ pub async fn damaged_data_is_corrupt<F: StoreFactory>(factory: &F) {
                 .await
                 .expect("sign in");
         }
-        if !factory.corrupt(&store, &id, damage).await {
+        if !factory.corrupt(n, &store, &id, damage).await {
             continue;
         }
         let outcome = match damage {

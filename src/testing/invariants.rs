@@ -169,7 +169,7 @@ pub fn check_replay(events: &[Event]) -> Vec<Broken> {
 
 /// Pages through `query` (small pages, so cursors are used); `None` when
 /// the pages do not end.
-fn pages(org: &Organization, query: &MemberQuery) -> Option<Vec<UserId>> {
+pub(crate) fn pages(org: &Organization, query: &MemberQuery) -> Option<Vec<UserId>> {
     let mut ids = Vec::new();
     let mut q = query.clone();
     // Each page makes progress, so the member count bounds the pages (an

@@ -10,6 +10,8 @@ pub mod conformance;
 mod faulty;
 mod invariants;
 mod scenario;
+#[cfg(feature = "proptest")]
+pub mod strategies;
 
 pub use faulty::{Fault, FaultyStore};
 pub use invariants::{Broken, check_invariants, check_replay};
