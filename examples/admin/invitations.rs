@@ -106,11 +106,21 @@ impl<S: Store> App<S> {
         let done = self
             .execute(&Command::ResendInvitation { user: who.clone() }, &actor)
             .await?;
+        // A resend while the member's email is still queued keeps that
+        // email rather than queueing another.
+        let waiting = if done.queued.is_empty() {
+            self.query(|org| Ok(org.queued_emails().any(|(_, _, mail)| mail.to == who)))
+                .await?
+        } else {
+            false
+        };
+        let queued = if waiting {
+            "its invitation email is still queued; `admin deliver` sends it\n".to_owned()
+        } else {
+            crate::queued_line(done.queued.len())
+        };
         Ok(Output {
-            text: format!(
-                "invitation for {who} renewed\n{}",
-                crate::queued_line(done.queued.len())
-            ),
+            text: format!("invitation for {who} renewed\n{queued}"),
             json: json!({"resent": who.as_str()}),
         })
     }
