@@ -228,11 +228,13 @@ pub use crate::core::query::{
 pub use crate::core::snapshot::{SNAPSHOT_SCHEMA_VERSION, Snapshot, SnapshotError};
 
 pub use crate::ports::{
-    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, Mailer, OrganizationId,
-    SignIn, SnapshotStore, Store, StoreError, Version,
+    ActivityStore, ConflictError, EventStore, InvalidOrganizationId, MAX_ORGANIZATION_ID_CHARS,
+    MailPolicy, MailRefusal, Mailer, OrganizationId, SignIn, SnapshotStore, Store, StoreError,
+    Version,
 };
 
 pub use crate::adapters::memory::InMemoryStore;
+pub use crate::adapters::policy::{DEFAULT_LOOKUP_TIMEOUT, DefaultMailPolicy};
 pub use crate::files::{CsvFileError, read_invite_csv_file};
 pub use crate::service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
 

@@ -9,6 +9,10 @@
 //!   so frequent sign-ins never make administrators' commands conflict.
 //! - [`Mailer`]: sends invitation emails through an organization's mail
 //!   server.
+//! - [`MailPolicy`]: which mail hosts and credentials an organization may
+//!   use; asked before mail settings are saved and again at each
+//!   connection ([`DefaultMailPolicy`](crate::DefaultMailPolicy) is the
+//!   default).
 //!
 //! Implementations must be safe to share between threads. Errors from a
 //! database driver are boxed into [`StoreError::Backend`]; driver types never
@@ -16,19 +20,41 @@
 
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, InvitationEmail, MailError, MailSettings, Snapshot, UserId};
+use crate::{CredentialRef, Event, InvitationEmail, MailError, MailSettings, Snapshot, UserId};
 
 /// The number of events an organization has; the version after appending
 /// `n` events to version `v` is `v + n`. A new organization is at 0.
 pub type Version = u64;
 
-/// Identifies an organization in a store: chosen by the host (a tenant id,
-/// a UUID, ...). 1 to 200 bytes, no control characters.
+/// The longest [`OrganizationId`], in characters (= bytes: they are all
+/// ASCII).
+pub const MAX_ORGANIZATION_ID_CHARS: usize = 128;
+
+/// Identifies an organization in a store: chosen by the host, derived from
+/// its own tenant ids (a slug such as `acme-corp`, a UUID, `tenant:42`).
+///
+/// 1 to [`MAX_ORGANIZATION_ID_CHARS`] characters, each an ASCII letter or
+/// digit or one of `.`, `_`, `:` and `-`. Nothing else is accepted:
+/// no spaces (not even around the id), no control, format, bidi or
+/// zero-width characters, nothing outside ASCII, so two ids that look
+/// alike are the same id, and an id is safe in a log line, a file name, an
+/// environment variable name part and a SQL parameter. Ids are compared
+/// exactly (`Acme` and `acme` are two organizations).
+///
+/// ```
+/// use org_accounts::OrganizationId;
+///
+/// assert!(OrganizationId::new("acme-corp").is_ok());
+/// assert!(OrganizationId::new("3f2c8a4e-6b1d-4f7a-9c3e-2d5b8e1f0a7c").is_ok());
+/// assert!(OrganizationId::new(" acme").is_err());
+/// assert!(OrganizationId::new("acme\u{200B}").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrganizationId(String);
 
@@ -36,12 +62,14 @@ impl OrganizationId {
     /// Checks and wraps a host-chosen id.
     ///
     /// # Errors
-    /// [`InvalidOrganizationId`] when the id is empty, longer than 200
-    /// bytes, or holds control characters.
+    /// [`InvalidOrganizationId`] when the id is empty, longer than
+    /// [`MAX_ORGANIZATION_ID_CHARS`], or holds a character other than
+    /// `A`-`Z`, `a`-`z`, `0`-`9`, `.`, `_`, `:` and `-`.
     pub fn new(id: impl Into<String>) -> Result<OrganizationId, InvalidOrganizationId> {
         let id = id.into();
-        if id.is_empty() || id.len() > 200 || id.chars().any(char::is_control) {
-            return Err(InvalidOrganizationId { id });
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        if id.is_empty() || id.len() > MAX_ORGANIZATION_ID_CHARS || !id.chars().all(allowed) {
+            return Err(InvalidOrganizationId::of(&id));
         }
         Ok(OrganizationId(id))
     }
@@ -58,11 +86,28 @@ impl fmt::Display for OrganizationId {
     }
 }
 
-/// An organization id that cannot be used.
+/// An organization id that cannot be used. Its message quotes (escaped,
+/// and cut to 40 characters) the id that was given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{id:?} is not a valid organization id: use 1 to 200 bytes without control characters")]
+#[error(
+    "{shown} is not a valid organization id: use 1 to 128 characters, each a letter or digit (A-Z, a-z, 0-9) or one of . _ : - (no spaces or other characters)"
+)]
 pub struct InvalidOrganizationId {
-    id: String,
+    shown: String,
+}
+
+impl InvalidOrganizationId {
+    fn of(id: &str) -> InvalidOrganizationId {
+        let mut shown: String = id.chars().take(40).collect();
+        if shown.len() < id.len() {
+            shown.push_str("...");
+        }
+        // `{:?}` escapes quotes, controls, and bidi and zero-width
+        // characters, so the message is safe to print.
+        InvalidOrganizationId {
+            shown: format!("{shown:?}"),
+        }
+    }
 }
 
 /// Another writer appended first: the events were not stored.
@@ -319,4 +364,165 @@ pub trait Mailer: Send + Sync {
         settings: &MailSettings,
         email: &InvitationEmail,
     ) -> impl Future<Output = Result<(), MailError>> + Send;
+}
+
+/// Which mail hosts and credentials an organization may use: the host's
+/// defence against a tenant administrator who points their mail settings
+/// at the host's internal network or names the host's secrets.
+///
+/// Asked twice:
+/// - by the [`AccountService`](crate::AccountService) before it decides
+///   [`Command::SetMailSettings`](crate::Command::SetMailSettings)
+///   ([`check_settings`](MailPolicy::check_settings); see
+///   [`AccountService::with_mail_policy`](crate::AccountService::with_mail_policy)):
+///   refused settings are never stored;
+/// - by the mailer at each delivery
+///   ([`allowed_addresses`](MailPolicy::allowed_addresses)), since what a
+///   name resolves to can change after it was saved (DNS rebinding): the
+///   [`SmtpMailer`](crate::SmtpMailer) resolves the name once, through the
+///   policy, and connects to one of the addresses the policy returned,
+///   never to the name.
+///
+/// The [`DefaultMailPolicy`](crate::DefaultMailPolicy) allows public
+/// internet addresses only. The `SmtpMailer` is a policy too: its inner
+/// policy for addresses, its credential resolver for credentials.
+///
+/// Methods return `Send` futures, like the other ports.
+pub trait MailPolicy: Send + Sync {
+    /// The socket addresses mail for `org` to `host:port` may be sent to:
+    /// `host` resolved once, and every address checked. Connect only to one
+    /// of these.
+    ///
+    /// # Errors
+    /// [`MailRefusal::HostNotAllowed`] when the name does not resolve, or
+    /// resolves to an address the policy refuses (then nothing is
+    /// returned, even if other addresses would be allowed: a name that
+    /// mixes public and internal addresses is refused as a whole).
+    fn allowed_addresses(
+        &self,
+        org: &OrganizationId,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Vec<SocketAddr>, MailRefusal>> + Send;
+
+    /// Whether the host holds the secret `reference` for `org`. Never the
+    /// secret itself; and whether a secret of that name exists for another
+    /// organization or the host must make no difference.
+    fn credential_exists(
+        &self,
+        org: &OrganizationId,
+        reference: &CredentialRef,
+    ) -> impl Future<Output = bool> + Send;
+
+    /// Whether credentials may be sent without TLS to `address` (one that
+    /// [`allowed_addresses`](MailPolicy::allowed_addresses) returned).
+    /// Default: never. (The core also refuses settings with
+    /// authentication and TLS off; this guards settings stored before.)
+    fn allows_credentials_without_tls(&self, address: SocketAddr) -> bool {
+        let _ = address;
+        false
+    }
+
+    /// Whether `org` may save `settings`: the host is allowed
+    /// ([`allowed_addresses`](MailPolicy::allowed_addresses)) and, with
+    /// authentication, the credential is the organization's own
+    /// ([`credential_exists`](MailPolicy::credential_exists)).
+    ///
+    /// # Errors
+    /// The [`MailRefusal`] to show the administrator.
+    fn check_settings(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+    ) -> impl Future<Output = Result<(), MailRefusal>> + Send {
+        async move {
+            self.allowed_addresses(org, settings.host.trim(), settings.port)
+                .await?;
+            if let Some(auth) = &settings.auth
+                && !self.credential_exists(org, &auth.credential).await
+            {
+                return Err(MailRefusal::CredentialNotAvailable);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Why a [`MailPolicy`] refuses mail settings or a connection. The
+/// messages are meant for the tenant's administrator: they name the
+/// problem and reveal nothing of the host (not what an internal name
+/// resolves to, not whether a secret exists elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MailRefusal {
+    /// The mail host does not resolve, or resolves to an address the
+    /// host's policy does not allow (loopback, private, link-local,
+    /// metadata, ...). Handle: use a public mail server (HTTP 422).
+    #[error(
+        "the mail host {host:?} is not allowed: it must resolve to public internet addresses only, and it does not (or does not resolve at all)"
+    )]
+    HostNotAllowed {
+        /// The host name as given (cut to 253 characters).
+        host: String,
+    },
+    /// The credential reference names no secret the host holds for this
+    /// organization (whether or not such a secret exists for anyone
+    /// else). Handle: ask the host's operator to provision it (HTTP 422).
+    #[error(
+        "the credential reference is not available to this organization; ask the operator of this service to provide it"
+    )]
+    CredentialNotAvailable,
+}
+
+impl MailRefusal {
+    /// A refusal of `host`.
+    pub fn host_not_allowed(host: &str) -> MailRefusal {
+        MailRefusal::HostNotAllowed {
+            host: host.chars().take(253).collect(),
+        }
+    }
+}
+
+impl<P: MailPolicy + ?Sized> MailPolicy for Arc<P> {
+    fn allowed_addresses(
+        &self,
+        org: &OrganizationId,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = Result<Vec<SocketAddr>, MailRefusal>> + Send {
+        (**self).allowed_addresses(org, host, port)
+    }
+
+    fn credential_exists(
+        &self,
+        org: &OrganizationId,
+        reference: &CredentialRef,
+    ) -> impl Future<Output = bool> + Send {
+        (**self).credential_exists(org, reference)
+    }
+
+    fn allows_credentials_without_tls(&self, address: SocketAddr) -> bool {
+        (**self).allows_credentials_without_tls(address)
+    }
+
+    fn check_settings(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+    ) -> impl Future<Output = Result<(), MailRefusal>> + Send {
+        (**self).check_settings(org, settings)
+    }
+}
+
+/// A shared mailer is a mailer (the host keeps a handle, for example to
+/// observe it).
+impl<M: Mailer + ?Sized> Mailer for Arc<M> {
+    fn send(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+        email: &InvitationEmail,
+    ) -> impl Future<Output = Result<(), MailError>> + Send {
+        (**self).send(org, settings, email)
+    }
 }

@@ -1,14 +1,15 @@
 //! The application service: load -> decide -> append -> (retry on
 //! conflict), over any [`Store`], async end to end.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Semaphore;
 
-use crate::ports::{Mailer, OrganizationId, Store, StoreError, Version};
+use crate::ports::{MailPolicy, MailRefusal, Mailer, OrganizationId, Store, StoreError, Version};
 use crate::{
     BulkInvite, Command, Context, DomainError, Email, Event, EventKind, ImportReport,
     InvitationEmail, InviteFile, MailError, MailSettings, NotificationId, Organization,
@@ -19,6 +20,11 @@ use crate::{
 const MIN_CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(10);
 /// The default claim lease.
 const DEFAULT_CLAIM_LEASE: SignedDuration = SignedDuration::from_mins(15);
+/// The default number of organizations the service keeps in memory.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+/// The default number of deliveries one organization may have in flight in
+/// one service.
+pub const DEFAULT_DELIVERIES_PER_ORGANIZATION: usize = 2;
 
 /// How the service retries and snapshots. Built from
 /// [`ServiceConfig::default`] and its `with_` methods, which keep every
@@ -28,6 +34,8 @@ pub struct ServiceConfig {
     max_attempts: u32,
     snapshot_every: Option<u64>,
     claim_lease: SignedDuration,
+    cache_capacity: usize,
+    deliveries_per_organization: usize,
 }
 
 impl Default for ServiceConfig {
@@ -36,6 +44,8 @@ impl Default for ServiceConfig {
             max_attempts: 8,
             snapshot_every: Some(500),
             claim_lease: DEFAULT_CLAIM_LEASE,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            deliveries_per_organization: DEFAULT_DELIVERIES_PER_ORGANIZATION,
         }
     }
 }
@@ -65,6 +75,45 @@ impl ServiceConfig {
             .max(MIN_CLAIM_LEASE);
         self
     }
+    /// How many organizations the service keeps in memory (at least 1).
+    /// Default [`DEFAULT_CACHE_CAPACITY`] (10,000).
+    ///
+    /// Only organizations that exist are kept (a read of an unknown id
+    /// loads nothing into the cache); past the capacity, the least recently
+    /// used organization not in use by a running call is dropped, and
+    /// loaded again from the store (its latest snapshot and the events
+    /// after it) when next used. While every kept organization is in use,
+    /// the cache may hold more, up to one per running call, until the next
+    /// one is added. An evicted organization is never wrong, only slower:
+    /// the store's optimistic concurrency keeps writers correct whatever
+    /// this process holds in memory.
+    pub fn with_cache_capacity(mut self, organizations: usize) -> Self {
+        self.cache_capacity = organizations.max(1);
+        self
+    }
+    /// See [`with_cache_capacity`](ServiceConfig::with_cache_capacity).
+    pub fn cache_capacity(&self) -> usize {
+        self.cache_capacity
+    }
+    /// How many deliveries of one organization may be in flight at once in
+    /// this service (at least 1). Default
+    /// [`DEFAULT_DELIVERIES_PER_ORGANIZATION`] (2).
+    ///
+    /// A call to [`AccountService::deliver`] that finds the organization
+    /// at this limit returns at once with what it has sent so far (nothing
+    /// is claimed for it), so a tenant whose mail server is slow holds at
+    /// most this many of the host's delivery workers, each for at most its
+    /// settings' timeout; the other workers go on with other
+    /// organizations.
+    pub fn with_deliveries_per_organization(mut self, deliveries: usize) -> Self {
+        self.deliveries_per_organization = deliveries.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+    /// See
+    /// [`with_deliveries_per_organization`](ServiceConfig::with_deliveries_per_organization).
+    pub fn deliveries_per_organization(&self) -> usize {
+        self.deliveries_per_organization
+    }
     /// See [`with_claim_lease`](ServiceConfig::with_claim_lease).
     pub fn claim_lease(&self) -> std::time::Duration {
         std::time::Duration::try_from(self.claim_lease).unwrap_or(std::time::Duration::MAX)
@@ -93,6 +142,12 @@ pub enum ServiceError {
     /// twice).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The host's [`MailPolicy`] refuses the mail settings (a host that is
+    /// not allowed, a credential the organization does not have); nothing
+    /// was stored. Handle: show the message (HTTP 422); retry with other
+    /// settings.
+    #[error(transparent)]
+    MailSettingsRefused(#[from] MailRefusal),
     /// Other writers kept changing the organization; nothing was stored.
     /// Handle: try again later (HTTP 503).
     #[error(
@@ -110,10 +165,11 @@ pub enum ServiceError {
 
 impl ServiceError {
     /// A stable snake_case code: the [`DomainError::code`] of a refusal,
-    /// `store_error`, `contention` or `misuse`.
+    /// `mail_settings_refused`, `store_error`, `contention` or `misuse`.
     pub fn code(&self) -> &'static str {
         match self {
             ServiceError::Refused(e) => e.code(),
+            ServiceError::MailSettingsRefused(_) => "mail_settings_refused",
             ServiceError::Store(_) => "store_error",
             ServiceError::Contention { .. } => "contention",
             ServiceError::Misuse(_) => "misuse",
@@ -159,14 +215,26 @@ struct Entry {
 /// `writer` serializes this process's writers and refreshes of the
 /// organization (other organizations go on); it is held across store
 /// calls. `state` is only ever locked briefly, never across an `.await`,
-/// so readers and sign-ins never wait for a running append.
-#[derive(Default)]
+/// so readers and sign-ins never wait for a running append. `sending`
+/// bounds the organization's deliveries in flight.
 struct Slot {
     writer: tokio::sync::Mutex<()>,
     state: RwLock<Option<Entry>>,
+    sending: Arc<Semaphore>,
 }
 
 impl Slot {
+    fn new(config: &ServiceConfig) -> Slot {
+        Slot {
+            writer: tokio::sync::Mutex::new(()),
+            state: RwLock::new(None),
+            sending: Arc::new(Semaphore::new(config.deliveries_per_organization)),
+        }
+    }
+    /// Whether the organization is loaded and exists (has events).
+    fn exists(&self) -> bool {
+        self.read().as_ref().is_some_and(|e| e.org.version() > 0)
+    }
     fn read(&self) -> RwLockReadGuard<'_, Option<Entry>> {
         // A poisoned lock means a panic while applying events; the state is
         // then dropped below and rebuilt from the store.
@@ -174,6 +242,69 @@ impl Slot {
     }
     fn write(&self) -> RwLockWriteGuard<'_, Option<Entry>> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The organizations kept in memory: at most `capacity` (plus those in use
+/// by running calls), the least recently used dropped first.
+///
+/// Hand-written rather than a crate: a map and an ordered index of last
+/// uses are all it takes, and the one twist (never evict a slot a running
+/// call holds) needs a look at each candidate that LRU crates do not
+/// offer.
+struct Cache {
+    slots: HashMap<OrganizationId, (Arc<Slot>, u64)>,
+    /// Last use -> organization, oldest first.
+    uses: BTreeMap<u64, OrganizationId>,
+    clock: u64,
+    capacity: usize,
+}
+
+impl Cache {
+    fn new(capacity: usize) -> Cache {
+        Cache {
+            slots: HashMap::new(),
+            uses: BTreeMap::new(),
+            clock: 0,
+            capacity,
+        }
+    }
+
+    /// The organization's slot, marked as just used.
+    fn get(&mut self, id: &OrganizationId) -> Option<Arc<Slot>> {
+        self.clock = self.clock.wrapping_add(1);
+        let (slot, used) = self.slots.get_mut(id)?;
+        self.uses.remove(used);
+        *used = self.clock;
+        self.uses.insert(self.clock, id.clone());
+        Some(Arc::clone(slot))
+    }
+
+    /// Keeps `slot` for `id` unless one is kept already; evicts past the
+    /// capacity.
+    fn insert(&mut self, id: &OrganizationId, slot: &Arc<Slot>) {
+        if self.get(id).is_some() {
+            return;
+        }
+        self.slots
+            .insert(id.clone(), (Arc::clone(slot), self.clock));
+        self.uses.insert(self.clock, id.clone());
+        while self.slots.len() > self.capacity {
+            // The least recently used slot nobody holds: a running call
+            // keeps its slot (and its writer lock and delivery permits).
+            let idle = self.uses.iter().find_map(|(used, id)| {
+                let (slot, _) = self.slots.get(id)?;
+                (Arc::strong_count(slot) == 1).then_some(*used)
+            });
+            let Some(used) = idle else { break };
+            if let Some(id) = self.uses.remove(&used) {
+                self.slots.remove(&id);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.slots.len()
     }
 }
 
@@ -205,6 +336,25 @@ impl<M: Mailer> DynMailer for M {
     }
 }
 
+/// A mail policy behind a pointer (see [`DynMailer`]).
+trait DynPolicy: Send + Sync {
+    fn check_settings<'a>(
+        &'a self,
+        org: &'a OrganizationId,
+        settings: &'a MailSettings,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MailRefusal>> + Send + 'a>>;
+}
+
+impl<P: MailPolicy> DynPolicy for P {
+    fn check_settings<'a>(
+        &'a self,
+        org: &'a OrganizationId,
+        settings: &'a MailSettings,
+    ) -> Pin<Box<dyn Future<Output = Result<(), MailRefusal>> + Send + 'a>> {
+        Box::pin(MailPolicy::check_settings(self, org, settings))
+    }
+}
+
 /// Runs commands against organizations kept in a [`Store`].
 ///
 /// Every method is `async` and returns a `Send` future: call it from axum
@@ -224,11 +374,16 @@ impl<M: Mailer> DynMailer for M {
 /// Sign-ins go to the [`ActivityStore`](crate::ActivityStore), never the
 /// event stream, and never wait for an administrator's command. Invitation
 /// emails are queued by commands and sent by [`AccountService::deliver`].
+///
+/// Memory: the service keeps only organizations that exist, at most
+/// [`ServiceConfig::cache_capacity`] of them (least recently used dropped
+/// first); reading unknown ids keeps nothing.
 pub struct AccountService<S> {
     store: S,
     config: ServiceConfig,
-    cache: Mutex<HashMap<OrganizationId, Arc<Slot>>>,
+    cache: Mutex<Cache>,
     mailer: Option<Arc<dyn DynMailer>>,
+    policy: Option<Arc<dyn DynPolicy>>,
 }
 
 impl<S: Store> AccountService<S> {
@@ -242,8 +397,9 @@ impl<S: Store> AccountService<S> {
         AccountService {
             store,
             config,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Cache::new(config.cache_capacity)),
             mailer: None,
+            policy: None,
         }
     }
 
@@ -253,6 +409,34 @@ impl<S: Store> AccountService<S> {
     pub fn with_mailer(mut self, mailer: impl Mailer + 'static) -> AccountService<S> {
         self.mailer = Some(Arc::new(mailer));
         self
+    }
+
+    /// Checks every [`Command::SetMailSettings`] with `policy` before
+    /// deciding it: the settings' host must be one the policy allows and,
+    /// with authentication, the credential one the host holds for this
+    /// organization; otherwise the command is refused with
+    /// [`ServiceError::MailSettingsRefused`] and nothing is stored. The
+    /// policy is asked only after the command passed the organization's
+    /// own checks (the actor is an administrator, the settings are well
+    /// formed), so it answers nobody else.
+    ///
+    /// Without a policy, settings are stored unchecked, and only the
+    /// mailer's own check at each delivery protects the host (the
+    /// [`SmtpMailer`](crate::SmtpMailer) always makes it). An `SmtpMailer`
+    /// is a policy itself (its addresses policy, its own credentials):
+    /// `service.with_mail_policy(mailer.clone()).with_mailer(mailer)`.
+    pub fn with_mail_policy(mut self, policy: impl MailPolicy + 'static) -> AccountService<S> {
+        self.policy = Some(Arc::new(policy));
+        self
+    }
+
+    /// How many organizations the service holds in memory now (at most
+    /// about [`ServiceConfig::cache_capacity`]).
+    pub fn cached_organizations(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// The underlying store.
@@ -288,6 +472,7 @@ impl<S: Store> AccountService<S> {
                 self.refresh(id, &slot).await?;
             }
         }
+        self.remember(id, &slot);
         let state = slot.read();
         let entry = state.as_ref().ok_or_else(not_loaded)?;
         Ok(query(&entry.org))
@@ -322,6 +507,15 @@ impl<S: Store> AccountService<S> {
             return Err(ServiceError::Misuse(
                 "sign-ins go through AccountService::record_sign_in, which keeps them out of the event stream",
             ));
+        }
+        if let (Command::SetMailSettings { settings }, Some(policy)) = (command, &self.policy) {
+            // The organization's own checks first (rights, well-formed
+            // settings), so the policy's look-ups answer administrators
+            // only; then the host's policy, outside the writer lock (a
+            // name lookup may take seconds). The command is decided again
+            // below, against the latest state.
+            self.read(id, |org| org.decide(command, ctx)).await??;
+            policy.check_settings(id, settings).await?;
         }
         let (events, version, ()) = self
             .retry(|| self.attempt(id, |org| Ok((org.decide(command, ctx)?, ()))))
@@ -415,6 +609,7 @@ impl<S: Store> AccountService<S> {
                     let _writer = slot.writer.lock().await;
                     self.refresh(id, &slot).await?;
                 }
+                self.remember(id, &slot);
                 check(&slot).ok_or_else(not_loaded)?
             }
         };
@@ -462,6 +657,14 @@ impl<S: Store> AccountService<S> {
         let candidates = self.read(id, |org| org.deliverable(now, limit)).await?;
         let mut deliveries = Vec::with_capacity(candidates.len());
         for notification in candidates {
+            // At most `deliveries_per_organization` sends of this
+            // organization at once: at the limit, leave the rest for later
+            // (unclaimed) and free this worker. The slot is held until the
+            // send is recorded, so it is not evicted with its permits.
+            let slot = self.slot(id);
+            let Ok(_sending) = Arc::clone(&slot.sending).try_acquire_owned() else {
+                break;
+            };
             // Claim it, with the message to send; another worker's claim
             // (or a delivery) since the list was read makes this `None`.
             let (claimed, _, message) = self
@@ -527,6 +730,7 @@ impl<S: Store> AccountService<S> {
         let slot = self.slot(id);
         let _writer = slot.writer.lock().await;
         self.refresh(id, &slot).await?;
+        self.remember(id, &slot);
         let ((events, extra), before) = {
             let state = slot.read();
             let entry = state.as_ref().ok_or_else(not_loaded)?;
@@ -556,6 +760,8 @@ impl<S: Store> AccountService<S> {
                 .is_some_and(|every| version / every > before / every);
             due.then(|| entry.org.snapshot())
         };
+        // A new organization is kept from its first event on.
+        self.remember(id, &slot);
         if let Some(snapshot) = snapshot {
             // Best effort: events are the source of truth, a missing
             // snapshot only makes the next cold load slower.
@@ -564,10 +770,25 @@ impl<S: Store> AccountService<S> {
         Ok(Attempt::Done((events, version, extra)))
     }
 
-    /// The organization's cache slot (created empty on first use).
+    /// The organization's cache slot, or a new empty one that is not kept
+    /// (see [`remember`](AccountService::remember)).
     fn slot(&self, id: &OrganizationId) -> Arc<Slot> {
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(cache.entry(id.clone()).or_default())
+        cache
+            .get(id)
+            .unwrap_or_else(|| Arc::new(Slot::new(&self.config)))
+    }
+
+    /// Keeps `slot` in the cache if its organization exists and none is
+    /// kept for it yet (an unknown id is never kept; when two calls loaded
+    /// the same new organization, the first kept wins and the other's slot
+    /// is dropped after its call).
+    fn remember(&self, id: &OrganizationId, slot: &Arc<Slot>) {
+        if !slot.exists() {
+            return;
+        }
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        cache.insert(id, slot);
     }
 
     /// Loads the organization on first use (latest snapshot, or nothing),

@@ -656,3 +656,326 @@ async fn execute_refuses_sign_ins_which_go_through_record_sign_in() {
     assert!(err.to_string().contains("record_sign_in"), "{err}");
     assert_eq!(service.store().read(&id(), 0).await.unwrap().len(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Tenant safety (issue 15): ids, the cache, deliveries in flight
+// ---------------------------------------------------------------------------
+
+#[test]
+fn organization_ids_are_what_a_host_derives_from_a_slug_or_a_uuid() {
+    for good in [
+        "acme",
+        "Acme-Corp",
+        "tenant:42",
+        "eu.west_1:acme",
+        "3f2c8a4e-6b1d-4f7a-9c3e-2d5b8e1f0a7c",
+        &"a".repeat(128),
+    ] {
+        let id = OrganizationId::new(good).unwrap();
+        assert_eq!(id.as_str(), good);
+    }
+    for bad in [
+        String::new(),
+        " acme".into(),
+        "acme ".into(),
+        "ac me".into(),
+        "acme\t".into(),
+        "acme\n".into(),
+        "acme\u{200B}".into(),
+        "\u{FEFF}acme".into(),
+        "acme\u{202E}".into(),
+        "\u{FF41}cme".into(),
+        "acm\u{E9}".into(),
+        "\u{430}cme".into(),
+        "a/b".into(),
+        "a\\b".into(),
+        "a%2Fb".into(),
+        "a".repeat(129),
+        "\u{202E}".repeat(10_000),
+    ] {
+        let error = OrganizationId::new(bad.clone()).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("is not a valid organization id"), "{text}");
+        assert!(text.contains("1 to 128 characters"), "{text}");
+        // Safe to print: escaped, and short whatever was given.
+        assert!(
+            !text
+                .chars()
+                .any(|c| c.is_control() || matches!(c, '\u{200B}' | '\u{FEFF}' | '\u{202E}')),
+            "{text:?}"
+        );
+        assert!(text.chars().count() < 600, "{} chars", text.chars().count());
+    }
+}
+
+async fn create_org<S: org_accounts::Store>(service: &AccountService<S>, id: &OrganizationId) {
+    service
+        .execute(
+            id,
+            &Command::CreateOrganization { name: "Org".into() },
+            &ctx(ADMIN, 0),
+        )
+        .await
+        .unwrap();
+}
+
+/// Reading 200k organizations that do not exist grew the process by
+/// 200 MB: only organizations that exist are kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_organizations_are_never_cached() {
+    let service = AccountService::new(InMemoryStore::new());
+    create(&service).await;
+    assert_eq!(service.cached_organizations(), 1);
+    for i in 0..200_000 {
+        let unknown = OrganizationId::new(format!("unknown-{i}")).unwrap();
+        let members = service
+            .read(&unknown, |org| org.member_count())
+            .await
+            .unwrap();
+        assert_eq!(members, 0);
+    }
+    let unknown = OrganizationId::new("unknown").unwrap();
+    assert!(
+        service
+            .record_sign_in(&unknown, &ctx(ADMIN, 1))
+            .await
+            .is_err()
+    );
+    assert!(
+        service
+            .deliver(&unknown, at(1), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        service
+            .execute(&unknown, &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+            .await
+            .is_err()
+    );
+    assert_eq!(service.cached_organizations(), 1);
+    assert_eq!(service.store().read(&unknown, 0).await.unwrap(), []);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cache_is_bounded_and_an_evicted_organization_reloads() {
+    let config = ServiceConfig::default().with_cache_capacity(3);
+    assert_eq!(config.cache_capacity(), 3);
+    assert_eq!(ServiceConfig::default().cache_capacity(), 10_000);
+    assert_eq!(
+        ServiceConfig::default()
+            .with_cache_capacity(0)
+            .cache_capacity(),
+        1
+    );
+    let store = std::sync::Arc::new(InMemoryStore::new());
+    let service = AccountService::with_config(std::sync::Arc::clone(&store), config);
+    // Another service (another process) writes behind this one's back.
+    let other = AccountService::new(std::sync::Arc::clone(&store));
+    let ids: Vec<OrganizationId> = (0..10)
+        .map(|i| OrganizationId::new(format!("org-{i}")).unwrap())
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        create_org(&service, id).await;
+        let invitee = format!("user{n}@example.com");
+        service
+            .execute(id, &invite(&[invitee.as_str()]), &ctx(ADMIN, 1))
+            .await
+            .unwrap();
+        assert!(service.cached_organizations() <= 3);
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let late = format!("late{n}@example.com");
+        other
+            .execute(id, &invite(&[late.as_str()]), &ctx(ADMIN, 2))
+            .await
+            .unwrap();
+    }
+    // Evicted or not, every organization reads its latest state, and a
+    // command on it is decided against that state.
+    for round in 0..2 {
+        for (n, id) in ids.iter().enumerate() {
+            assert_eq!(
+                service.read(id, |org| org.member_count()).await.unwrap(),
+                3,
+                "{id} round {round}"
+            );
+            if round == 0 {
+                let late = format!("late{n}@example.com");
+                let again = service
+                    .execute(id, &invite(&[late.as_str()]), &ctx(ADMIN, 3))
+                    .await;
+                assert!(again.is_err(), "already invited: {again:?}");
+            }
+            assert!(service.cached_organizations() <= 3);
+        }
+    }
+    assert_eq!(service.cached_organizations(), 3);
+}
+
+/// An organization whose command is running is never evicted under it (its
+/// writer lock and delivery permits stay with it); the cache holds one more
+/// while it runs and shrinks back afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_organization_in_use_is_not_evicted_and_stays_correct() {
+    let store = std::sync::Arc::new(Gated {
+        inner: InMemoryStore::new(),
+        gate: tokio::sync::Semaphore::new(0),
+        waiting: tokio::sync::Notify::new(),
+    });
+    let service = std::sync::Arc::new(AccountService::with_config(
+        std::sync::Arc::clone(&store),
+        ServiceConfig::default().with_cache_capacity(1),
+    ));
+    let [a, b, c] = ["a", "b", "c"].map(|x| OrganizationId::new(x).unwrap());
+    store.gate.add_permits(3);
+    for id in [&a, &b, &c] {
+        create_org(&service, id).await;
+    }
+    assert_eq!(service.cached_organizations(), 1);
+    // A's append is stuck in the store, holding A's writer lock.
+    let stuck = {
+        let service = std::sync::Arc::clone(&service);
+        let a = a.clone();
+        tokio::spawn(async move {
+            service
+                .execute(&a, &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
+                .await
+        })
+    };
+    store.waiting.notified().await;
+    for id in [&b, &c, &b] {
+        assert_eq!(service.read(id, |org| org.member_count()).await.unwrap(), 1);
+        assert!(service.cached_organizations() <= 2);
+    }
+    store.gate.add_permits(1);
+    stuck.await.unwrap().unwrap();
+    assert_eq!(service.read(&a, |org| org.member_count()).await.unwrap(), 2);
+    assert_eq!(service.read(&b, |org| org.member_count()).await.unwrap(), 1);
+    assert_eq!(service.cached_organizations(), 1);
+}
+
+/// A mailer that holds every send to `slow` until the test releases it,
+/// and records how many were in flight at most.
+struct SlowMailer {
+    in_flight: AtomicUsize,
+    most: AtomicUsize,
+    sent: std::sync::Mutex<Vec<String>>,
+    release: tokio::sync::Semaphore,
+}
+
+impl org_accounts::Mailer for SlowMailer {
+    async fn send(
+        &self,
+        org: &OrganizationId,
+        _settings: &org_accounts::MailSettings,
+        email: &org_accounts::InvitationEmail,
+    ) -> Result<(), org_accounts::MailError> {
+        if org.as_str() == "slow" {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.release.acquire().await.unwrap().forget();
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.sent.lock().unwrap().push(email.to.as_str().to_owned());
+        Ok(())
+    }
+}
+
+/// A tenant whose mail server answers slowly holds at most two of the
+/// host's delivery workers: the others return at once, and other
+/// organizations' deliveries go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_tenant_holds_at_most_two_delivery_workers() {
+    assert_eq!(ServiceConfig::default().deliveries_per_organization(), 2);
+    let mailer = std::sync::Arc::new(SlowMailer {
+        in_flight: AtomicUsize::new(0),
+        most: AtomicUsize::new(0),
+        sent: std::sync::Mutex::default(),
+        release: tokio::sync::Semaphore::new(0),
+    });
+    let service = std::sync::Arc::new(
+        AccountService::new(InMemoryStore::new()).with_mailer(std::sync::Arc::clone(&mailer)),
+    );
+    let [slow, fast] = ["slow", "fast"].map(|x| OrganizationId::new(x).unwrap());
+    let settings = org_accounts::MailSettings::new(
+        "smtp.example.com",
+        587,
+        org_accounts::Email::parse("accounts@example.com").unwrap(),
+        "Accounts",
+    );
+    let addresses: Vec<String> = (0..10).map(|i| format!("user{i}@example.com")).collect();
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    for id in [&slow, &fast] {
+        create_org(&service, id).await;
+        service
+            .execute(
+                id,
+                &Command::SetMailSettings {
+                    settings: settings.clone(),
+                },
+                &ctx(ADMIN, 1),
+            )
+            .await
+            .unwrap();
+        service
+            .execute(id, &invite(&addresses), &ctx(ADMIN, 2))
+            .await
+            .unwrap();
+    }
+    // Six workers on the slow organization.
+    let workers: Vec<_> = (0..6)
+        .map(|_| {
+            let service = std::sync::Arc::clone(&service);
+            let slow = slow.clone();
+            tokio::spawn(async move { service.deliver(&slow, at(3), 100).await })
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while mailer.in_flight.load(Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "two sends started");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Four of them come back at once with nothing sent...
+    let mut waiting = Vec::new();
+    let mut returned = 0;
+    for worker in workers {
+        match tokio::time::timeout(std::time::Duration::from_millis(500), async {
+            while !worker.is_finished() {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        {
+            Ok(()) => {
+                let done = worker.await.unwrap().unwrap();
+                assert!(done.is_empty(), "{done:?}");
+                returned += 1;
+            }
+            Err(_) => waiting.push(worker),
+        }
+    }
+    assert_eq!(returned, 4);
+    assert_eq!(waiting.len(), 2);
+    // ...and another organization's emails go out meanwhile.
+    let fast_done = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        service.deliver(&fast, at(3), 100),
+    )
+    .await
+    .expect("another organization is not held up")
+    .unwrap();
+    assert_eq!(fast_done.len(), 10);
+    // Released, the two workers send the rest, each email once.
+    mailer.release.add_permits(100);
+    let mut slow_sent = 0;
+    for worker in waiting {
+        slow_sent += worker.await.unwrap().unwrap().len();
+    }
+    assert_eq!(slow_sent, 10);
+    assert_eq!(mailer.most.load(Ordering::SeqCst), 2);
+    let sent = mailer.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 20, "each email once: {sent:?}");
+    assert!(service.deliver(&slow, at(4), 100).await.unwrap().is_empty());
+}

@@ -6,6 +6,11 @@
 //!
 //! The tests run on a multi-threaded tokio runtime; the server is a plain
 //! thread, joined on the blocking pool.
+//!
+//! The mailer's policy refuses loopback unless the host allows it: every
+//! test that connects allows 127.0.0.1 explicitly ([`loopback`]); the tests
+//! that check refusals use the default policy or an injected resolver, and
+//! never let a connection leave this machine.
 // Tests and benches assert by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -17,14 +22,14 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use org_accounts::{
-    CredentialRef, Email, InvitationEmail, MailError, MailErrorKind, MailSettings, Mailer,
-    OrganizationId, SmtpMailer,
+    CredentialRef, DefaultMailPolicy, Email, InvitationEmail, MailError, MailErrorKind, MailPolicy,
+    MailSettings, Mailer, OrganizationId, SmtpMailer,
 };
 
 /// No test waits on the server longer than this.
@@ -49,6 +54,9 @@ struct Behaviour {
     silent: bool,
     /// On this verb, stop answering (a server that stalls mid-session).
     stall_on: Option<&'static str>,
+    /// Send the greeting one byte per second, for ever (each read gets
+    /// something, so only an overall deadline ends it).
+    trickle: bool,
 }
 
 impl Default for Behaviour {
@@ -59,6 +67,7 @@ impl Default for Behaviour {
             rcpt_reply: None,
             silent: false,
             stall_on: None,
+            trickle: false,
         }
     }
 }
@@ -131,6 +140,23 @@ fn serve_one(listener: &TcpListener, behaviour: Behaviour) -> io::Result<Option<
     stream.set_read_timeout(Some(SERVER_DEADLINE))?;
     stream.set_write_timeout(Some(SERVER_DEADLINE))?;
     let mut session = Session::default();
+    if behaviour.trickle {
+        // "220 " and then one byte a second until the client hangs up.
+        let mut writer = &stream;
+        writer.write_all(b"220 ")?;
+        let started = Instant::now();
+        while started.elapsed() < SERVER_DEADLINE {
+            thread::sleep(Duration::from_secs(1));
+            if writer
+                .write_all(b"x")
+                .and_then(|()| writer.flush())
+                .is_err()
+            {
+                break;
+            }
+        }
+        return Ok(Some(session));
+    }
     if behaviour.silent {
         // Hold the connection open, saying nothing, until the client gives up.
         let mut reader = BufReader::new(&stream);
@@ -514,9 +540,23 @@ fn invitation(settings: &MailSettings, organization: &str) -> InvitationEmail {
     )
 }
 
+/// The host's explicit allowance for the test servers: 127.0.0.1 only,
+/// where credentials may go without TLS (the test server speaks plain
+/// SMTP). Every other private address stays refused.
+fn loopback() -> DefaultMailPolicy {
+    DefaultMailPolicy::new()
+        .allowing(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .allowing_credentials_without_tls()
+}
+
 /// A mailer whose vault holds one secret: `smtp/example` = `s3cret pass`,
-/// for organization `acme` only.
+/// for organization `acme` only; allowed to reach the test servers.
 fn mailer() -> SmtpMailer {
+    vault_mailer().with_policy(loopback())
+}
+
+/// The same vault, under the default policy.
+fn vault_mailer() -> SmtpMailer {
     let vault = HashMap::from([(
         ("acme".to_owned(), "smtp/example".to_owned()),
         "s3cret pass".to_owned(),
@@ -709,6 +749,7 @@ async fn the_credential_resolver_is_given_the_organization() {
                 .push((org.as_str().to_owned(), reference.0.clone()));
             (org.as_str() == "acme" && reference.0 == "smtp").then(|| "acme pass".to_owned())
         })
+        .with_policy(loopback())
     };
 
     let server = Server::start(Behaviour::default());
@@ -787,6 +828,7 @@ async fn from_env_scopes_each_secret_to_its_organization() {
     let settings = settings(server.port).with_auth("mailer", CredentialRef("smtp".into()));
     let invitation = invitation(&settings, "Acme");
     SmtpMailer::from_env("TEST_PREFIX_")
+        .with_policy(loopback())
         .send(&acme(), &settings, &invitation)
         .await
         .expect("delivered");
@@ -801,6 +843,7 @@ async fn from_env_scopes_each_secret_to_its_organization() {
     let (listener, port) = idle_listener();
     let settings = self::settings(port).with_auth("mailer", CredentialRef("smtp".into()));
     let error = SmtpMailer::from_env("TEST_PREFIX_")
+        .with_policy(loopback())
         .send(&org("other"), &settings, &invitation)
         .await
         .unwrap_err();
@@ -810,6 +853,7 @@ async fn from_env_scopes_each_secret_to_its_organization() {
     // An empty prefix scopes nothing: it reads no variable, not even the
     // unprefixed one, which is set.
     let error = SmtpMailer::from_env("")
+        .with_policy(loopback())
         .send(&acme(), &settings, &invitation)
         .await
         .unwrap_err();
@@ -831,6 +875,7 @@ async fn a_missing_credential_is_a_configuration_error_without_connecting() {
     assert!(error.to_string().contains("credential"), "{error}");
 
     let error = SmtpMailer::from_env("ORG_ACCOUNTS_TEST_SURELY_UNSET_4F1C_")
+        .with_policy(loopback())
         .send(
             &acme(),
             &settings
@@ -1062,7 +1107,9 @@ async fn the_service_emails_an_invitation_through_smtp() {
     let now: org_accounts::Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
     let admin = Context::new(email("ada@example.com"), now);
     let id = acme();
-    let service = AccountService::new(InMemoryStore::new()).with_mailer(mailer());
+    let service = AccountService::new(InMemoryStore::new())
+        .with_mail_policy(mailer())
+        .with_mailer(mailer());
     service
         .execute(
             &id,
@@ -1073,8 +1120,9 @@ async fn the_service_emails_an_invitation_through_smtp() {
         )
         .await
         .unwrap();
-    let with_auth =
-        |port| settings(port).with_auth("mailer@example.com", CredentialRef("smtp/example".into()));
+    // Plain SMTP to the test server, so no credentials (they go only over
+    // TLS; the mailer tests above cover authentication).
+    let with_auth = settings;
 
     // The command stores the invitation and queues its email; it does not
     // connect to the mail server.
@@ -1184,4 +1232,246 @@ async fn the_service_emails_an_invitation_through_smtp() {
             .unwrap(),
         0
     );
+}
+
+// ---------------------------------------------------------------------------
+// Tests: the host's network and time (issue 15)
+// ---------------------------------------------------------------------------
+
+/// lettre's timeout bounds each read; a server that sends one byte every
+/// second never trips it. The settings' timeout is the deadline of the
+/// whole delivery.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_trickles_one_byte_a_second_is_cut_off_at_the_deadline() {
+    let server = Server::start(Behaviour {
+        trickle: true,
+        ..Behaviour::default()
+    });
+    let timeout = Duration::from_millis(2500);
+    let settings = settings(server.port).with_timeout(timeout);
+    let invitation = invitation(&settings, "Example Corp");
+
+    let started = Instant::now();
+    let error = mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    assert_failure(&error, MailErrorKind::Transient, None);
+    assert!(elapsed >= timeout, "gave up after {elapsed:?}");
+    assert!(
+        elapsed < timeout + Duration::from_millis(1500),
+        "cut off at the deadline, not later: {elapsed:?}"
+    );
+    assert!(error.to_string().contains("2500 ms"), "{error}");
+    server.session().await.expect("the mailer connected");
+}
+
+/// Under the default policy (no allowance), a host on loopback or any other
+/// internal address is refused as configuration, and nobody connects.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_default_policy_refuses_internal_hosts_without_connecting() {
+    let (listener, port) = idle_listener();
+    let invitation = invitation(&settings(port), "Example Corp");
+    // Literal addresses are not looked up; names go to an injected
+    // resolver that maps them onto internal addresses.
+    let lookups: Arc<Mutex<Vec<String>>> = Arc::default();
+    let policy = {
+        let lookups = Arc::clone(&lookups);
+        DefaultMailPolicy::new().with_resolver(move |host: String| {
+            lookups.lock().unwrap().push(host.clone());
+            let address: IpAddr = match host.as_str() {
+                "localhost" => "127.0.0.1",
+                "metadata.internal" => "169.254.169.254",
+                "redis.internal" => "10.0.0.7",
+                _ => "::1",
+            }
+            .parse()
+            .unwrap();
+            async move { Ok(vec![address]) }
+        })
+    };
+    let mailer = vault_mailer().with_policy(policy);
+    for host in [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "metadata.internal",
+        "redis.internal",
+        "anything.test",
+    ] {
+        let mut settings = settings(port).with_auth("mailer", CredentialRef("smtp/example".into()));
+        settings.host = host.to_owned();
+        let error = mailer
+            .send(&acme(), &settings, &invitation)
+            .await
+            .unwrap_err();
+        assert_failure(&error, MailErrorKind::Configuration, None);
+        assert!(error.to_string().contains("not allowed"), "{host}: {error}");
+        assert!(!error.to_string().contains("10.0.0.7"), "{error}");
+    }
+    assert_eq!(
+        *lookups.lock().unwrap(),
+        [
+            "localhost",
+            "metadata.internal",
+            "redis.internal",
+            "anything.test"
+        ]
+    );
+    // And the plain default mailer, with the system resolver, refuses the
+    // test server's own address.
+    let error = vault_mailer()
+        .send(&acme(), &settings(port), &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert_nobody_connected(&listener);
+}
+
+/// The mailer resolves the name once, through the policy, and connects to
+/// the address the policy vetted: the name (which no DNS server knows) is
+/// never looked up again, so an answer that changes between the check and
+/// the connection (DNS rebinding) cannot move the connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mailer_connects_to_the_address_it_vetted() {
+    let lookups = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let policy = {
+        let lookups = Arc::clone(&lookups);
+        loopback().with_resolver(move |host: String| {
+            // First answer: the test server. Any later answer: metadata.
+            let first = lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+            assert_eq!(host, "smtp.tenant.test");
+            let address: IpAddr = if first {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                "169.254.169.254".parse().unwrap()
+            };
+            async move { Ok(vec![address]) }
+        })
+    };
+    let mailer = vault_mailer().with_policy(policy);
+    let server = Server::start(Behaviour::default());
+    let mut settings = settings(server.port);
+    settings.host = "smtp.tenant.test".into();
+    let invitation = invitation(&settings, "Example Corp");
+    mailer
+        .send(&acme(), &settings, &invitation)
+        .await
+        .expect("delivered to the vetted address");
+    let session = server.session().await.expect("the mailer connected");
+    assert_delivered(&session, &settings, &invitation, "Example Corp");
+    assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // The name now points at the metadata service: refused, no connection.
+    let error = mailer
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert_eq!(lookups.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+/// Credentials go only over TLS: settings with authentication and TLS off
+/// (stored before the core refused them) fail as configuration, without
+/// connecting, unless the host allowed plain credentials to that address.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_never_go_without_tls() {
+    let (listener, port) = idle_listener();
+    let settings = settings(port).with_auth("mailer", CredentialRef("smtp/example".into()));
+    let invitation = invitation(&settings, "Example Corp");
+    let strict = vault_mailer()
+        .with_policy(DefaultMailPolicy::new().allowing(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let error = strict
+        .send(&acme(), &settings, &invitation)
+        .await
+        .unwrap_err();
+    assert_failure(&error, MailErrorKind::Configuration, None);
+    assert!(error.to_string().contains("TLS"), "{error}");
+    assert_nobody_connected(&listener);
+    // The allowance covers only addresses the host named.
+    let loose = DefaultMailPolicy::new().allowing_credentials_without_tls();
+    assert!(!loose.allows_credentials_without_tls("8.8.8.8:25".parse().unwrap()));
+    assert!(loopback().allows_credentials_without_tls("127.0.0.1:25".parse().unwrap()));
+    assert!(!loopback().allows_credentials_without_tls("127.0.0.2:25".parse().unwrap()));
+}
+
+/// The attack of issue 15, end to end: with a secret of the host in the
+/// vault, a tenant administrator points the mail settings at their own
+/// server and names that secret. The settings are refused when saved, with
+/// the same message as a reference nobody has; nothing reaches the
+/// listener; the secret appears nowhere.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_cannot_send_the_hosts_secret_to_its_own_server() {
+    use org_accounts::{AccountService, Command, Context, InMemoryStore, ServiceError};
+
+    const HOST_SECRET: &str = "postgres://app:s3cret@db.internal/prod";
+    let vault = HashMap::from([
+        (
+            ("acme".to_owned(), "smtp".to_owned()),
+            "acme pass".to_owned(),
+        ),
+        (
+            ("host".to_owned(), "HOST_SECRET".to_owned()),
+            HOST_SECRET.to_owned(),
+        ),
+    ]);
+    let mailer = SmtpMailer::new(move |org, reference| {
+        vault
+            .get(&(org.as_str().to_owned(), reference.0.clone()))
+            .cloned()
+    })
+    .with_policy(loopback());
+    let service = AccountService::new(InMemoryStore::new())
+        .with_mail_policy(mailer.clone())
+        .with_mailer(mailer);
+    let now: org_accounts::Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
+    let admin = Context::new(email("ada@example.com"), now);
+    let id = org("evil");
+    service
+        .execute(
+            &id,
+            &Command::CreateOrganization {
+                name: "Evil".into(),
+            },
+            &admin,
+        )
+        .await
+        .unwrap();
+    let server = Server::start(Behaviour::default());
+    let mut refusals = Vec::new();
+    for reference in ["HOST_SECRET", "smtp", "NO_SUCH_SECRET"] {
+        let settings = settings(server.port)
+            .with_tls(true)
+            .with_auth("x", CredentialRef(reference.into()));
+        let error = service
+            .execute(&id, &Command::SetMailSettings { settings }, &admin)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, ServiceError::MailSettingsRefused(_)),
+            "{reference}: {error:?}"
+        );
+        assert_eq!(error.code(), "mail_settings_refused");
+        refusals.push(error.to_string());
+    }
+    assert!(
+        refusals.iter().all(|r| *r == refusals[0]),
+        "no oracle: {refusals:#?}"
+    );
+    assert!(refusals[0].contains("credential"), "{}", refusals[0]);
+    assert!(!refusals[0].contains("s3cret"));
+    assert_eq!(
+        service.read(&id, |org| org.version()).await.unwrap(),
+        1,
+        "nothing stored"
+    );
+    assert!(
+        service
+            .read(&id, |org| org.mail_settings().is_none())
+            .await
+            .unwrap()
+    );
+    // Nobody ever connected to the tenant's server.
+    assert!(server.session().await.is_none());
 }

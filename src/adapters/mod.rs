@@ -1,8 +1,9 @@
 //! Adapters: the ports implemented over real storage and mail servers, each
 //! in its own module behind its feature (the in-memory store is always
-//! built).
+//! built, and so is the default mail policy).
 
 pub(crate) mod memory;
+pub(crate) mod policy;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 #[cfg(feature = "smtp")]

@@ -6,6 +6,7 @@
 //! organization and invitations are rare, so nothing is pooled.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use lettre::message::header::ContentType;
@@ -15,6 +16,8 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::MailErrorKind;
+use crate::adapters::policy::DefaultMailPolicy;
+use crate::ports::{MailPolicy, MailRefusal};
 use crate::{
     CredentialRef, Email, InvitationEmail, MailError, MailSettings, Mailer, OrganizationId,
 };
@@ -36,12 +39,31 @@ type Resolver = dyn Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send
 /// system certificate store is needed). `timeout` bounds connecting and
 /// each exchange with the server.
 ///
-/// When the settings have authentication, the password is resolved from
-/// its [`CredentialRef`] at each delivery by the resolver the mailer was
-/// built with, which is given the organization too, so a host scopes
-/// secrets per organization (see [`SmtpMailer::from_env`]). The password is
-/// sent with `AUTH PLAIN` or `AUTH LOGIN`, whichever the server offers, and
-/// never stored in the mailer, nor in any error.
+/// **Where it connects.** Before connecting, the mailer asks its
+/// [`MailPolicy`] ([`DefaultMailPolicy`] unless
+/// [`with_policy`](SmtpMailer::with_policy) sets another) for the
+/// addresses of the settings' host: the name is resolved once, every
+/// address checked (the default refuses loopback, private, link-local,
+/// metadata and other non-public addresses), and the mailer connects to the
+/// first returned address itself, never to the name, so a name that
+/// resolves elsewhere a moment later (DNS rebinding) does not move the
+/// connection. The name is kept for TLS (SNI and certificate checks). A
+/// refused host fails as a configuration error without any connection.
+///
+/// **Credentials.** When the settings have authentication, the password is
+/// resolved from its [`CredentialRef`] at each delivery by the resolver the
+/// mailer was built with, which is given the organization too, so a host
+/// scopes secrets per organization (see [`SmtpMailer::from_env`]). The
+/// password is sent with `AUTH PLAIN` or `AUTH LOGIN`, whichever the server
+/// offers, only over TLS (unless the policy allows otherwise for an address
+/// the host named, such as its own relay on loopback), and never stored in
+/// the mailer, nor in any error.
+///
+/// The mailer is a [`MailPolicy`] too: addresses from its policy,
+/// [`credential_exists`](MailPolicy::credential_exists) from its credential
+/// resolver (the answer only, never the secret). Give it to the service as
+/// its policy, so settings naming a refused host or a credential the
+/// organization does not have are refused when saved:
 ///
 /// The message is plain text (UTF-8), from `"sender name"
 /// <sender address>` to the invitee, with the email's subject and body.
@@ -59,13 +81,16 @@ type Resolver = dyn Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send
 /// // Passwords live in environment variables scoped per organization (see
 /// // SmtpMailer::env_var_name): organization "acme", reference "smtp" reads
 /// // $ORG_ACCOUNTS_SMTP_61636D65_736D7470.
+/// let mailer = SmtpMailer::from_env("ORG_ACCOUNTS_SMTP_");
 /// let service = AccountService::new(InMemoryStore::new())
-///     .with_mailer(SmtpMailer::from_env("ORG_ACCOUNTS_SMTP_"));
+///     .with_mail_policy(mailer.clone())
+///     .with_mailer(mailer);
 /// # drop(service);
 /// ```
 #[derive(Clone)]
-pub struct SmtpMailer {
+pub struct SmtpMailer<P = DefaultMailPolicy> {
     resolve: Arc<Resolver>,
+    policy: P,
 }
 
 impl SmtpMailer {
@@ -90,6 +115,7 @@ impl SmtpMailer {
     ) -> Self {
         SmtpMailer {
             resolve: Arc::new(resolve),
+            policy: DefaultMailPolicy::new(),
         }
     }
 
@@ -131,6 +157,34 @@ impl SmtpMailer {
             env_part(&reference.0)
         )
     }
+}
+
+impl<P: MailPolicy> SmtpMailer<P> {
+    /// The same mailer, asking `policy` which addresses it may connect to
+    /// (and whether credentials may go without TLS). Credentials still come
+    /// from the mailer's resolver.
+    ///
+    /// ```
+    /// use std::net::{IpAddr, Ipv4Addr};
+    ///
+    /// use org_accounts::{DefaultMailPolicy, SmtpMailer};
+    ///
+    /// // The host's own relay on loopback is allowed; nothing else private.
+    /// let mailer = SmtpMailer::from_env("ACCOUNTS_SMTP_")
+    ///     .with_policy(DefaultMailPolicy::new().allowing(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    /// # drop(mailer);
+    /// ```
+    pub fn with_policy<Q: MailPolicy>(self, policy: Q) -> SmtpMailer<Q> {
+        SmtpMailer {
+            resolve: self.resolve,
+            policy,
+        }
+    }
+
+    /// The policy the mailer asks.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
 
     fn credentials(
         &self,
@@ -157,13 +211,13 @@ fn env_part(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02X}")).collect()
 }
 
-impl fmt::Debug for SmtpMailer {
+impl<P> fmt::Debug for SmtpMailer<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SmtpMailer").finish_non_exhaustive()
     }
 }
 
-impl Mailer for SmtpMailer {
+impl<P: MailPolicy> Mailer for SmtpMailer<P> {
     async fn send(
         &self,
         org: &OrganizationId,
@@ -173,12 +227,27 @@ impl Mailer for SmtpMailer {
         // Resolve the secret first: a missing one fails without connecting.
         let credentials = self.credentials(org, settings)?;
         let message = message(email)?;
-        let transport = transport(settings, credentials)?;
         // lettre's timeout bounds each read; a server that trickles one
         // byte at a time would hold the delivery for ever. The settings'
-        // timeout is the deadline of the whole delivery.
-        match tokio::time::timeout(settings.timeout, transport.send(message)).await {
-            Ok(sent) => sent.map(drop).map_err(smtp_error),
+        // timeout is the deadline of the whole delivery, name lookup
+        // included.
+        let delivery = async {
+            let address = self.vetted_address(org, settings).await?;
+            if credentials.is_some()
+                && security(settings) == Security::None
+                && !self.policy.allows_credentials_without_tls(address)
+            {
+                return Err(MailError::new(
+                    MailErrorKind::Configuration,
+                    None,
+                    "credentials are never sent without TLS: turn TLS on in the mail settings",
+                ));
+            }
+            let transport = transport(settings, address, credentials)?;
+            transport.send(message).await.map(drop).map_err(smtp_error)
+        };
+        match tokio::time::timeout(settings.timeout, delivery).await {
+            Ok(sent) => sent,
             Err(_) => Err(MailError::new(
                 MailErrorKind::Transient,
                 None,
@@ -188,6 +257,51 @@ impl Mailer for SmtpMailer {
                 ),
             )),
         }
+    }
+}
+
+impl<P: MailPolicy> SmtpMailer<P> {
+    /// The address to connect to: the host resolved once and checked by
+    /// the policy.
+    async fn vetted_address(
+        &self,
+        org: &OrganizationId,
+        settings: &MailSettings,
+    ) -> Result<SocketAddr, MailError> {
+        let refused = |refusal: MailRefusal| {
+            MailError::new(MailErrorKind::Configuration, None, refusal.to_string())
+        };
+        let host = settings.host.trim();
+        let addresses = self
+            .policy
+            .allowed_addresses(org, host, settings.port)
+            .await
+            .map_err(refused)?;
+        addresses
+            .first()
+            .copied()
+            .ok_or_else(|| refused(MailRefusal::host_not_allowed(host)))
+    }
+}
+
+/// The mailer as a policy: addresses from its policy, credentials from its
+/// resolver (whether it has one; the secret is dropped at once).
+impl<P: MailPolicy> MailPolicy for SmtpMailer<P> {
+    fn allowed_addresses(
+        &self,
+        org: &OrganizationId,
+        host: &str,
+        port: u16,
+    ) -> impl std::future::Future<Output = Result<Vec<SocketAddr>, MailRefusal>> + Send {
+        self.policy.allowed_addresses(org, host, port)
+    }
+
+    async fn credential_exists(&self, org: &OrganizationId, reference: &CredentialRef) -> bool {
+        (self.resolve)(org, reference).is_some()
+    }
+
+    fn allows_credentials_without_tls(&self, address: SocketAddr) -> bool {
+        self.policy.allows_credentials_without_tls(address)
     }
 }
 
@@ -210,18 +324,25 @@ fn security(settings: &MailSettings) -> Security {
     }
 }
 
+/// A transport to `address` (an IP address: lettre does no name lookup
+/// for it), with TLS checked against the settings' host name.
 fn transport(
     settings: &MailSettings,
+    address: SocketAddr,
     credentials: Option<Credentials>,
 ) -> Result<SmtpTransport, MailError> {
     let host = settings.host.trim();
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     let tls = match security(settings) {
         Security::None => Tls::None,
         Security::StartTls => Tls::Required(tls_parameters(host)?),
         Security::Implicit => Tls::Wrapper(tls_parameters(host)?),
     };
-    let mut builder = SmtpTransport::builder_dangerous(host)
-        .port(settings.port)
+    let mut builder = SmtpTransport::builder_dangerous(address.ip().to_string())
+        .port(address.port())
         .tls(tls)
         .timeout(Some(settings.timeout));
     if let Some(credentials) = credentials {
@@ -304,7 +425,8 @@ mod tests {
     #[test]
     fn tls_parameters_build_without_system_certificates() {
         for port in [465, 587] {
-            transport(&settings(port, true), None).expect("rustls with the Mozilla roots");
+            transport(&settings(port, true), ([203, 0, 113, 7], port).into(), None)
+                .expect("rustls with the Mozilla roots");
         }
     }
 
