@@ -13,11 +13,12 @@
 //! use proptest::prelude::*;
 //!
 //! proptest! {
-//!     #[test]
+//!     // `#[test]` here in a test file.
 //!     fn spellings_are_one_address((a, b) in email_spellings()) {
 //!         prop_assert_eq!(Email::parse(&a).unwrap(), Email::parse(&b).unwrap());
 //!     }
 //! }
+//! # spellings_are_one_address();
 //! ```
 
 // The strategies build only inputs the generators can vouch for; where a
