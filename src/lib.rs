@@ -200,7 +200,7 @@ pub use crate::core::bulk::{
     InviteFile, MAX_CSV_ROWS, RowError, RowOutcome, RowReport, SkipReason, read_invite_csv,
 };
 pub use crate::core::command::{
-    Command, Context, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS,
+    Command, Context, Limits, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS,
 };
 pub use crate::core::email::{
     AddressListError, Email, EmailError, EmailErrorKind, MAX_EMAIL_BYTES, MAX_LOCAL_PART_BYTES,
@@ -210,7 +210,9 @@ pub use crate::core::error::DomainError;
 pub use crate::core::event::{EVENT_SCHEMA_VERSION, Event, EventKind};
 pub use crate::core::ids::{GroupId, NotificationId, ServiceId, UserId};
 pub use crate::core::mail::{
-    CredentialRef, InvitationEmail, MailError, MailErrorKind, MailSettings, SmtpAuth,
+    CredentialRef, InvitationEmail, MAX_CREDENTIAL_REF_CHARS, MAX_MAIL_ERROR_CHARS,
+    MAX_MAIL_HOST_BYTES, MAX_SENDER_NAME_CHARS, MAX_SMTP_USERNAME_BYTES, MailError, MailErrorKind,
+    MailSettings, SmtpAuth,
 };
 pub use crate::core::names::{
     GroupName, GroupNameError, GroupNameErrorKind, LicenseKind, MAX_GROUP_NAME_CHARS,

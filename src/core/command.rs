@@ -4,7 +4,9 @@ use jiff::Timestamp;
 
 use std::time::Duration;
 
-use crate::{Assignee, Email, GroupName, LicenseKind, MailSettings, RoleName, ServiceName};
+use crate::{
+    Assignee, DomainError, Email, GroupName, LicenseKind, MailSettings, RoleName, ServiceName,
+};
 
 /// Most addresses one invitation may name (use a CSV file for more).
 pub const MAX_INVITEES: usize = 20;
@@ -13,22 +15,162 @@ pub const MAX_INVITE_GROUPS: usize = 20;
 /// Longest organization name, in characters.
 pub const MAX_ORGANIZATION_NAME_CHARS: usize = 100;
 
-/// Who is acting, and when.
+/// Who is acting, when, and within which limits.
 ///
 /// The core reads no clock: the caller passes `now`, so deciding is
-/// deterministic and testable.
+/// deterministic and testable. The [`Limits`] come from the host (never
+/// from a command, so a tenant's administrator cannot raise them):
+/// [`Context::new`] uses [`Limits::default`], and
+/// [`Context::with_limits`] sets the host's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Context {
     /// The signed-in person issuing the command.
     pub actor: Email,
     /// The time the command is issued.
     pub now: Timestamp,
+    /// The bounds on what one organization may hold and one command may
+    /// name, set by the host.
+    pub limits: Limits,
 }
 
 impl Context {
-    /// A context for `actor` at `now`.
+    /// A context for `actor` at `now`, with the default [`Limits`].
     pub fn new(actor: Email, now: Timestamp) -> Context {
-        Context { actor, now }
+        Context {
+            actor,
+            now,
+            limits: Limits::default(),
+        }
+    }
+
+    /// The same context with the host's `limits`.
+    ///
+    /// ```
+    /// use org_accounts::{Context, Email, Limits};
+    ///
+    /// let limits = Limits::default().with_custom_groups(100).with_services(20);
+    /// let ctx = Context::new(Email::parse("ada@example.com")?, jiff::Timestamp::UNIX_EPOCH)
+    ///     .with_limits(limits);
+    /// assert_eq!(ctx.limits.custom_groups, 100);
+    /// # Ok::<(), org_accounts::EmailError>(())
+    /// ```
+    pub fn with_limits(mut self, limits: Limits) -> Context {
+        self.limits = limits;
+        self
+    }
+}
+
+/// The bounds on everything a tenant can grow, set per organization by the
+/// host (through [`Context::with_limits`]), never by a command.
+///
+/// Many organizations share one host, and any organization's administrator
+/// may be an attacker: every list a command can grow is bounded, so one
+/// tenant cannot exhaust the host's memory or CPU. A command that would go
+/// past a bound is refused with
+/// [`DomainError::LimitReached`](crate::DomainError::LimitReached), which
+/// names the bound; nothing changes.
+///
+/// The defaults allow a million-member organization with 100,000-member
+/// groups (members themselves are not bounded here; a group grows through
+/// several commands):
+///
+/// | bound | default |
+/// | --- | --- |
+/// | [`custom_groups`](Limits::custom_groups) in an organization | 5,000 |
+/// | [`services`](Limits::services) in an organization | 500 |
+/// | [`roles_per_service`](Limits::roles_per_service) (distinct, ignoring case) | 100 |
+/// | [`license_kinds`](Limits::license_kinds) (license pools) in an organization | 500 |
+/// | [`users_per_command`](Limits::users_per_command): addresses named in one `RemoveUsers`, `CreateGroup`, `AddGroupMembers` or `RemoveGroupMembers` | 10,000 |
+///
+/// Fixed bounds, the same for every host: at most 20 invitees and 20
+/// groups per invitation ([`MAX_INVITEES`], [`MAX_INVITE_GROUPS`]), 1000
+/// rows per CSV file, one default role per default group in a service (so
+/// no more default roles than [`DefaultGroup::ALL`](crate::DefaultGroup::ALL)
+/// has groups), one queued invitation email per member (resends collapse
+/// onto it; see [`QueuedEmail`](crate::QueuedEmail)), delivery error text
+/// of at most [`MAX_MAIL_ERROR_CHARS`](crate::MAX_MAIL_ERROR_CHARS)
+/// characters, names of at most 64 characters (100 for an organization or
+/// a sender name), and the mail settings' fields (see
+/// [`MailSettings`](crate::MailSettings)).
+///
+/// Limits are checked when a command is decided, never when events are
+/// applied: lowering a limit removes nothing from an organization that
+/// holds more, it only refuses growth beyond the new bound.
+///
+/// ```
+/// use org_accounts::Limits;
+///
+/// let limits = Limits::default();
+/// assert_eq!(limits.custom_groups, 5_000);
+/// assert_eq!(limits.users_per_command, 10_000);
+/// let small = limits.with_roles_per_service(20).with_license_kinds(50);
+/// assert_eq!((small.roles_per_service, small.license_kinds), (20, 50));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Most custom groups an organization may have.
+    pub custom_groups: usize,
+    /// Most services an organization may have.
+    pub services: usize,
+    /// Most roles one service may define (distinct, ignoring case).
+    pub roles_per_service: usize,
+    /// Most license kinds (license pools) an organization may have.
+    pub license_kinds: usize,
+    /// Most addresses one `RemoveUsers`, `CreateGroup`, `AddGroupMembers`
+    /// or `RemoveGroupMembers` may name (repeats counted).
+    pub users_per_command: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            custom_groups: 5_000,
+            services: 500,
+            roles_per_service: 100,
+            license_kinds: 500,
+            users_per_command: 10_000,
+        }
+    }
+}
+
+impl Limits {
+    /// Sets the most custom groups an organization may have.
+    pub fn with_custom_groups(mut self, n: usize) -> Limits {
+        self.custom_groups = n;
+        self
+    }
+    /// Sets the most services an organization may have.
+    pub fn with_services(mut self, n: usize) -> Limits {
+        self.services = n;
+        self
+    }
+    /// Sets the most roles one service may define.
+    pub fn with_roles_per_service(mut self, n: usize) -> Limits {
+        self.roles_per_service = n;
+        self
+    }
+    /// Sets the most license kinds (pools) an organization may have.
+    pub fn with_license_kinds(mut self, n: usize) -> Limits {
+        self.license_kinds = n;
+        self
+    }
+    /// Sets the most addresses one command may name.
+    pub fn with_users_per_command(mut self, n: usize) -> Limits {
+        self.users_per_command = n;
+        self
+    }
+
+    /// Refuses `given` addresses in one command when over
+    /// [`users_per_command`](Limits::users_per_command).
+    pub(crate) fn check_users(&self, given: usize) -> Result<(), DomainError> {
+        if given > self.users_per_command {
+            return Err(DomainError::LimitReached {
+                what: "users named in one command",
+                limit: self.users_per_command,
+            });
+        }
+        Ok(())
     }
 }
 

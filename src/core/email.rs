@@ -9,6 +9,7 @@ use email_address::{EmailAddress, Options};
 use idna::AsciiDenyList;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_normalization::{UnicodeNormalization, is_nfc};
+use unicode_security::mixed_script::AugmentedScriptSet;
 
 /// Longest local part (before the `@`), in bytes (RFC 5321 §4.5.3.1.1).
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
@@ -27,10 +28,40 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 ///   a letter;
 /// - the local part is at most 64 bytes and the whole address 254 bytes;
 /// - no control, format, invisible or look-alike character (zero-width
-///   space, BOM, non-breaking space, curly quotes, full-width `＠`, ...).
+///   space, BOM, non-breaking space, curly quotes, full-width `＠`, ...);
+/// - no mixing of scripts inside the local part or inside one domain label
+///   (see below).
 ///
 /// Internationalized addresses (`josé@exämple.de`, `用户@例子.广告`) are
 /// accepted.
+///
+/// # Mixed scripts
+///
+/// A look-alike address swaps one letter for a letter of another script
+/// that looks the same: `pаypal@example.com` with a Cyrillic `а`, or
+/// `boss@exаmple.com`. Such an address is another mailbox, and an
+/// invitation sent to it reaches whoever registered it. So the local part
+/// and each domain label (checked in its Unicode form, also when typed as
+/// `xn--`) must each satisfy the *highly restrictive* level of Unicode
+/// Technical Standard #39 (the level browsers apply to domain names before
+/// showing them in Unicode), with the script data of the `unicode-security`
+/// crate:
+///
+/// - one script per part: Latin, Cyrillic, Greek, Arabic, Devanagari, Han,
+///   ... (`josé`, `дмитрий`, `用户`); digits and punctuation (`.`, `-`,
+///   `+`, `_`) belong to every script, and combining marks to the letter
+///   they follow;
+/// - or Latin together with the scripts written with Han in one language:
+///   Han, Hiragana and Katakana (Japanese), Han and Bopomofo (Chinese), Han
+///   and Hangul (Korean): `tanaka田中@example.jp`, `サポート@例え.jp`;
+/// - any other mix is refused with [`EmailErrorKind::MixedScripts`]
+///   (Latin with Cyrillic or Greek, Cyrillic with Greek, ...), naming the
+///   part and its scripts: retype it in one script.
+///
+/// Each part is checked on its own, so `ivan@пример.рф` (a Latin local part,
+/// a Cyrillic domain) is fine. Pure ASCII is a single script and is never
+/// looked at. Addresses read back from a store (events, snapshots) load
+/// even when they break this rule: the rule may be newer than the data.
 ///
 /// # Identity
 ///
@@ -107,12 +138,18 @@ impl Email {
             let upper_case = text.bytes().any(|b| b.is_ascii_uppercase());
             return Ok(Email::ascii(text, upper_case));
         }
-        check(text)
-            .and_then(|()| Email::build(text, DomainRule::Strict))
-            .map_err(|kind| EmailError {
-                input: input.to_owned(),
-                kind,
-            })
+        Email::strict(text).map_err(|kind| EmailError {
+            input: input.to_owned(),
+            kind,
+        })
+    }
+
+    /// Every rule of [`Email::parse`], on trimmed text.
+    fn strict(text: &str) -> Result<Email, EmailErrorKind> {
+        check(text)?;
+        let email = Email::build(text, DomainRule::Strict)?;
+        check_scripts(text)?;
+        Ok(email)
     }
 
     /// Builds the address and its canonical key from text that passed the
@@ -182,7 +219,7 @@ impl Email {
     /// ever written, so longer text is refused as damage.
     pub(crate) fn from_stored(stored: &str) -> Result<Email, String> {
         let text = stored.trim();
-        let why = match check(text).and_then(|()| Email::build(text, DomainRule::Strict)) {
+        let why = match Email::strict(text) {
             Ok(email) => return Ok(email),
             Err(kind) => kind,
         };
@@ -522,12 +559,103 @@ pub enum EmailErrorKind {
         /// is at fault.
         label: String,
     },
+    /// The local part or a domain label mixes scripts in a way UTS #39
+    /// does not allow at its highly restrictive level, as look-alike
+    /// addresses do (`pаypal@example.com` with a Cyrillic `а`); see
+    /// [`Email`]'s docs.
+    #[error(
+        "{part:?} mixes letters of the {} scripts, as look-alike addresses do (a Cyrillic \"а\" \
+         among Latin letters looks the same but is another mailbox); retype it with the letters \
+         of one script",
+        scripts.join(" and ")
+    )]
+    MixedScripts {
+        /// The local part or domain label, as typed (a label typed in its
+        /// `xn--` form is shown in Unicode).
+        part: String,
+        /// The scripts found in it, in order of appearance.
+        scripts: Vec<&'static str>,
+    },
     /// Any other syntax error (`a@@b.com`, `a..b@x.com`, `.a@x.com`, `a@b@c.com`).
     #[error("it is not of the form name@example.com ({detail})")]
     Syntax {
         /// What the syntax checker found.
         detail: String,
     },
+}
+
+/// Refuses an address whose local part or any domain label is not
+/// *highly restrictive* in the sense of UTS #39 (see [`Email`]'s docs).
+/// Pure ASCII text without `xn--` labels passes at once.
+fn check_scripts(text: &str) -> Result<(), EmailErrorKind> {
+    let (local, domain) = text.rsplit_once('@').unwrap_or((text, ""));
+    if text.is_ascii() && !has_ace_label(domain) {
+        return Ok(());
+    }
+    let mixed = |part: &str| EmailErrorKind::MixedScripts {
+        part: part.to_owned(),
+        scripts: scripts_of(part),
+    };
+    if !highly_restrictive(local) {
+        return Err(mixed(local));
+    }
+    for label in domain.split('.') {
+        if !highly_restrictive(label) {
+            return Err(mixed(label));
+        }
+        if label.is_ascii() && has_ace_label(label) {
+            // The label as it is shown in Unicode (a valid `xn--` label
+            // has one: the domain passed IDNA already).
+            let (unicode, _) = idna::domain_to_unicode(label);
+            if !highly_restrictive(&unicode) {
+                return Err(mixed(&unicode));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `part` is single-script, or Latin with Han and the scripts
+/// written with it in one language (Japanese: Hiragana, Katakana; Chinese:
+/// Bopomofo; Korean: Hangul): UTS #39's highly restrictive level, without
+/// its identifier-character test (an address allows `+`, `!`, ...; which
+/// characters may appear is decided by [`forbidden`]).
+fn highly_restrictive(part: &str) -> bool {
+    if part.is_ascii() {
+        return true;
+    }
+    let latin = AugmentedScriptSet::for_char('a').base;
+    let mut all = AugmentedScriptSet::default();
+    let mut beside_latin = AugmentedScriptSet::default();
+    for c in part.chars() {
+        let set = AugmentedScriptSet::for_char(c);
+        all.intersect_with(set);
+        // Characters of Latin (and those of every script, such as digits)
+        // may sit beside any one of the Han-based writing systems.
+        if set.base.intersection(latin).is_empty() {
+            beside_latin.intersect_with(set);
+        }
+    }
+    !all.is_empty() || beside_latin.hanb || beside_latin.jpan || beside_latin.kore
+}
+
+/// The scripts of `part`'s characters, each once, in order of appearance
+/// (characters of every script, such as digits, left out).
+fn scripts_of(part: &str) -> Vec<&'static str> {
+    let mut scripts: Vec<&'static str> = Vec::new();
+    for c in part.chars() {
+        let set = AugmentedScriptSet::for_char(c);
+        if set.is_all() {
+            continue;
+        }
+        if let Some(script) = set.base.iter().next() {
+            let name = script.full_name();
+            if !scripts.contains(&name) {
+                scripts.push(name);
+            }
+        }
+    }
+    scripts
 }
 
 fn check(text: &str) -> Result<(), EmailErrorKind> {
@@ -1115,6 +1243,94 @@ mod tests {
         // layout: the key follows the text only when it differs.
         assert_eq!(e("ann@x.com").buf.len(), "ann@x.com".len());
         assert_eq!(e("Ann@x.com").buf.as_ref(), "Ann@x.comann@x.com");
+    }
+
+    #[test]
+    fn look_alike_addresses_that_mix_scripts_are_refused() {
+        for (address, part, scripts) in [
+            // A Cyrillic `а` among Latin letters, in the local part.
+            (
+                "p\u{430}ypal@example.com",
+                "p\u{430}ypal",
+                vec!["Latin", "Cyrillic"],
+            ),
+            // ... and in a domain label.
+            (
+                "boss@ex\u{430}mple.com",
+                "ex\u{430}mple",
+                vec!["Latin", "Cyrillic"],
+            ),
+            // The same label typed in its xn-- form is shown in Unicode.
+            (
+                "boss@xn--exmple-4nf.com",
+                "ex\u{430}mple",
+                vec!["Latin", "Cyrillic"],
+            ),
+            // A Greek omicron in a Latin word.
+            (
+                "g\u{3bf}ogle@example.com",
+                "g\u{3bf}ogle",
+                vec!["Latin", "Greek"],
+            ),
+            // Cyrillic with Greek.
+            (
+                "\u{43f}\u{440}\u{3b9}@example.com",
+                "\u{43f}\u{440}\u{3b9}",
+                vec!["Cyrillic", "Greek"],
+            ),
+            // Han with Cyrillic is no single writing system.
+            (
+                "\u{7528}\u{6237}\u{434}@example.com",
+                "\u{7528}\u{6237}\u{434}",
+                vec!["Han", "Cyrillic"],
+            ),
+            // Latin with Armenian (a Latin `o` look-alike).
+            (
+                "g\u{585}\u{585}gle@example.com",
+                "g\u{585}\u{585}gle",
+                vec!["Latin", "Armenian"],
+            ),
+        ] {
+            let error = Email::parse(address).unwrap_err();
+            assert_eq!(
+                error.kind(),
+                &EmailErrorKind::MixedScripts {
+                    part: part.to_owned(),
+                    scripts: scripts.clone(),
+                },
+                "{address}"
+            );
+            let message = error.to_string();
+            assert!(message.contains("one script"), "{message}");
+            assert!(message.contains(&scripts.join(" and ")), "{message}");
+            // Stored addresses still load (the rule may be newer than them).
+            assert!(Email::from_stored(address).is_ok(), "{address}");
+        }
+    }
+
+    #[test]
+    fn single_script_and_japanese_chinese_korean_mixes_are_accepted() {
+        for address in [
+            "josé@exämple.de",
+            "дмитрий@пример.рф",
+            "ivan@пример.рф",
+            "用户@例子.广告",
+            "tanaka田中@example.jp",
+            "サポート@例え.jp",
+            "たなか.taro@example.jp",
+            "김철수kim@예시.한국",
+            "ㄅㄆ中文abc@example.tw",
+            "αλφα-1@παράδειγμα.ελ",
+            "user+tag_1@xn--bcher-kva.de",
+            "ईन्फो@example.in",
+            "pаypal@example.com".replace('а', "a").as_str(),
+        ] {
+            assert!(
+                Email::parse(address).is_ok(),
+                "{address}: {:?}",
+                Email::parse(address)
+            );
+        }
     }
 
     #[test]

@@ -19,10 +19,12 @@ pub enum DomainError {
     /// instead of creating it.
     #[error("the organization already exists")]
     AlreadyCreated,
-    /// The organization name is empty, too long or holds control characters.
-    /// Handle: show the message; let the person retype the name.
+    /// The organization name is empty, over 100 characters, or holds a
+    /// control, format or invisible character (the rule of every name: see
+    /// [`NameError`](crate::NameError)). Handle: show the message; let the
+    /// person retype the name.
     #[error(
-        "the organization name {name:?} is not valid: use 1 to 100 characters, without control characters"
+        "the organization name {name:?} is not valid: use 1 to 100 characters, without control, formatting or invisible characters (retype it instead of pasting it)"
     )]
     InvalidOrganizationName {
         /// The name given.
@@ -278,9 +280,35 @@ pub enum DomainError {
         /// The longest validity accepted, in days.
         max_days: u32,
     },
+    /// The command would go past one of the bounds the host sets on what an
+    /// organization may hold or a command may name (see
+    /// [`Limits`](crate::Limits)): `what` says which, `limit` its value.
+    /// Nothing was changed. Handle: HTTP 422 (or 413 for a list too long);
+    /// do not retry as is: delete what is no longer needed (groups,
+    /// services, license pools), define fewer roles, or split a long list
+    /// of users into several commands. Only the host can raise a limit.
+    #[error(
+        "too many {what}: at most {limit} are allowed; remove some you no longer need, or split \
+         the list into several requests (this limit is set by the host)"
+    )]
+    LimitReached {
+        /// What is bounded: `custom groups in an organization`, `services
+        /// in an organization`, `roles in one service`, `default roles in
+        /// one service`, `license kinds in an organization` or `users named
+        /// in one command`.
+        what: &'static str,
+        /// The bound.
+        limit: usize,
+    },
 }
 
 impl DomainError {
+    /// The refusal of a command that would go past the host's bound on
+    /// `what` (see [`Limits`](crate::Limits)).
+    pub(crate) fn limit(what: &'static str, limit: usize) -> DomainError {
+        DomainError::LimitReached { what, limit }
+    }
+
     /// A stable snake_case code for this refusal, for APIs and scripts.
     pub fn code(&self) -> &'static str {
         match self {
@@ -321,6 +349,7 @@ impl DomainError {
             DomainError::InvitationExpired { .. } => "invitation_expired",
             DomainError::IdsExhausted { .. } => "ids_exhausted",
             DomainError::ExpiryTooLong { .. } => "expiry_too_long",
+            DomainError::LimitReached { .. } => "limit_reached",
         }
     }
 }

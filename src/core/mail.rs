@@ -19,6 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Email;
+use crate::core::names::{NameRule, check_name, forbidden_in_name};
 
 /// The name of a secret the host keeps (a vault path, an environment
 /// variable name, ...), resolved only when a message is sent.
@@ -50,6 +51,27 @@ pub struct SmtpAuth {
 /// Settings hold a [`CredentialRef`], the name of a secret the host keeps,
 /// never the password itself: events, snapshots, `Debug` output and
 /// reports never contain a secret.
+///
+/// # Bounds
+///
+/// [`Command::SetMailSettings`](crate::Command::SetMailSettings) refuses
+/// settings that cannot work or could leak a credential, with
+/// [`DomainError::InvalidMailSettings`](crate::DomainError::InvalidMailSettings)
+/// naming the rule:
+///
+/// - `host`: at most [`MAX_MAIL_HOST_BYTES`], a host name of ASCII
+///   letters, digits, hyphens and dots (an internationalized name in its
+///   `xn--` form) or an IP address, without spaces or control characters
+///   (which hosts may be reached is the host's mail policy);
+/// - `port`: 1 to 65535;
+/// - `sender_name`: 1 to [`MAX_SENDER_NAME_CHARS`], under the rule of every
+///   name (no control, format or invisible character: see
+///   [`NameError`](crate::NameError));
+/// - `timeout`: 1 millisecond to 10 minutes;
+/// - with `auth`, `tls` must be on: **credentials are never sent without
+///   TLS**; the user name is 1 to [`MAX_SMTP_USERNAME_BYTES`] without
+///   control characters, and the credential reference 1 to
+///   [`MAX_CREDENTIAL_REF_CHARS`] characters of `A-Z a-z 0-9 . _ / -`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MailSettings {
@@ -112,32 +134,135 @@ impl MailSettings {
         self
     }
 
-    /// What is wrong with these settings, if anything.
+    /// What is wrong with these settings, if anything; see
+    /// [`MailSettings`]'s "Bounds" for the rules, checked in that order.
     pub(crate) fn problem(&self) -> Option<&'static str> {
-        let host = self.host.trim();
-        if host.is_empty()
-            || host.len() > 253
-            || host.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
-            Some("the host must be a server name without spaces")
-        } else if self.port == 0 {
-            Some("the port must be between 1 and 65535")
-        } else if self.sender_name.trim().is_empty()
-            || self.sender_name.chars().any(char::is_control)
-        {
-            Some("the sender name must not be empty or hold control characters")
-        } else if self.timeout.is_zero() || self.timeout > Duration::from_secs(600) {
-            Some("the timeout must be between 1 millisecond and 10 minutes")
-        } else if self
-            .auth
-            .as_ref()
-            .is_some_and(|a| a.username.trim().is_empty() || a.credential.0.trim().is_empty())
-        {
-            Some("authentication needs a user name and a credential reference")
-        } else {
-            None
+        if let Some(problem) = host_problem(&self.host) {
+            return Some(problem);
         }
+        if self.port == 0 {
+            return Some("the port must be between 1 and 65535");
+        }
+        if let Err(rule) = check_name(self.sender_name.trim(), MAX_SENDER_NAME_CHARS) {
+            return Some(match rule {
+                NameRule::Empty => "the sender name must not be empty",
+                NameRule::TooLong { .. } => {
+                    "the sender name is longer than 100 characters; shorten it"
+                }
+                NameRule::Forbidden { .. } => {
+                    "the sender name holds a control, formatting or invisible character; retype it"
+                }
+            });
+        }
+        if self.timeout.is_zero() || self.timeout > MAX_TIMEOUT {
+            return Some("the timeout must be between 1 millisecond and 10 minutes");
+        }
+        let Some(auth) = &self.auth else {
+            return None;
+        };
+        if !self.tls {
+            return Some(
+                "credentials are never sent without TLS; turn TLS on, or remove the authentication",
+            );
+        }
+        auth_problem(auth)
     }
+}
+
+/// Longest host name, in bytes (a DNS name's limit).
+pub const MAX_MAIL_HOST_BYTES: usize = 253;
+/// Longest sender name, in characters.
+pub const MAX_SENDER_NAME_CHARS: usize = 100;
+/// Longest SMTP user name, in bytes.
+pub const MAX_SMTP_USERNAME_BYTES: usize = 256;
+/// Longest credential reference, in characters (all ASCII).
+pub const MAX_CREDENTIAL_REF_CHARS: usize = 128;
+/// Longest delivery timeout.
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+/// Longest stored delivery error text, in characters.
+pub const MAX_MAIL_ERROR_CHARS: usize = 200;
+
+/// What is wrong with a mail host, if anything: at most
+/// [`MAX_MAIL_HOST_BYTES`], and a host name (dot-separated labels of ASCII
+/// letters, digits and inner hyphens, 1 to 63 bytes each, one final dot
+/// allowed) or an IP address (`192.0.2.1`, `2001:db8::1` or
+/// `[2001:db8::1]`). Which hosts may be reached is the host's mail policy,
+/// not this check.
+fn host_problem(host: &str) -> Option<&'static str> {
+    if host.is_empty() {
+        return Some("the host is empty; enter the mail server's name, like smtp.example.com");
+    }
+    if host.len() > MAX_MAIL_HOST_BYTES {
+        return Some("the host is longer than 253 bytes; enter the mail server's name");
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Some("the host must be a server name without spaces");
+    }
+    let literal = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if literal.parse::<core::net::IpAddr>().is_ok() {
+        return None;
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let valid_label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.split('.').all(valid_label) {
+        None
+    } else {
+        Some(
+            "the host must be a server name of letters, digits, hyphens and dots (like \
+             smtp.example.com; an internationalized name in its xn-- form) or an IP address",
+        )
+    }
+}
+
+/// What is wrong with authentication settings, if anything: a user name of
+/// 1 to [`MAX_SMTP_USERNAME_BYTES`] without control characters, and a
+/// credential reference of 1 to [`MAX_CREDENTIAL_REF_CHARS`] characters
+/// of `A-Z a-z 0-9 . _ / -`.
+fn auth_problem(auth: &SmtpAuth) -> Option<&'static str> {
+    let username = &auth.username;
+    if username.trim().is_empty() {
+        return Some("authentication needs a user name");
+    }
+    if username.len() > MAX_SMTP_USERNAME_BYTES {
+        return Some("the user name is longer than 256 bytes");
+    }
+    if username.chars().any(forbidden_in_name) {
+        return Some("the user name holds a control, formatting or invisible character; retype it");
+    }
+    let reference = &auth.credential.0;
+    if reference.is_empty() {
+        return Some("authentication needs a credential reference");
+    }
+    if reference.len() > MAX_CREDENTIAL_REF_CHARS {
+        return Some("the credential reference is longer than 128 characters");
+    }
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'/' | b'-');
+    if !reference.bytes().all(allowed) {
+        return Some(
+            "the credential reference may hold only letters, digits and . _ / - (ASCII); \
+             it names a secret the host keeps, never the password itself",
+        );
+    }
+    None
+}
+
+/// Delivery error text as it is stored and shown: control characters
+/// replaced by spaces, cut to [`MAX_MAIL_ERROR_CHARS`] characters.
+pub(crate) fn stored_error_text(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(MAX_MAIL_ERROR_CHARS)
+        .collect()
 }
 
 mod duration_ms {
@@ -260,16 +385,11 @@ pub struct MailError {
 }
 
 impl MailError {
-    /// A failure of `kind` with a summary; the summary is cut to 200
-    /// characters and control characters are replaced, so it can be stored
-    /// and shown.
+    /// A failure of `kind` with a summary; the summary is cut to
+    /// [`MAX_MAIL_ERROR_CHARS`] characters and control characters are
+    /// replaced, so it can be stored and shown.
     pub fn new(kind: MailErrorKind, code: Option<u16>, summary: impl AsRef<str>) -> MailError {
-        let summary: String = summary
-            .as_ref()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(200)
-            .collect();
+        let summary = stored_error_text(summary.as_ref());
         MailError {
             kind,
             code,

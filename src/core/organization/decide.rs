@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use super::{Groups, Invitations, Organization};
 use crate::core::command::{MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS};
+use crate::core::names::check_name;
 use crate::{
     Command, Context, DefaultGroup, DomainError, Email, Event, EventKind, GroupId, GroupName,
-    UserId,
+    Limits, UserId,
 };
 
 impl Organization {
@@ -28,6 +29,7 @@ impl Organization {
     /// about the organization from the error.
     pub fn decide(&self, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
         let (members, groups) = (&self.members, &self.groups);
+        let limits = &ctx.limits;
         let admin = |decide: &dyn Fn(UserId) -> Result<Vec<EventKind>, DomainError>| {
             self.as_admin(ctx, |actor| {
                 let kinds = decide(actor)?;
@@ -44,30 +46,42 @@ impl Organization {
             Command::InviteUsers { emails, groups } => {
                 admin(&|_| self.decide_invite_users(emails, groups))
             }
-            Command::RemoveUsers { emails } => admin(&|actor| self.decide_remove(actor, emails)),
-            Command::CreateGroup { name, members } => {
-                admin(&|_| self.decide_create_group(name, members))
-            }
+            Command::RemoveUsers { emails } => admin(&|actor| {
+                limits.check_users(emails.len())?;
+                self.decide_remove(actor, emails)
+            }),
+            Command::CreateGroup { name, members } => admin(&|_| {
+                limits.check_users(members.len())?;
+                self.decide_create_group(name, members, limits)
+            }),
             Command::RenameGroup { group, new_name } => {
                 admin(&|_| groups.decide_rename(groups.resolve_custom(group)?.id(), new_name))
             }
             Command::DeleteGroup { group } => {
                 admin(&|_| Ok(Groups::decide_delete(groups.resolve_custom(group)?)))
             }
-            Command::AddGroupMembers { group, members } => {
-                admin(&|_| self.decide_add_members(group, members))
-            }
-            Command::RemoveGroupMembers { group, members } => {
-                admin(&|_| self.decide_remove_members(group, members))
-            }
+            Command::AddGroupMembers { group, members } => admin(&|_| {
+                limits.check_users(members.len())?;
+                self.decide_add_members(group, members)
+            }),
+            Command::RemoveGroupMembers { group, members } => admin(&|_| {
+                limits.check_users(members.len())?;
+                self.decide_remove_members(group, members)
+            }),
             Command::AddService {
                 name,
                 roles,
                 admin_role,
                 default_roles,
             } => admin(&|_| {
-                self.access
-                    .decide_add_service(groups, name, roles, admin_role, default_roles)
+                self.access.decide_add_service(
+                    groups,
+                    name,
+                    roles,
+                    admin_role,
+                    default_roles,
+                    limits,
+                )
             }),
             Command::RemoveService { service } => {
                 admin(&|_| self.access.decide_remove_service(service))
@@ -85,7 +99,7 @@ impl Organization {
                     .decide_revoke(members, groups, service, from, role)
             }),
             Command::SetLicensePool { kind, seats } => {
-                admin(&|_| self.licenses.decide_set_pool(kind, *seats))
+                admin(&|_| self.licenses.decide_set_pool(kind, *seats, limits))
             }
             Command::RemoveLicensePool { kind } => {
                 admin(&|_| self.licenses.decide_remove_pool(kind))
@@ -173,12 +187,9 @@ impl Organization {
         if self.exists() {
             return Err(DomainError::AlreadyCreated);
         }
+        // The one name rule (see `NameError`), with a longer bound.
         let trimmed = name.trim();
-        let chars = trimmed.chars().count();
-        if chars == 0
-            || chars > MAX_ORGANIZATION_NAME_CHARS
-            || trimmed.chars().any(char::is_control)
-        {
+        if check_name(trimmed, MAX_ORGANIZATION_NAME_CHARS).is_err() {
             return Err(DomainError::InvalidOrganizationName {
                 name: name.to_owned(),
             });
@@ -348,13 +359,21 @@ impl Organization {
             .collect())
     }
 
-    /// `CreateGroup`: a free name; its first members must be members.
+    /// `CreateGroup`: a free name, room for another custom group; its
+    /// first members must be members.
     fn decide_create_group(
         &self,
         name: &GroupName,
         members: &[Email],
+        limits: &Limits,
     ) -> Result<Vec<EventKind>, DomainError> {
         self.groups.require_name_free(name)?;
+        if self.groups.custom_count() >= limits.custom_groups {
+            return Err(DomainError::limit(
+                "custom groups in an organization",
+                limits.custom_groups,
+            ));
+        }
         let members = if members.is_empty() {
             Vec::new()
         } else {

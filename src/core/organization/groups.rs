@@ -141,6 +141,15 @@ impl Groups {
         self.map.values()
     }
 
+    /// How many custom groups there are, in O(1).
+    pub(crate) fn custom_count(&self) -> usize {
+        let defaults = DefaultGroup::ALL
+            .iter()
+            .filter(|g| self.map.contains_key(&g.id()))
+            .count();
+        self.map.len().saturating_sub(defaults)
+    }
+
     /// Whether `id` is a group.
     pub(crate) fn contains(&self, id: GroupId) -> bool {
         self.map.contains_key(&id)

@@ -2,12 +2,13 @@
 //! and the queue of invitation emails to deliver. The rules are documented
 //! on [`QueuedEmail`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::{Member, Organization};
+use crate::core::mail::stored_error_text;
 use crate::{
     DomainError, Event, EventKind, InvitationEmail, MailError, MailErrorKind, MailSettings,
     NotificationId, UserId,
@@ -45,9 +46,18 @@ pub enum InvitationStatus {
 /// the member as removing a user does.
 ///
 /// Without [`MailSettings`] inviting sends nothing. With them, every new
-/// invitation (single or bulk) and every resend queues exactly one email,
-/// numbered by a [`NotificationId`]; whoever invited is recorded as its
-/// sender. The queue is in the state: [`Organization::queued_emails`]
+/// invitation (single or bulk) queues exactly one email, numbered by a
+/// [`NotificationId`]; whoever invited is recorded as its sender.
+///
+/// **A member has at most one queued email: resends collapse onto it.** A
+/// resend while the member's email is queued and has not failed keeps that
+/// email (nothing new is queued; the invitation's clock restarts). A
+/// resend after it failed queues a fresh email that replaces it (attempts
+/// start again, so an email that failed for good is tried once more).
+/// However many resends an administrator sends, the queue holds one email
+/// per member. The error text of a failed attempt is kept to
+/// [`MAX_MAIL_ERROR_CHARS`](crate::MAX_MAIL_ERROR_CHARS) characters, also
+/// when a stored event holds more. The queue is in the state: [`Organization::queued_emails`]
 /// lists it with each message, [`Organization::delivery_event`] records a
 /// delivery attempt (delivered: it leaves the queue; failed: it stays,
 /// with the error and the attempt count). Clearing the mail settings
@@ -116,6 +126,9 @@ pub(crate) struct Invitations {
     mail: Option<MailSettings>,
     expiry: Option<SignedDuration>,
     outbox: BTreeMap<NotificationId, QueuedEmail>,
+    /// The queued email of each member in the outbox (at most one each),
+    /// so queuing, resending and removing never scan the queue.
+    queued_for: HashMap<UserId, NotificationId>,
     /// The next free notification id.
     next: u64,
 }
@@ -242,7 +255,7 @@ impl Organization {
             Ok(()) => EventKind::InvitationEmailDelivered { notification },
             Err(error) => EventKind::InvitationEmailFailed {
                 notification,
-                error: error.summary.clone(),
+                error: stored_error_text(&error.summary),
                 kind: Some(error.kind),
                 code: error.code,
             },
@@ -252,19 +265,47 @@ impl Organization {
 }
 
 impl Invitations {
-    /// The state restored from a snapshot.
+    /// The state restored from a snapshot. A snapshot written before
+    /// resends collapsed may queue several emails for one member: the
+    /// newest is kept, as replaying the events keeps it; stored error text
+    /// is cut as `apply` cuts it.
     pub(crate) fn restore(
         mail: Option<MailSettings>,
         expiry: Option<SignedDuration>,
         outbox: impl IntoIterator<Item = (NotificationId, QueuedEmail)>,
         next: u64,
     ) -> Invitations {
-        Invitations {
+        let mut invitations = Invitations {
             mail,
             expiry,
-            outbox: outbox.into_iter().collect(),
             next,
+            ..Invitations::default()
+        };
+        let mut outbox: Vec<(NotificationId, QueuedEmail)> = outbox.into_iter().collect();
+        outbox.sort_by_key(|(id, _)| *id);
+        for (id, mut queued) in outbox {
+            if let Some(error) = &mut queued.last_error {
+                *error = stored_error_text(error);
+            }
+            invitations.enqueue(id, queued);
         }
+        invitations
+    }
+
+    /// Puts `queued` in the queue as its member's one email, replacing the
+    /// one they had.
+    fn enqueue(&mut self, id: NotificationId, queued: QueuedEmail) {
+        if let Some(old) = self.queued_for.insert(queued.user, id)
+            && old != id
+        {
+            self.outbox.remove(&old);
+        }
+        self.outbox.insert(id, queued);
+    }
+
+    /// The member's queued email, if any.
+    fn queued_of(&self, user: UserId) -> Option<&QueuedEmail> {
+        self.outbox.get(self.queued_for.get(&user)?)
     }
 
     /// The mail settings, if any.
@@ -369,10 +410,18 @@ impl Invitations {
         Ok(vec![EventKind::InvitationExpirySet { after }])
     }
 
-    /// `ResendInvitation`, the pending member resolved.
+    /// `ResendInvitation`, the pending member resolved: resends collapse
+    /// onto the member's one queued email (see [`QueuedEmail`]). An email
+    /// queued and not failed is kept; otherwise one is queued, replacing a
+    /// failed one.
     pub(crate) fn decide_resend(&self, member: &Member) -> Result<Vec<EventKind>, DomainError> {
         let mut events = vec![EventKind::InvitationResent { user: member.id }];
-        events.extend(self.queue_emails(&[member.id])?);
+        let waiting = self
+            .queued_of(member.id)
+            .is_some_and(|queued| queued.last_error.is_none() && queued.last_failure.is_none());
+        if !waiting {
+            events.extend(self.queue_emails(&[member.id])?);
+        }
         Ok(events)
     }
 
@@ -396,6 +445,7 @@ impl Invitations {
     pub(crate) fn apply_mail_cleared(&mut self) {
         self.mail = None;
         self.outbox.clear();
+        self.queued_for.clear();
     }
 
     /// `InvitationExpirySet`.
@@ -404,7 +454,8 @@ impl Invitations {
     }
 
     /// `InvitationEmailQueued` by `invited_by`; `is_member` says whether
-    /// the invitee is (still) a member.
+    /// the invitee is (still) a member. It replaces the member's queued
+    /// email, if they had one: a member has one queued email at most.
     pub(crate) fn apply_email_queued(
         &mut self,
         notification: NotificationId,
@@ -414,7 +465,7 @@ impl Invitations {
     ) {
         self.next = self.next.max(notification.0.saturating_add(1));
         if self.mail.is_some() && is_member {
-            self.outbox.insert(
+            self.enqueue(
                 notification,
                 QueuedEmail {
                     user,
@@ -430,10 +481,21 @@ impl Invitations {
 
     /// `InvitationEmailDelivered`.
     pub(crate) fn apply_email_delivered(&mut self, notification: NotificationId) {
-        self.outbox.remove(&notification);
+        self.dequeue(notification);
     }
 
-    /// `InvitationEmailFailed`: the claim ends with the attempt.
+    /// Takes an email out of the queue.
+    fn dequeue(&mut self, notification: NotificationId) {
+        if let Some(queued) = self.outbox.remove(&notification)
+            && self.queued_for.get(&queued.user) == Some(&notification)
+        {
+            self.queued_for.remove(&queued.user);
+        }
+    }
+
+    /// `InvitationEmailFailed`: the claim ends with the attempt; the error
+    /// text is kept to [`MAX_MAIL_ERROR_CHARS`](crate::MAX_MAIL_ERROR_CHARS)
+    /// characters, whatever the event holds.
     pub(crate) fn apply_email_failed(
         &mut self,
         notification: NotificationId,
@@ -442,7 +504,7 @@ impl Invitations {
     ) {
         if let Some(q) = self.outbox.get_mut(&notification) {
             q.attempts = q.attempts.saturating_add(1);
-            q.last_error = Some(error.to_owned());
+            q.last_error = Some(stored_error_text(error));
             q.last_failure = kind;
             q.claimed_until = None;
         }
@@ -457,7 +519,9 @@ impl Invitations {
 
     /// A removed member's queued emails are dropped.
     pub(crate) fn forget_user(&mut self, user: UserId) {
-        self.outbox.retain(|_, queued| queued.user != user);
+        if let Some(notification) = self.queued_for.remove(&user) {
+            self.outbox.remove(&notification);
+        }
     }
 }
 

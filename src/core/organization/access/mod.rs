@@ -126,6 +126,12 @@ impl Service {
     pub fn roles_of(&self, holder: Holder) -> impl Iterator<Item = &RoleName> {
         self.grants.get(&holder).into_iter().flatten()
     }
+    /// Whether `holder` is assigned `role` directly, in O(log n).
+    pub(crate) fn holds(&self, holder: Holder, role: &RoleName) -> bool {
+        self.grants
+            .get(&holder)
+            .is_some_and(|held| held.contains(role))
+    }
     /// The groups and members the service references, with their roles.
     pub fn assignments(&self) -> impl Iterator<Item = (Holder, &BTreeSet<RoleName>)> {
         self.grants.iter().map(|(h, r)| (*h, r))

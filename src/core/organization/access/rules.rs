@@ -1,12 +1,12 @@
 //! Services and role assignments: deciding, applying, querying. The rules
 //! are documented on [`Service`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::Access;
 use crate::core::organization::{Groups, Members, Organization};
 use crate::{
-    Assignee, DefaultGroup, DomainError, Email, EventKind, GroupId, GroupName, Holder,
+    Assignee, DefaultGroup, DomainError, Email, EventKind, GroupId, GroupName, Holder, Limits,
     OrganizationRole, RoleGrant, RoleName, RoleSource, Service, ServiceId, ServiceName, UserId,
 };
 
@@ -141,6 +141,8 @@ impl Access {
     }
 
     /// `AddService`. The default roles name groups, looked up in `groups`.
+    /// Linear in the command: roles de-duplicated by hashing, at most
+    /// `roles_per_service` of them looked at before refusing.
     pub(crate) fn decide_add_service(
         &self,
         groups: &Groups,
@@ -148,13 +150,28 @@ impl Access {
         roles: &[RoleName],
         admin_role: &RoleName,
         default_roles: &[(GroupName, RoleName)],
+        limits: &Limits,
     ) -> Result<Vec<EventKind>, DomainError> {
         if let Some(existing) = self.by_name(name) {
             return Err(DomainError::ServiceNameTaken {
                 name: existing.name.clone(),
             });
         }
-        let defined = defined_roles(name, roles)?;
+        if self.services.len() >= limits.services {
+            return Err(DomainError::limit(
+                "services in an organization",
+                limits.services,
+            ));
+        }
+        // One default role per default group at most: a longer list
+        // repeats a group or names one that cannot have a default role.
+        if default_roles.len() > DefaultGroup::ALL.len() {
+            return Err(DomainError::limit(
+                "default roles in one service",
+                DefaultGroup::ALL.len(),
+            ));
+        }
+        let defined = defined_roles(name, roles, limits.roles_per_service)?;
         let admin_role = defined.canonical(admin_role)?;
         let named = groups.resolve_each(default_roles.iter().map(|(group, _)| group))?;
         let mut defaults: BTreeMap<GroupId, RoleName> = BTreeMap::new();
@@ -201,7 +218,7 @@ impl Access {
     ) -> Result<Vec<EventKind>, DomainError> {
         let (service, holder, role) =
             self.resolve_assignment(members, groups, service, to, role)?;
-        if service.roles_of(holder).any(|r| r == role) {
+        if service.holds(holder, role) {
             return Ok(Vec::new());
         }
         Ok(vec![EventKind::RoleAssigned {
@@ -233,7 +250,7 @@ impl Access {
                 role: role.clone(),
             });
         }
-        if !service.roles_of(holder).any(|r| r == role) {
+        if !service.holds(holder, role) {
             return Ok(Vec::new());
         }
         Ok(vec![EventKind::RoleRevoked {
@@ -383,36 +400,46 @@ fn invalid(reason: String) -> DomainError {
 struct DefinedRoles<'a> {
     service: &'a ServiceName,
     roles: Vec<RoleName>,
+    /// The same roles, for look-ups ignoring case (a set keeps the first
+    /// spelling inserted).
+    index: HashSet<&'a RoleName>,
 }
 
+/// The distinct roles of `roles` (hashed, linear); more than `limit` of
+/// them is refused as soon as the next one is seen.
 fn defined_roles<'a>(
     service: &'a ServiceName,
-    roles: &[RoleName],
+    roles: &'a [RoleName],
+    limit: usize,
 ) -> Result<DefinedRoles<'a>, DomainError> {
     if roles.is_empty() {
         return Err(invalid(
             "it defines no roles; list at least its administrator role".to_owned(),
         ));
     }
-    let mut defined: Vec<RoleName> = Vec::with_capacity(roles.len());
+    let mut index: HashSet<&RoleName> = HashSet::new();
+    let mut defined: Vec<RoleName> = Vec::new();
     for role in roles {
-        if !defined.contains(role) {
+        if index.insert(role) {
+            if defined.len() >= limit {
+                return Err(DomainError::limit("roles in one service", limit));
+            }
             defined.push(role.clone());
         }
     }
     Ok(DefinedRoles {
         service,
         roles: defined,
+        index,
     })
 }
 
 impl DefinedRoles<'_> {
     /// The service's own spelling of `role`.
     fn canonical(&self, role: &RoleName) -> Result<RoleName, DomainError> {
-        self.roles
-            .iter()
-            .find(|r| *r == role)
-            .cloned()
+        self.index
+            .get(role)
+            .map(|r| (*r).clone())
             .ok_or_else(|| DomainError::UnknownRole {
                 service: self.service.clone(),
                 role: role.clone(),

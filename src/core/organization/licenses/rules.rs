@@ -7,7 +7,7 @@ use super::Licenses;
 use crate::core::organization::{Group, Member, Organization};
 use crate::{
     DomainError, Email, EventKind, GroupId, GroupName, LicenseKind, LicenseRule, LicenseSource,
-    SeatUsage, UserId,
+    Limits, SeatUsage, UserId,
 };
 
 impl Organization {
@@ -147,8 +147,16 @@ impl Licenses {
         &self,
         kind: &LicenseKind,
         seats: u32,
+        limits: &Limits,
     ) -> Result<Vec<EventKind>, DomainError> {
         let Ok(kind) = self.pool_kind(kind) else {
+            // A new pool: room for another license kind.
+            if self.pools.len() >= limits.license_kinds {
+                return Err(DomainError::limit(
+                    "license kinds in an organization",
+                    limits.license_kinds,
+                ));
+            }
             return Ok(vec![EventKind::LicensePoolSet {
                 kind: kind.clone(),
                 seats,
