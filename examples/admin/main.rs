@@ -481,14 +481,41 @@ struct App<S> {
     not_created: String,
 }
 
+/// The mail policy of this host (the operator running `admin`, not an
+/// organization's administrator): public mail hosts only, plus the
+/// addresses listed in `ORG_ACCOUNTS_ALLOW_MAIL_HOSTS` (comma-separated IP
+/// addresses, for example a relay on `127.0.0.1`).
+#[cfg(feature = "smtp")]
+fn host_mail_policy() -> org_accounts::DefaultMailPolicy {
+    std::env::var(ALLOW_MAIL_HOSTS_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .fold(org_accounts::DefaultMailPolicy::new(), |policy, address| {
+            policy.allowing(address)
+        })
+}
+
+/// The variable naming the mail hosts this host allows beyond public ones.
+#[cfg(feature = "smtp")]
+const ALLOW_MAIL_HOSTS_ENV: &str = "ORG_ACCOUNTS_ALLOW_MAIL_HOSTS";
+
 impl<S: Store> App<S> {
     fn new(store: S, org: OrganizationId, db: Option<PathBuf>, not_created: String) -> App<S> {
         // Several `admin` processes may share the database: retry
         // generously.
         let service =
             AccountService::with_config(store, ServiceConfig::default().with_max_attempts(100));
+        // The mailer is also the mail policy: settings naming an internal
+        // host, or a credential this host does not hold for the
+        // organization, are refused when saved, and checked again at
+        // delivery.
         #[cfg(feature = "smtp")]
-        let service = service.with_mailer(org_accounts::SmtpMailer::from_env(SMTP_ENV_PREFIX));
+        let service = {
+            let mailer =
+                org_accounts::SmtpMailer::from_env(SMTP_ENV_PREFIX).with_policy(host_mail_policy());
+            service.with_mail_policy(mailer.clone()).with_mailer(mailer)
+        };
         App {
             service,
             org,
