@@ -117,6 +117,7 @@ fn inviting_a_shared_address_again_is_refused_in_any_spelling() {
     ] {
         let mut t = Scenario::empty();
         t.org = s.org.clone();
+        t.history = s.history.clone();
         t.when(
             ADMIN,
             Command::InviteUsers {

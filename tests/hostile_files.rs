@@ -394,6 +394,12 @@ fn queued_emails_at_the_end_of_their_id_space_are_refused() {
         r#"{{"schema":1,"at":"2026-01-02T03:04:08Z","actor":1,"type":"invitation_email_queued","notification":{},"user":2}}"#,
         u64::MAX - 1
     ));
+    // Bob's email failed, so a resend must queue a fresh one (a resend
+    // while an email is still queued keeps that one).
+    lines.push(format!(
+        r#"{{"schema":1,"at":"2026-01-02T03:04:09Z","actor":1,"type":"invitation_email_failed","notification":{},"error":"refused","kind":"permanent"}}"#,
+        u64::MAX - 1
+    ));
     let mut org = Organization::replay(&stream(&lines));
     let before = org.clone();
     assert_eq!(

@@ -157,7 +157,7 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
                 }
             }
 
-            let outbox_before = model.outbox.len();
+            let queued_before = model.queued_total;
             let expected = model.step(actor, now, &op);
             match (&result, &expected) {
                 (Ok(events), Ok(changed)) => {
@@ -182,15 +182,16 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
                             removed.insert(*user);
                         }
                     }
-                    // Exactly one email per invitation (or resend), and only
-                    // with mail settings; no other command queues any.
+                    // One email per invitation, and per resend unless one is
+                    // still waiting; only with mail settings; no other
+                    // command queues any.
                     let queued = events
                         .iter()
                         .filter(|e| matches!(e.kind, EventKind::InvitationEmailQueued { .. }))
                         .count();
                     let expected_queued = match op {
                         Op::InviteUsers { .. } | Op::ResendInvitation { .. } => {
-                            model.outbox.len() - outbox_before
+                            model.queued_total - queued_before
                         }
                         _ => 0,
                     };

@@ -72,6 +72,8 @@ pub(crate) struct Model {
     /// Invitation emails to deliver, oldest first: lower-case address and
     /// failed attempts.
     pub(crate) outbox: Vec<(String, u32)>,
+    /// How many emails were ever queued (a replaced one counts).
+    pub(crate) queued_total: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -621,6 +623,7 @@ impl Model {
                 }
                 self.join_grants(&joins)?;
                 if self.mail.is_some() {
+                    self.queued_total += joins.len();
                     self.outbox.extend(joins.into_iter().map(|(k, _)| (k, 0)));
                 }
                 Ok(true)
@@ -880,8 +883,21 @@ impl Model {
                 if let Some(m) = self.members.get_mut(&k) {
                     m.sent_at = now;
                 }
+                // One queued email per member: a resend keeps an email still
+                // waiting, and replaces one that failed with a fresh one.
                 if self.mail.is_some() {
-                    self.outbox.push((k, 0));
+                    match self.outbox.iter().position(|(queued, _)| *queued == k) {
+                        Some(i) if self.outbox.get(i).is_some_and(|(_, tries)| *tries == 0) => {}
+                        Some(i) => {
+                            self.outbox.remove(i);
+                            self.outbox.push((k, 0));
+                            self.queued_total += 1;
+                        }
+                        None => {
+                            self.outbox.push((k, 0));
+                            self.queued_total += 1;
+                        }
+                    }
                 }
                 Ok(true)
             }

@@ -419,8 +419,8 @@ pub(crate) fn mail_settings(n: usize) -> MailSettings {
     let sender = email("noreply@example.com");
     match n {
         0 => MailSettings::new("smtp.example.com", 587, sender, "Example Accounts"),
+        // Credentials go with TLS only (STARTTLS on 25).
         1 => MailSettings::new("mail.example.org", 25, sender, "Accounts")
-            .with_tls(false)
             .with_auth("mailer", CredentialRef("SMTP_PASSWORD".to_owned()))
             .with_timeout(Duration::from_secs(5)),
         2 => MailSettings::new("smtp.example.com", 0, sender, "Example Accounts"),
