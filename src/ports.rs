@@ -178,6 +178,44 @@ impl StoreError {
 ///   is [`StoreError::Corrupt`], never skipped and never a panic.
 /// - What was appended survives reopening the store (for stores that
 ///   persist).
+///
+/// Implementing it: plain `async fn`s (here over a map behind a lock; see
+/// `tests/host_store.rs` for a whole store kept in files, which passes the
+/// conformance suite):
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+///
+/// use org_accounts::{ConflictError, Event, EventStore, OrganizationId, StoreError, Version};
+///
+/// #[derive(Default)]
+/// struct MapStore(Mutex<HashMap<OrganizationId, Vec<Event>>>);
+///
+/// impl EventStore for MapStore {
+///     async fn append(
+///         &self,
+///         org: &OrganizationId,
+///         expected: Version,
+///         events: &[Event],
+///     ) -> Result<Version, StoreError> {
+///         let mut all = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+///         let stream = all.entry(org.clone()).or_default();
+///         let actual = stream.len() as Version;
+///         if actual != expected {
+///             return Err(ConflictError { expected, actual }.into());
+///         }
+///         stream.extend_from_slice(events);
+///         Ok(stream.len() as Version)
+///     }
+///
+///     async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
+///         let all = self.0.lock().map_err(|_| StoreError::Corrupt("poisoned".into()))?;
+///         let stream = all.get(org).map(Vec::as_slice).unwrap_or_default();
+///         Ok(stream.iter().skip(after as usize).cloned().collect())
+///     }
+/// }
+/// ```
 pub trait EventStore: Send + Sync {
     /// Appends `events` after version `expected`, all or nothing. Returns
     /// the new version (`expected + events.len()`).

@@ -378,6 +378,37 @@ impl<P: MailPolicy> DynPolicy for P {
 /// Memory: the service keeps only organizations that exist, at most
 /// [`ServiceConfig::cache_capacity`] of them (least recently used dropped
 /// first); reading unknown ids keeps nothing.
+///
+/// ```
+/// use org_accounts::{AccountService, Command, Context, Email, InMemoryStore, OrganizationId};
+///
+/// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+/// let service = AccountService::new(InMemoryStore::new());
+/// let acme = OrganizationId::new("acme")?;
+/// let now: org_accounts::Timestamp = "2026-11-28T09:00:00Z".parse()?;
+/// let ada = Context::new(Email::parse("ada@example.com")?, now);
+///
+/// service
+///     .execute(&acme, &Command::CreateOrganization { name: "Acme".into() }, &ada)
+///     .await?;
+/// let invite = Command::InviteUsers {
+///     emails: org_accounts::parse_address_list("bob@example.com cy@example.com")?,
+///     groups: vec![],
+/// };
+/// let done = service.execute(&acme, &invite, &ada).await?;
+/// assert_eq!(done.events.len(), 2);
+///
+/// // Queries run on the cached state, without copying it.
+/// let pending = service.read(&acme, |org| org.pending_count()).await?;
+/// assert_eq!(pending, 2);
+///
+/// // A refusal says what to fix, and has a stable code for APIs.
+/// let again = service.execute(&acme, &invite, &ada).await.unwrap_err();
+/// assert_eq!(again.code(), "already_members");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct AccountService<S> {
     store: S,
     config: ServiceConfig,

@@ -10,7 +10,37 @@ use serde::{Serialize, Serializer};
 use super::cells::escape_cell;
 use crate::{Email, EmailErrorKind, GroupName};
 
-/// What happened to every row of an invite file.
+/// What happened to every row of an invite file: the Error Summary, in
+/// three forms — a table for people ([`Display`](fmt::Display)), JSON for
+/// scripts ([`Serialize`]), and a CSV of the failed rows to fix and upload
+/// again ([`ImportReport::failed_rows_csv`]).
+///
+/// ```
+/// use org_accounts::{Command, Context, CsvOptions, Email, Organization, read_invite_csv};
+///
+/// let now: jiff::Timestamp = "2026-11-28T09:00:00Z".parse()?;
+/// let admin = Context::new(Email::parse("ada@example.com")?, now);
+/// let mut org = Organization::new();
+/// org.execute(&Command::CreateOrganization { name: "Example".into() }, &admin)?;
+///
+/// let file = read_invite_csv(
+///     b"email,group membership\nbob@example.com,Administrators\nnot-an-address,\ncy@example.com,Nope\n",
+///     &CsvOptions::default(),
+/// )?;
+/// let report = org.decide_bulk_invite(&file, &admin)?.into_dry_run();
+///
+/// let table = report.to_string();
+/// assert!(table.starts_with("3 rows: 1 would be invited, 0 skipped, 2 failed."));
+/// assert!(table.contains("Error Summary"));
+///
+/// let json = serde_json::to_value(&report)?;
+/// assert_eq!(json["failed"][1]["reasons"], serde_json::json!(["invalid_groups"]));
+///
+/// // The failed rows, safe to open in a spreadsheet and to upload again.
+/// let again = read_invite_csv(&report.failed_rows_csv(), &CsvOptions::default())?;
+/// assert_eq!(again.len(), 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportReport {
     pub(crate) dry_run: bool,
