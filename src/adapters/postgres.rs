@@ -101,7 +101,8 @@ pub const DEFAULT_POOL_SIZE: u32 = 8;
 /// A fixed key for the migration advisory lock ("orgacct" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006f_7267_6163_6374;
 
-/// Events, snapshots and sign-ins in PostgreSQL, over a `sqlx` pool.
+/// Events, snapshots and sign-ins in PostgreSQL, over a `sqlx` pool
+/// (feature `postgres`).
 ///
 /// Cheap to share: put it in an `Arc` (an `Arc` of a store is a store) or
 /// make several over clones of one pool.

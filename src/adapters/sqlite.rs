@@ -45,7 +45,8 @@ const SCHEMA_VERSION: i64 = 1;
 /// How long a write waits for another process's write to finish.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Events, snapshots and sign-ins in a SQLite database file.
+/// Events, snapshots and sign-ins in a SQLite database file (feature
+/// `sqlite`).
 ///
 /// Open it with [`SqliteStore::open`] to read and write, or with
 /// [`SqliteStore::open_read_only`] to only read (a file the process may
