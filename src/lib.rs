@@ -220,8 +220,8 @@ pub use crate::core::names::{
 };
 pub use crate::core::organization::{
     Assignee, DefaultGroup, Group, GroupKind, Holder, InvitationStatus, LicenseRule, LicenseSource,
-    Member, MemberStatus, Organization, OrganizationRole, QueuedEmail, RoleGrant, RoleSource,
-    SeatUsage, Service,
+    MAX_DELIVERY_ATTEMPTS, Member, MemberStatus, Organization, OrganizationRole, QueuedEmail,
+    RoleGrant, RoleSource, SeatUsage, Service,
 };
 pub use crate::core::query::{
     Cursor, DEFAULT_PAGE_SIZE, DEFAULT_SCAN_LIMIT, MemberPage, MemberQuery, MemberRow, SortBy,

@@ -668,9 +668,15 @@ impl<S: Store> AccountService<S> {
     /// [`ServiceConfig::claim_lease`]. Guarantee: **at least once, never
     /// twice while a claim holds** (a worker that crashes after sending and
     /// before recording leaves the claim to lapse, and the email is sent
-    /// again after it). A failure keeps the email queued with its kind: a
-    /// transient one is retried by the next call, a permanent or
-    /// configuration one waits for new mail settings or a resend.
+    /// again after it). Claims and results are stamped with `now` plus the
+    /// time the call has run, so a claim taken late in a long call still
+    /// covers its own send; a call sends its emails one after another, each
+    /// within its settings' timeout. A failure keeps the email queued with
+    /// its kind: a transient one is retried by a later call after backing
+    /// off (1 minute, doubling, at most 6 hours), at most
+    /// [`MAX_DELIVERY_ATTEMPTS`](crate::MAX_DELIVERY_ATTEMPTS) times; a
+    /// permanent or configuration one, or one tried that often, waits for
+    /// new mail settings or a resend.
     ///
     /// # Errors
     /// [`ServiceError::Store`] when the organization cannot be loaded or a
@@ -687,6 +693,15 @@ impl<S: Store> AccountService<S> {
         let lease = self.config.claim_lease;
         let candidates = self.read(id, |org| org.deliverable(now, limit)).await?;
         let mut deliveries = Vec::with_capacity(candidates.len());
+        // `now` is when the call started; each claim and result is stamped
+        // with `now` plus the time the call has run (a monotonic clock), so
+        // a claim taken late in a long call still covers its own send.
+        let started = tokio::time::Instant::now();
+        let at = || {
+            let elapsed =
+                SignedDuration::try_from(started.elapsed()).unwrap_or(SignedDuration::MAX);
+            now.checked_add(elapsed).unwrap_or(now)
+        };
         for notification in candidates {
             // At most `deliveries_per_organization` sends of this
             // organization at once: at the limit, leave the rest for later
@@ -701,7 +716,7 @@ impl<S: Store> AccountService<S> {
             let (claimed, _, message) = self
                 .retry(|| {
                     self.attempt(id, |org| {
-                        let claim = org.claim_event(notification, now, lease);
+                        let claim = org.claim_event(notification, at(), lease);
                         let message = org
                             .mail_settings()
                             .cloned()
@@ -719,7 +734,7 @@ impl<S: Store> AccountService<S> {
             let result = mailer.send(id, &settings, &email).await;
             self.retry(|| {
                 self.attempt(id, |org| {
-                    let event = org.delivery_event(notification, result.as_ref().copied(), now);
+                    let event = org.delivery_event(notification, result.as_ref().copied(), at());
                     Ok((event.into_iter().collect(), ()))
                 })
             })
@@ -864,7 +879,9 @@ impl<S: Store> AccountService<S> {
     }
 
     /// The latest snapshot, or an empty organization. A snapshot that
-    /// cannot be loaded is ignored: the events rebuild the state. So is one
+    /// cannot be loaded (a newer schema, or a state that breaks the
+    /// aggregate's invariants: see `Organization::from_snapshot`) is
+    /// ignored: the events rebuild the state. So is one
     /// that claims more events than the store holds (damaged, or written
     /// for a stream that was since restored from an older backup): its
     /// last event must be in the store, or every append would conflict.

@@ -103,7 +103,7 @@ impl Organization {
                 code: _,
             } => self
                 .invitations
-                .apply_email_failed(*notification, error, *kind),
+                .apply_email_failed(*notification, error, *kind, at),
             EventKind::InvitationEmailClaimed {
                 notification,
                 until,

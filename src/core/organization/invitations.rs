@@ -76,6 +76,28 @@ pub struct QueuedEmail {
     /// A delivery worker's claim, until this time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) claimed_until: Option<Timestamp>,
+    /// After a transient failure: not tried again before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) retry_after: Option<Timestamp>,
+}
+
+/// Transient failures back off: the n-th is retried after 1 minute × 2^(n-1),
+/// at most [`MAX_RETRY_DELAY`] later.
+const FIRST_RETRY_DELAY: SignedDuration = SignedDuration::from_mins(1);
+/// The longest wait between two attempts.
+const MAX_RETRY_DELAY: SignedDuration = SignedDuration::from_hours(6);
+/// After this many failed attempts an email is not tried again until the
+/// mail settings change or the invitation is resent: a tenant whose server
+/// keeps answering 4xx cannot grow the event log without bound.
+pub const MAX_DELIVERY_ATTEMPTS: u32 = 8;
+
+/// The wait after the `attempts`-th failure.
+fn retry_delay(attempts: u32) -> SignedDuration {
+    let doublings = attempts.saturating_sub(1).min(16);
+    let factor = 1i32.checked_shl(doublings).unwrap_or(i32::MAX);
+    FIRST_RETRY_DELAY
+        .checked_mul(factor)
+        .map_or(MAX_RETRY_DELAY, |d| d.min(MAX_RETRY_DELAY))
 }
 
 impl QueuedEmail {
@@ -101,12 +123,21 @@ impl QueuedEmail {
     }
     /// Whether a delivery worker may send it at `now`: not claimed (or the
     /// claim lapsed), and never failed, or last failed in a way a retry can
-    /// help. An email that failed permanently or for configuration waits
-    /// until the mail settings change or the invitation is resent.
+    /// help, its back-off passed and fewer than [`MAX_DELIVERY_ATTEMPTS`]
+    /// attempts made. An email that failed permanently, for configuration,
+    /// or too often waits until the mail settings change or the invitation
+    /// is resent.
     pub fn is_deliverable(&self, now: Timestamp) -> bool {
         let free = self.claimed_until.is_none_or(|until| until <= now);
-        let retryable = matches!(self.last_failure, None | Some(MailErrorKind::Transient));
-        free && retryable
+        let retryable = matches!(self.last_failure, None | Some(MailErrorKind::Transient))
+            && self.attempts < MAX_DELIVERY_ATTEMPTS;
+        let due = self.retry_after.is_none_or(|after| after <= now);
+        free && retryable && due
+    }
+    /// After a transient failure, when it may be tried again (backing off
+    /// from 1 minute to 6 hours; at most [`MAX_DELIVERY_ATTEMPTS`]).
+    pub fn retry_after(&self) -> Option<Timestamp> {
+        self.retry_after
     }
 }
 
@@ -434,10 +465,13 @@ impl Invitations {
     /// settings may be tried again under the new ones.
     pub(crate) fn apply_mail_set(&mut self, settings: &MailSettings) {
         self.mail = Some(settings.clone());
+        // New settings: every waiting email starts over, tried at once.
         for queued in self.outbox.values_mut() {
             queued.last_failure = queued
                 .last_failure
                 .filter(|kind| *kind == MailErrorKind::Transient);
+            queued.retry_after = None;
+            queued.attempts = 0;
         }
     }
 
@@ -474,6 +508,7 @@ impl Invitations {
                     last_error: None,
                     last_failure: None,
                     claimed_until: None,
+                    retry_after: None,
                 },
             );
         }
@@ -501,12 +536,14 @@ impl Invitations {
         notification: NotificationId,
         error: &str,
         kind: Option<MailErrorKind>,
+        at: Timestamp,
     ) {
         if let Some(q) = self.outbox.get_mut(&notification) {
             q.attempts = q.attempts.saturating_add(1);
             q.last_error = Some(stored_error_text(error));
             q.last_failure = kind;
             q.claimed_until = None;
+            q.retry_after = at.checked_add(retry_delay(q.attempts)).ok();
         }
     }
 

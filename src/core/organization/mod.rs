@@ -40,7 +40,7 @@ pub use access::{Assignee, Holder, OrganizationRole, RoleGrant, RoleSource, Serv
 pub(crate) use groups::Groups;
 pub use groups::{DefaultGroup, Group, GroupKind};
 pub(crate) use invitations::Invitations;
-pub use invitations::{InvitationStatus, QueuedEmail};
+pub use invitations::{InvitationStatus, MAX_DELIVERY_ATTEMPTS, QueuedEmail};
 pub(crate) use licenses::Licenses;
 pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
 pub(crate) use members::Members;
