@@ -51,7 +51,10 @@ type HasCredential = dyn Fn(&OrganizationId, &CredentialRef) -> bool + Send + Sy
 ///
 /// IPv6 addresses that carry an IPv4 address (IPv4-mapped `::ffff:0:0/96`,
 /// NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) are judged by that IPv4
-/// address; the deprecated IPv4-compatible `::/96` is refused.
+/// address; the deprecated IPv4-compatible `::/96` is refused, and so is
+/// every other IPv6 address outside global unicast `2000::/3` (the
+/// IPv4-translated `::ffff:0:0/96`, the reserved `::/8`, …) and Teredo
+/// `2001::/32`, which hides the IPv4 address it reaches.
 ///
 /// The host allows more with [`allowing`](DefaultMailPolicy::allowing)
 /// (one address) and
@@ -412,11 +415,29 @@ fn v6_range(address: Ipv6Addr) -> Option<&'static str> {
     if within(SIX_TO_FOUR, a, 16, 128) {
         return v4_range(embedded(a >> 80));
     }
-    V6_RANGES
+    if let Some((_, _, what)) = V6_RANGES
         .iter()
         .find(|(net, prefix, _)| within(*net, a, *prefix, 128))
-        .map(|(_, _, what)| *what)
+    {
+        return Some(what);
+    }
+    // Everything else must be global unicast (2000::/3), where every public
+    // IPv6 address lives: the rest (IPv4-translated ::ffff:0:0/96, the
+    // reserved ::/8, discard-only and other special prefixes) is refused
+    // whatever IPv4 address it may carry.
+    if !within(GLOBAL_UNICAST, a, 3, 128) {
+        return Some("not a global unicast address");
+    }
+    if within(TEREDO, a, 32, 128) {
+        return Some("Teredo (it hides the IPv4 address it reaches)");
+    }
+    None
 }
+
+/// Global unicast, 2000::/3.
+const GLOBAL_UNICAST: u128 = 0x2000_0000_0000_0000_0000_0000_0000_0000;
+/// Teredo, 2001::/32.
+const TEREDO: u128 = 0x2001_0000_0000_0000_0000_0000_0000_0000;
 
 #[cfg(test)]
 mod tests {
@@ -463,6 +484,11 @@ mod tests {
             ("2002:7f00:1::", Some("loopback")),
             ("2002:808:808::", None),
             ("2606:4700::1111", None),
+            // Outside global unicast, whatever they carry.
+            ("::ffff:0:7f00:1", Some("not a global unicast address")),
+            ("::2:0:0:1", Some("not a global unicast address")),
+            ("100::1", Some("discard")),
+            ("2001::5efe:7f00:1", Some("protocol assignments")),
         ] {
             assert_eq!(range(address), expected, "{address}");
         }
