@@ -310,3 +310,27 @@ fn an_event_with_any_name_bytes_never_panics() {
         }
     }
 }
+
+#[test]
+fn whole_script_latin_look_alikes_are_refused_and_real_cyrillic_is_not() {
+    use org_accounts::{Email, EmailErrorKind};
+    for lookalike in [
+        "boss@аррӏе.com",
+        "аррӏе@example.com",
+        "ceo@xn--80ak6aa92e.com",
+    ] {
+        let err = Email::parse(lookalike).unwrap_err();
+        assert!(
+            matches!(err.kind(), EmailErrorKind::LatinLookAlike { .. }),
+            "{lookalike}: {err}"
+        );
+    }
+    for real in [
+        "дмитрий@пример.рф",
+        "ivan@москва.рф",
+        "info@почта.рф",
+        "борис@example.com",
+    ] {
+        assert!(Email::parse(real).is_ok(), "{real}");
+    }
+}

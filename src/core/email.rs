@@ -58,6 +58,11 @@ pub const MAX_EMAIL_BYTES: usize = 254;
 ///   (Latin with Cyrillic or Greek, Cyrillic with Greek, ...), naming the
 ///   part and its scripts: retype it in one script.
 ///
+/// A part written only with the Cyrillic letters that look like Latin ones
+/// (`boss@аррӏе.com`, which reads "apple") is refused too
+/// ([`EmailErrorKind::LatinLookAlike`]): it is single-script, yet made to
+/// pass for Latin, and browsers refuse such labels for the same reason.
+///
 /// Each part is checked on its own, so `ivan@пример.рф` (a Latin local part,
 /// a Cyrillic domain) is fine. Pure ASCII is a single script and is never
 /// looked at. Addresses read back from a store (events, snapshots) load
@@ -576,6 +581,17 @@ pub enum EmailErrorKind {
         /// The scripts found in it, in order of appearance.
         scripts: Vec<&'static str>,
     },
+    /// The local part or a domain label is written only with Cyrillic
+    /// letters that look like Latin ones (`аррӏе`, which reads "apple"): a
+    /// whole-script look-alike.
+    #[error(
+        "{part:?} is written in Cyrillic letters that all look like Latin ones, as look-alike \
+         addresses are; retype it with Latin letters (or check that it is the address you meant)"
+    )]
+    LatinLookAlike {
+        /// The local part or domain label, as typed (in Unicode).
+        part: String,
+    },
     /// Any other syntax error (`a@@b.com`, `a..b@x.com`, `.a@x.com`, `a@b@c.com`).
     #[error("it is not of the form name@example.com ({detail})")]
     Syntax {
@@ -596,12 +612,21 @@ fn check_scripts(text: &str) -> Result<(), EmailErrorKind> {
         part: part.to_owned(),
         scripts: scripts_of(part),
     };
+    let latin_alike = |part: &str| EmailErrorKind::LatinLookAlike {
+        part: part.to_owned(),
+    };
     if !highly_restrictive(local) {
         return Err(mixed(local));
+    }
+    if made_of_latin_alike_cyrillic(local) {
+        return Err(latin_alike(local));
     }
     for label in domain.split('.') {
         if !highly_restrictive(label) {
             return Err(mixed(label));
+        }
+        if made_of_latin_alike_cyrillic(label) {
+            return Err(latin_alike(label));
         }
         if label.is_ascii() && has_ace_label(label) {
             // The label as it is shown in Unicode (a valid `xn--` label
@@ -610,9 +635,33 @@ fn check_scripts(text: &str) -> Result<(), EmailErrorKind> {
             if !highly_restrictive(&unicode) {
                 return Err(mixed(&unicode));
             }
+            if made_of_latin_alike_cyrillic(&unicode) {
+                return Err(latin_alike(&unicode));
+            }
         }
     }
     Ok(())
+}
+
+/// Whether `part` is written only with the Cyrillic letters that look like
+/// Latin ones (and digits, `-`, `.`), as `аррӏе` (which reads "apple"):
+/// a whole-script look-alike, single-script yet made to pass for Latin.
+/// The letters are those Chromium refuses in a Cyrillic domain label for
+/// the same reason; a real Cyrillic word nearly always holds a letter with
+/// no Latin twin (`б`, `д`, `ж`, `л`, ...).
+fn made_of_latin_alike_cyrillic(part: &str) -> bool {
+    const LATIN_ALIKE: &str = "асԁеһіјӏорԛѕԝхуъьҽпгѵѡ";
+    let mut letters = 0usize;
+    for c in part.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_digit() || matches!(c, '-' | '.' | '_' | '+') {
+            continue;
+        }
+        if !LATIN_ALIKE.contains(c) {
+            return false;
+        }
+        letters += 1;
+    }
+    letters > 0
 }
 
 /// Whether `part` is single-script, or Latin with Han and the scripts
