@@ -238,7 +238,10 @@ pub use crate::ports::{
 pub use crate::adapters::memory::InMemoryStore;
 pub use crate::adapters::policy::{DEFAULT_LOOKUP_TIMEOUT, DefaultMailPolicy};
 pub use crate::files::{CsvFileError, read_invite_csv_file};
-pub use crate::service::{AccountService, Delivery, Executed, ServiceConfig, ServiceError};
+pub use crate::service::{
+    AccountService, DEFAULT_CACHE_CAPACITY, DEFAULT_DELIVERIES_PER_ORGANIZATION, Delivery,
+    Executed, ServiceConfig, ServiceError,
+};
 
 /// The in-memory store: always built; for tests, examples and hosts that
 /// keep nothing on disk.

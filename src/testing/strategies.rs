@@ -1,4 +1,4 @@
-//! [`proptest`] strategies over the crate's inputs (feature `proptest`):
+//! [`proptest`](mod@proptest) strategies over the crate's inputs (feature `proptest`):
 //! email addresses (valid, two spellings of one, hostile), group names,
 //! commands drawn from an organization's state, histories of accepted
 //! commands, and CSV upload files (plain, Excel-shaped, hostile).
