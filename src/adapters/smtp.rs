@@ -36,8 +36,9 @@ type Resolver = dyn Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send
 /// implicit TLS on port 465 and STARTTLS on any other port, where the
 /// server must offer STARTTLS or nothing (credentials included) is sent.
 /// Certificates are checked against the Mozilla root certificates (no
-/// system certificate store is needed). `timeout` bounds connecting and
-/// each exchange with the server.
+/// system certificate store is needed). `timeout` is the deadline of the
+/// whole delivery (looking the host up, connecting, every exchange): a
+/// server that answers one byte at a time is cut off at it.
 ///
 /// **Where it connects.** Before connecting, the mailer asks its
 /// [`MailPolicy`] ([`DefaultMailPolicy`] unless
@@ -63,7 +64,8 @@ type Resolver = dyn Fn(&OrganizationId, &CredentialRef) -> Option<String> + Send
 /// [`credential_exists`](MailPolicy::credential_exists) from its credential
 /// resolver (the answer only, never the secret). Give it to the service as
 /// its policy, so settings naming a refused host or a credential the
-/// organization does not have are refused when saved:
+/// organization does not have are refused when saved (see the example
+/// below).
 ///
 /// The message is plain text (UTF-8), from `"sender name"
 /// <sender address>` to the invitee, with the email's subject and body.
@@ -390,9 +392,18 @@ fn smtp_error(error: lettre::transport::smtp::Error) -> MailError {
     } else {
         MailErrorKind::Transient
     };
+    let text = error.to_string();
+    // For a reply, what the server said follows lettre's "permanent error
+    // (550): " prefix, which repeats the code.
+    let reply = text
+        .split_once("): ")
+        .map_or(text.as_str(), |(_, said)| said);
     let said: String = error.to_string().escape_debug().take(120).collect();
     let summary = match code {
-        Some(code) => format!("the mail server answered {code}: {said}"),
+        Some(code) => {
+            let reply: String = reply.escape_debug().take(120).collect();
+            format!("the mail server answered {code}: {reply}")
+        }
         None if error.is_timeout() => "the mail server did not answer in time".to_owned(),
         None => format!("the mail server could not be reached: {said}"),
     };

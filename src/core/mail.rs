@@ -2,13 +2,12 @@
 //! core asks to send (the [`Mailer`](crate::Mailer) port sends them).
 //!
 //! An organization has no mail settings by default, and then inviting sends
-//! nothing. With custom settings, every new invitation (and every resend)
-//! queues exactly one invitation email; the
-//! [`AccountService`](crate::AccountService) delivers queued emails after
-//! the invitation is stored, and records each delivery's success or
-//! failure as an event. A failed delivery stays queued for
-//! [`AccountService::retry_deliveries`](crate::AccountService::retry_deliveries);
-//! a delivered one is never sent again.
+//! nothing. With custom settings, every new invitation queues one invitation
+//! email (a resend keeps the one still waiting);
+//! [`AccountService::deliver`](crate::AccountService::deliver), the host's
+//! background work, sends queued emails and records each delivery's success
+//! or failure as an event. A failed delivery stays queued with its kind; a
+//! delivered one is never sent again.
 //!
 //! Settings hold a [`CredentialRef`], the name of a secret the host keeps,
 //! never the password itself: events, snapshots, `Debug` output and
