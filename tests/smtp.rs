@@ -1170,20 +1170,30 @@ async fn the_service_emails_an_invitation_through_smtp() {
     let error = failed[0].result.as_ref().unwrap_err();
     assert_failure(error, MailErrorKind::Permanent, Some(550));
     refusing.session().await.expect("the mailer connected");
-    let queued: Vec<(u32, Option<String>)> = service
+    let queued: Vec<(u32, Option<String>, Option<MailErrorKind>)> = service
         .read(&id, |org| {
             org.queued_emails()
-                .map(|(_, q, _)| (q.attempts(), q.last_error().map(str::to_owned)))
+                .map(|(_, q, _)| {
+                    (
+                        q.attempts(),
+                        q.last_error().map(str::to_owned),
+                        q.last_failure(),
+                    )
+                })
                 .collect()
         })
         .await
         .unwrap();
     assert_eq!(queued.len(), 1, "{queued:?}");
     assert_eq!(queued[0].0, 1);
+    assert_eq!(
+        queued[0].2,
+        Some(MailErrorKind::Permanent),
+        "the kind is kept"
+    );
     let stored = queued[0].1.as_deref().expect("the failure is recorded");
     assert!(stored.contains("550"), "{stored:?}");
     assert!(stored.contains("No such user here"), "{stored:?}");
-    assert!(stored.contains("permanent"), "{stored:?}");
     assert!(!stored.chars().any(char::is_control), "{stored:?}");
     assert!(stored.chars().count() <= 250, "{stored:?}");
     assert!(!stored.contains("s3cret"), "{stored:?}");
