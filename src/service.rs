@@ -484,7 +484,9 @@ impl<S: Store> AccountService<S> {
     /// [`Organization::members_page`]). Costs what the query costs plus
     /// reading what is new in the store. While a command of this process is
     /// being stored, the query sees the state just before it rather than
-    /// waiting.
+    /// waiting. `query` runs under the state's read lock: keep it short (a
+    /// page of [`Organization::members_page`], not an export of a million
+    /// members), since a command applying its events waits for it.
     ///
     /// # Errors
     /// [`ServiceError::Store`].
