@@ -4,6 +4,7 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
+use crate::Holder;
 use crate::core::organization::{
     Access, Group, GroupKind, Groups, Invitations, Licenses, Member, MemberStatus, Members,
     Organization,
@@ -118,9 +119,23 @@ impl Organization {
     /// Snapshots of schema 1 load too: their service and email counters
     /// (the last id used) are converted to the next free id.
     ///
+    /// Nothing a store returns is trusted: besides the schema, ids listed
+    /// twice and the default groups, the state is checked against the
+    /// invariants every sequence of events keeps, in one pass (linear in
+    /// the snapshot's size): once created, at least one active
+    /// administrator; group members are members; role assignments name
+    /// defined roles and existing members and groups; seats used within
+    /// each pool, a pool for every kind held or given by a rule, licenses
+    /// held by members (through a group only by its members); queued
+    /// emails for members, and only with mail settings; a version at least
+    /// the number of events its contents take. Counters below the ids in
+    /// use are raised rather than refused.
+    ///
     /// # Errors
     /// [`SnapshotError`] when the snapshot was written by a newer library or
-    /// is inconsistent; the caller can drop it and replay the events.
+    /// breaks one of these invariants (a damaged store); the caller drops
+    /// it and replays the events, as
+    /// [`AccountService`](crate::AccountService) does.
     pub fn from_snapshot(snapshot: &Snapshot) -> Result<Organization, SnapshotError> {
         let fail = |reason: String| SnapshotError { reason };
         let (next_service, next_notification) = match snapshot.schema {
@@ -159,7 +174,7 @@ impl Organization {
         let info = snapshot
             .created_at
             .map(|created_at| (snapshot.name.clone(), created_at));
-        Ok(Organization::from_parts(
+        let org = Organization::from_parts(
             info,
             snapshot.version,
             (
@@ -169,7 +184,116 @@ impl Organization {
                 snapshot.licenses.clone(),
                 invitations,
             ),
-        ))
+        );
+        org.check_loaded().map_err(fail)?;
+        Ok(org)
+    }
+
+    /// The invariants every sequence of events keeps, checked on a state
+    /// rebuilt from a snapshot, in one pass over it (linear in its size).
+    /// A damaged snapshot that breaks one is refused, and the service
+    /// rebuilds the state from the events instead.
+    ///
+    /// - Before creation the organization is empty; once created it has
+    ///   at least one active administrator.
+    /// - Every group's members are members (checked while restoring); the
+    ///   groups a member is in are rebuilt from the groups, so they exist.
+    /// - Every role assignment names a role its service defines and a
+    ///   member or group that exists; every default role names a group
+    ///   that exists and a role the service defines, as does its
+    ///   administrator role.
+    /// - Licenses: see `Licenses::check_loaded` (seats used within the
+    ///   pool, a pool for every kind held or given by a rule, holders are
+    ///   members, group licenses held by that group's members).
+    /// - Queued emails go to members, and only with mail settings.
+    /// - The version counts at least the events that made what the state
+    ///   holds: one event per member (creation or invitation), custom
+    ///   group, service, license pool and queued email, and the mail
+    ///   settings'. (No upper bound can be checked here: the service
+    ///   refuses a snapshot claiming more events than the store holds.)
+    fn check_loaded(&self) -> Result<(), String> {
+        let members = self.members_state();
+        let groups = self.groups_state();
+        let access = self.access_state();
+        let invitations = self.invitations_state();
+        if !self.exists() {
+            if members.len() > 0 || groups.iter().next().is_some() {
+                return Err("the organization does not exist but has members or groups".into());
+            }
+            if access.iter().next().is_some() || invitations.outbox().next().is_some() {
+                return Err(
+                    "the organization does not exist but has services or queued emails".into(),
+                );
+            }
+        } else if self.active_administrator_count() == 0 {
+            return Err("the organization has no active administrator".into());
+        }
+        for service in access.iter() {
+            let name = &service.name;
+            if !service.roles.contains(&service.admin_role) {
+                return Err(format!(
+                    "{name}'s administrator role is not one of its roles"
+                ));
+            }
+            for (group, role) in &service.default_roles {
+                if !groups.contains(*group) || !service.roles.contains(role) {
+                    return Err(format!(
+                        "{name} has a default role for a missing group or role"
+                    ));
+                }
+            }
+            for (holder, roles) in &service.grants {
+                let exists = match holder {
+                    Holder::User(user) => members.contains(*user),
+                    Holder::Group(group) => groups.contains(*group),
+                };
+                if !exists {
+                    return Err(format!(
+                        "{name} assigns roles to a member or group that does not exist"
+                    ));
+                }
+                if let Some(role) = roles.iter().find(|r| !service.roles.contains(*r)) {
+                    return Err(format!("{name} assigns {role}, which it does not define"));
+                }
+            }
+        }
+        self.licenses_state().check_loaded(
+            |user| members.contains(user),
+            |group| groups.contains(group),
+            |group, user| members.get(user).is_some_and(|m| m.groups.contains(&group)),
+        )?;
+        let mut queued = 0usize;
+        for (_, email) in invitations.outbox() {
+            if !members.contains(email.user) {
+                return Err(format!(
+                    "an invitation email is queued for {}, who is not a member",
+                    email.user
+                ));
+            }
+            queued = queued.saturating_add(1);
+        }
+        if queued > 0 && invitations.mail().is_none() {
+            return Err("invitation emails are queued without mail settings".into());
+        }
+        let made = [
+            members.len(),
+            groups.custom_count(),
+            access.iter().count(),
+            self.licenses_state().pool_count(),
+            queued,
+            usize::from(invitations.mail().is_some()),
+        ]
+        .into_iter()
+        .fold(0u64, |sum, n| {
+            sum.saturating_add(u64::try_from(n).unwrap_or(u64::MAX))
+        });
+        if self.version() < made {
+            return Err(format!(
+                "version {} is below the {made} events its contents take",
+                self.version()
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -221,6 +221,73 @@ impl From<Wire> for Licenses {
 }
 
 impl Licenses {
+    /// Checks what a snapshot stored against the rules every event keeps,
+    /// in one pass over the licenses: every pool's seats cover the seats
+    /// used, every held kind and every rule's kind has a pool, every holder
+    /// is a member, every rule's group exists, and a license held through a
+    /// group belongs to a member of that group whose rule gives that kind,
+    /// within its quota. `is_member` and `in_group` answer from the
+    /// loaded members and groups.
+    pub(crate) fn check_loaded(
+        &self,
+        is_member: impl Fn(UserId) -> bool,
+        group_exists: impl Fn(GroupId) -> bool,
+        in_group: impl Fn(GroupId, UserId) -> bool,
+    ) -> Result<(), String> {
+        for (kind, holders) in &self.holders {
+            let Some(seats) = self.pools.get(kind) else {
+                return Err(format!("licenses of {kind} are held but it has no pool"));
+            };
+            if u32::try_from(holders.len()).map_or(true, |used| used > *seats) {
+                return Err(format!(
+                    "{} seats of {kind} are used, more than its {seats}",
+                    holders.len()
+                ));
+            }
+        }
+        for (group, rule) in &self.rules {
+            if !group_exists(*group) {
+                return Err(format!(
+                    "a license rule names {group}, which does not exist"
+                ));
+            }
+            if !self.pools.contains_key(&rule.kind) {
+                return Err(format!(
+                    "a license rule gives {}, which has no pool",
+                    rule.kind
+                ));
+            }
+        }
+        for (user, held) in &self.holdings {
+            if !is_member(*user) {
+                return Err(format!("{user} holds licenses but is not a member"));
+            }
+            for (kind, source) in held {
+                let LicenseSource::Group(group) = source else {
+                    continue;
+                };
+                let by_rule = self.rules.get(group).is_some_and(|r| r.kind == *kind);
+                if !by_rule || !in_group(*group, *user) {
+                    return Err(format!(
+                        "{user} holds {kind} through {group}, which does not give it to them"
+                    ));
+                }
+            }
+        }
+        for (group, granted) in &self.granted {
+            let quota = self.rules.get(group).and_then(|r| r.quota);
+            if quota.is_some_and(|q| u32::try_from(granted.len()).map_or(true, |n| n > q)) {
+                return Err(format!("{group}'s license rule is over its quota"));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many pools (license kinds) there are.
+    pub(crate) fn pool_count(&self) -> usize {
+        self.pools.len()
+    }
+
     /// Seats in use of `kind`, in O(log kinds).
     pub(crate) fn used(&self, kind: &LicenseKind) -> u32 {
         self.holders
