@@ -1783,6 +1783,19 @@ fn no_organization_yet_is_said_one_way_and_names_the_file() {
             "bob@example.com",
         ],
         vec!["--db", "empty.sqlite", "deliver"],
+        // The library answers these as it answers an outsider (no oracle);
+        // the program, run by the operator, checks for itself.
+        vec!["--db", "empty.sqlite", "accept", "bob@example.com"],
+        vec!["--db", "empty.sqlite", "sign-in", "bob@example.com"],
+        vec![
+            "--db",
+            "empty.sqlite",
+            "group",
+            "create",
+            "--as",
+            ADMIN,
+            "Finance",
+        ],
     ] {
         let out = run(&args);
         assert_eq!(code_of(&out), 1, "{args:?}");
@@ -1827,4 +1840,132 @@ fn mail_settings_and_deliver_say_where_the_emails_are() {
     db.json(&["invite", "--as", ADMIN, "bob@example.com"]);
     let text = String::from_utf8(db.run(&["deliver"]).stdout).unwrap();
     assert!(text.contains("1 invitation email still queued ("), "{text}");
+}
+
+// --- nothing from outside reaches the terminal raw ---------------------------
+
+/// What must never reach a terminal raw: ESC (here opening `ESC[2J`, clear
+/// the screen), the C1 CSI, and a right-to-left override.
+const RAW: [char; 3] = ['\u{1b}', '\u{9b}', '\u{202e}'];
+
+fn assert_no_raw(what: &str, out: &Output) {
+    for (stream, bytes) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+        let text = String::from_utf8_lossy(bytes);
+        for c in RAW {
+            assert!(
+                !text.contains(c),
+                "{what}: {stream} carries U+{:04X} raw: {text:?}",
+                u32::from(c)
+            );
+        }
+    }
+}
+
+/// Appends events to the organization in the database file as an older
+/// version of the library would have stored them (`kinds`: each event's
+/// `type` and fields, JSON as stored): names the one-name rule now refuses
+/// (a right-to-left override) load from storage under the earlier rule.
+fn plant_old_names(db: &Db, kinds: Vec<Value>) {
+    use org_accounts::{Event, EventStore, OrganizationId, SqliteStore};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = SqliteStore::open(&db.path).unwrap();
+        let org = OrganizationId::new("default").unwrap();
+        let version = store.read(&org, 0).await.unwrap().len() as u64;
+        let events: Vec<Event> = kinds
+            .into_iter()
+            .map(|mut kind| {
+                kind["schema"] = json!(1);
+                kind["at"] = json!("2026-11-28T09:00:00Z");
+                kind["actor"] = json!(1);
+                serde_json::from_value(kind).unwrap()
+            })
+            .collect();
+        store.append(&org, version, &events).await.unwrap();
+    });
+}
+
+#[test]
+fn stored_names_written_before_the_one_name_rule_are_escaped_when_shown() {
+    let db = Db::initialized();
+    plant_old_names(
+        &db,
+        vec![
+            json!({"type": "group_created", "group": 7, "name": "Admin\u{202E}nimdA", "members": [1]}),
+            json!({"type": "license_pool_set", "kind": "Pro\u{202E}orP", "seats": 2}),
+            json!({"type": "license_granted", "user": 1, "kind": "Pro\u{202E}orP", "source": "direct"}),
+        ],
+    );
+    for command in [&["users"][..], &["groups"], &["licenses"]] {
+        let out = db.run(command);
+        assert_eq!(out.status.code(), Some(0), "{command:?}: {out:?}");
+        assert_no_raw(&format!("{command:?}"), &out);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(r"\u{202e}"), "{command:?}: {text}");
+
+        // JSON keeps the value whole, escaped as JSON.
+        let mut args = command.to_vec();
+        args.push("--json");
+        let out = db.run(&args);
+        assert_no_raw(&format!("{command:?} --json"), &out);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            doc.to_string().contains('\u{202e}'),
+            "{command:?}: the value read back: {doc}"
+        );
+    }
+}
+
+#[test]
+fn an_upload_whose_failing_cells_carry_escapes_reaches_the_terminal_escaped() {
+    let db = Db::initialized();
+    let csv = db.file(
+        "hostile.csv",
+        "email,group membership\n\
+         \"bob\u{1b}[2J@example.com\",\n\
+         cy@example.com,\"Fin\u{202e}ance\u{1b}[2J, Ops\u{9b}31m\"\n\
+         \"dee@exa\u{202e}mple.com\",\n"
+            .as_bytes(),
+    );
+    let failed = db.path.parent().unwrap().join("failed.csv");
+    for args in [
+        vec!["bulk-invite", "--as", "ada@example.com", &csv],
+        vec!["bulk-invite", "--as", "ada@example.com", "--dry-run", &csv],
+        vec![
+            "bulk-invite",
+            "--as",
+            "ada@example.com",
+            "--dry-run",
+            "--failed-rows",
+            failed.to_str().unwrap(),
+            &csv,
+        ],
+    ] {
+        let out = db.run(&args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        assert_no_raw(&format!("{args:?}"), &out);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("Error Summary"), "{text}");
+
+        let mut json_args = args.clone();
+        json_args.push("--json");
+        let out = db.run(&json_args);
+        assert_no_raw(&format!("{args:?} --json"), &out);
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["failed"].as_array().unwrap().len(), 3, "{doc}");
+    }
+    // A refusal that quotes the input: the group named on the command line.
+    let out = db.run(&[
+        "invite",
+        "--as",
+        "ada@example.com",
+        "--group",
+        "Ops\u{9b}2J",
+        "eve@example.com",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_no_raw("a refusal quoting a group name", &out);
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::args::{email, group_name};
 use crate::cli::RoleArgs;
+use crate::shown::shown;
 use crate::{App, Failure, Output, plural};
 
 fn service_name(text: &str) -> Result<ServiceName, Failure> {
@@ -128,12 +129,12 @@ impl<S: Store> App<S> {
                     json!({"role": g.role.as_str(), "via": via})
                 })
                 .collect();
-            let mut text = format!("{who} in {service}:\n");
+            let mut text = format!("{} in {}:\n", shown(who.as_str()), shown(service.as_str()));
             for r in &rows {
+                let role = shown(r["role"].as_str().unwrap_or(""));
                 text.push_str(&format!(
-                    "  {:<24} via {}\n",
-                    r["role"].as_str().unwrap_or(""),
-                    r["via"].as_str().unwrap_or("")
+                    "  {role:<24} via {}\n",
+                    shown(r["via"].as_str().unwrap_or(""))
                 ));
             }
             Ok(Output {
@@ -238,12 +239,12 @@ impl<S: Store> App<S> {
                         json!({"email": who, "via": via})
                     })
                     .collect();
-                text.push_str(&format!("{}: {} of {} used\n", u.kind, u.used, plural(u.seats as usize, "seat")));
+                text.push_str(&format!("{}: {} of {} used\n", shown(u.kind.as_str()), u.used, plural(u.seats as usize, "seat")));
                 for h in &holders {
                     text.push_str(&format!(
                         "  {} (via {})\n",
-                        h["email"].as_str().unwrap_or(""),
-                        h["via"].as_str().unwrap_or("")
+                        shown(h["email"].as_str().unwrap_or("")),
+                        shown(h["via"].as_str().unwrap_or(""))
                     ));
                 }
                 json!({"kind": u.kind.as_str(), "seats": u.seats, "used": u.used, "free": u.free(), "holders": holders})

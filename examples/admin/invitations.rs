@@ -6,6 +6,7 @@ use org_accounts::{Command, CredentialRef, Delivery, MailSettings, Store, Timest
 use serde_json::json;
 
 use crate::args::email;
+use crate::shown::shown;
 use crate::{App, Failure, Output, plural};
 
 /// `mail set`'s options.
@@ -29,7 +30,7 @@ fn delivery_lines(deliveries: &[Delivery]) -> String {
     deliveries
         .iter()
         .map(|d| match &d.result {
-            Ok(()) => format!("invitation email sent to {}\n", d.to),
+            Ok(()) => format!("invitation email sent to {}\n", shown(d.to.as_str())),
             Err(e) => {
                 let code = e.code.map(|c| format!("SMTP {c}: ")).unwrap_or_default();
                 // The kind's stable name (`MailErrorKind` serializes in
@@ -42,7 +43,12 @@ fn delivery_lines(deliveries: &[Delivery]) -> String {
                     }
                     _ => "the credential or mail host is not configured; fix that, then run `admin deliver`",
                 };
-                format!("invitation email to {} not sent ({code}{e}): {advice}\n", d.to)
+                // The reply summary is the mail server's text.
+                let reply = shown(&e.to_string()).into_owned();
+                format!(
+                    "invitation email to {} not sent ({code}{reply}): {advice}\n",
+                    shown(d.to.as_str())
+                )
             }
         })
         .collect()

@@ -62,6 +62,7 @@ mod cli;
 mod failed_rows;
 mod invitations;
 mod members;
+mod shown;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
@@ -175,7 +176,10 @@ fn emit(text: &str, to_stderr: bool) -> std::io::Result<()> {
 /// A warning on stderr while the command goes on; a closed stderr loses
 /// it quietly (the outcome is still in the exit status and stdout).
 pub(crate) fn warn(message: &str) {
-    let _ = emit(&format!("warning: {message}\n"), true);
+    let _ = emit(
+        &shown::terminal_text(&format!("warning: {message}\n")),
+        true,
+    );
 }
 
 /// The arguments as text. `clap` would refuse an argument that is not
@@ -255,6 +259,14 @@ fn main() -> ExitCode {
             }
         }
     };
+    // Nothing from outside reaches the terminal raw: JSON gets JSON
+    // escapes, text `\u{..}` escapes (see `shown`).
+    let stdout = if json {
+        shown::json_text(&stdout).into_owned()
+    } else {
+        shown::terminal_text(&stdout).into_owned()
+    };
+    let stderr = shown::terminal_text(&stderr).into_owned();
     for (text, to_stderr) in [(stdout, false), (stderr, true)] {
         if text.is_empty() {
             continue;
@@ -267,7 +279,10 @@ fn main() -> ExitCode {
             Err(e) => {
                 // stdout full or failing: say so where possible.
                 if !to_stderr {
-                    let _ = emit(&format!("cannot write the output: {e}\n"), true);
+                    let _ = emit(
+                        &shown::terminal_text(&format!("cannot write the output: {e}\n")),
+                        true,
+                    );
                 }
                 return ExitCode::from(1);
             }
@@ -643,13 +658,41 @@ impl<S: Store> App<S> {
 
     async fn execute(&self, command: &Command, actor: &Email) -> Result<Executed, Failure> {
         let ctx = Context::new(actor.clone(), Timestamp::now());
-        self.service
-            .execute(&self.org, command, &ctx)
-            .await
-            .map_err(|e| self.refusal(e))
+        let executed = self.service.execute(&self.org, command, &ctx).await;
+        self.refused(executed).await
     }
 
     /// A refusal, with the one wording for "no organization yet".
+    ///
+    /// The library answers a command on an organization that does not
+    /// exist as an existing one answers an outsider (`forbidden`,
+    /// `not_invited`, `not_a_member`), so that a refusal never tells
+    /// whether an organization exists. This program is run by the
+    /// operator, who holds the database: after such a refusal it asks
+    /// the organization itself whether it exists, and says "no
+    /// organization yet" when it does not.
+    async fn refused<T>(&self, result: Result<T, ServiceError>) -> Result<T, Failure> {
+        let e = match result {
+            Ok(value) => return Ok(value),
+            Err(e) => e,
+        };
+        let outsider = matches!(
+            e.code(),
+            "not_created" | "forbidden" | "not_invited" | "not_a_member"
+        );
+        if outsider
+            && self
+                .service
+                .read(&self.org, |org| !org.exists())
+                .await
+                .unwrap_or(false)
+        {
+            return Err(self.refusal_not_created());
+        }
+        Err(self.refusal(e))
+    }
+
+    /// A refusal as it is; "no organization yet" for `not_created`.
     fn refusal(&self, e: ServiceError) -> Failure {
         if e.code() == "not_created" {
             self.refusal_not_created()

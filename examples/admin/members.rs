@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::args::{email, emails, group_name};
 use crate::failed_rows::FailedRowsOut;
+use crate::shown::shown;
 use crate::{App, Failure, Output, plural};
 
 impl<S: Store> App<S> {
@@ -74,11 +75,14 @@ impl<S: Store> App<S> {
             .map_err(|e| Failure::refused(e.code(), e))?;
         let ctx = Context::new(actor, Timestamp::now());
         let report = self
-            .service
-            .bulk_invite(&self.org, &file, &ctx, dry_run)
-            .await
-            .map_err(|e| self.refusal(e))?;
-        let mut text = report.to_string();
+            .refused(
+                self.service
+                    .bulk_invite(&self.org, &file, &ctx, dry_run)
+                    .await,
+            )
+            .await?;
+        // Cells and names from the upload, escaped for the terminal.
+        let mut text = crate::shown::terminal_text(&report.to_string()).into_owned();
         if !dry_run && report.totals().invited > 0 {
             // The emails are queued with the invitations when the
             // organization has mail settings; `deliver` sends them.
@@ -140,10 +144,8 @@ impl<S: Store> App<S> {
     pub(crate) async fn sign_in(&self, who: &str) -> Result<Output, Failure> {
         let who = email(who)?;
         let ctx = Context::new(who.clone(), Timestamp::now());
-        self.service
-            .record_sign_in(&self.org, &ctx)
-            .await
-            .map_err(|e| self.refusal(e))?;
+        self.refused(self.service.record_sign_in(&self.org, &ctx).await)
+            .await?;
         Ok(Output {
             text: format!("{who} signed in\n"),
             json: json!({"signed_in": who.as_str()}),
@@ -289,6 +291,9 @@ impl<S: Store> App<S> {
             loop {
                 for row in &page.rows {
                     let groups: Vec<&str> = row.groups().iter().map(|g| g.as_str()).collect();
+                    // Stored names and addresses, escaped for the terminal.
+                    let shown_list: Vec<String> =
+                        groups.iter().map(|g| shown(g).into_owned()).collect();
                     let last = match row.last_active() {
                         Some(t) => t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
                         None => {
@@ -303,9 +308,9 @@ impl<S: Store> App<S> {
                     let shown_groups = if groups.is_empty() {
                         "Everyone".to_owned()
                     } else {
-                        groups.join(", ")
+                        shown_list.join(", ")
                     };
-                    lines.push((row.email().to_string(), last, shown_groups));
+                    lines.push((shown(row.email().as_str()).into_owned(), last, shown_groups));
                     rows.push(json!({
                         "email": row.email().as_str(),
                         "status": if row.status().is_pending() { "pending" } else { "active" },
@@ -318,7 +323,11 @@ impl<S: Store> App<S> {
                     None => break,
                 }
             }
-            let mut text = format!("{} of {}\n", plural(rows.len(), "member"), org.name());
+            let mut text = format!(
+                "{} of {}\n",
+                plural(rows.len(), "member"),
+                shown(org.name())
+            );
             let width = lines
                 .iter()
                 .map(|(e, _, _)| e.chars().count())
@@ -352,7 +361,8 @@ impl<S: Store> App<S> {
                         "default"
                     };
                     let members = org.group_member_count(g);
-                    text.push_str(&format!("{:<24}  {kind:<7}  {members}\n", g.name()));
+                    let name = shown(g.name().as_str());
+                    text.push_str(&format!("{name:<24}  {kind:<7}  {members}\n"));
                     json!({"name": g.name().as_str(), "kind": kind, "members": members})
                 })
                 .collect();
