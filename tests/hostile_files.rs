@@ -502,3 +502,27 @@ fn a_group_named_many_times_counts_once_toward_the_limit() {
     };
     assert_eq!(org.execute(&invite, &ctx(ADMIN, 1)).unwrap().len(), 1);
 }
+
+#[test]
+fn the_table_escapes_bidi_and_invisible_characters_from_the_file() {
+    let s = given_org();
+    let report = decide(
+        &s,
+        "email,group membership\ndee@exa\u{202e}mple.com,\nbad\u{200b}@x.com,Fin\u{2066}ance\n"
+            .as_bytes(),
+    );
+    let table = report.to_string();
+    assert!(
+        !table.contains('\u{202e}') && !table.contains('\u{200b}') && !table.contains('\u{2066}'),
+        "{table:?}"
+    );
+    assert!(table.contains("\\u{202e}"), "{table}");
+    // The JSON keeps the cell as written (a JSON reader escapes it anyway).
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(
+        json["failed"][0]["email"]
+            .as_str()
+            .unwrap()
+            .contains('\u{202e}')
+    );
+}

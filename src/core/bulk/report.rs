@@ -567,17 +567,29 @@ const MAX_EMAIL_SHOWN: usize = 60;
 const MAX_MESSAGE_SHOWN: usize = 400;
 
 /// The text for a table cell: control characters (line breaks in a
-/// multi-line cell) shown as spaces, cut to `max` characters with an
-/// ellipsis.
+/// multi-line cell) shown as spaces, format and invisible characters (bidi
+/// controls, zero-width spaces) escaped as `\u{202e}`, cut to `max`
+/// characters with an ellipsis.
 fn printable(s: &str, max: usize) -> String {
-    let mut out: String = s
-        .chars()
-        .take(max)
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if s.chars().nth(max).is_some() {
-        out.pop();
-        out.push('…');
+    let mut out = String::new();
+    let mut shown = 0usize;
+    for c in s.chars() {
+        if shown == max {
+            out.pop();
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            // Line breaks of a multi-line cell, tabs, escapes: a space.
+            out.push(' ');
+        } else if crate::core::names::forbidden_in_name(c) {
+            // Bidi controls, zero-width and other invisible characters
+            // (which would reorder or hide what the table shows): escaped.
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+        shown += 1;
     }
     out
 }
