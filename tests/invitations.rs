@@ -38,13 +38,6 @@ fn with_mail() -> Scenario {
     )
 }
 
-fn invite(list: &[&str]) -> Command {
-    Command::InviteUsers {
-        emails: emails(list),
-        groups: vec![],
-    }
-}
-
 fn queued_kinds(events: &[org_accounts::Event]) -> usize {
     events
         .iter()
@@ -55,7 +48,7 @@ fn queued_kinds(events: &[org_accounts::Event]) -> usize {
 #[test]
 fn without_mail_settings_inviting_sends_nothing() {
     let org = given_org()
-        .when(ADMIN, invite(&["bob@example.com"]))
+        .when(ADMIN, invite(&["bob@example.com"], &[]))
         .then_events(|e| assert_eq!(queued_kinds(e), 0));
     assert_eq!(org.queued_emails().count(), 0);
 }
@@ -63,7 +56,7 @@ fn without_mail_settings_inviting_sends_nothing() {
 #[test]
 fn with_mail_settings_each_invitation_queues_exactly_one_email() {
     let org = with_mail()
-        .when(ADMIN, invite(&["bob@example.com", "cy@example.com"]))
+        .when(ADMIN, invite(&["bob@example.com", "cy@example.com"], &[]))
         .then_events(|e| assert_eq!(queued_kinds(e), 2));
     let queued: Vec<InvitationEmail> = org.queued_emails().map(|(_, _, m)| m).collect();
     assert_eq!(queued.len(), 2);
@@ -387,7 +380,7 @@ async fn the_service_delivers_after_storing_and_never_sends_twice() {
     let done = service
         .execute(
             &id,
-            &invite(&["bob@example.com", "cy@example.com"]),
+            &invite(&["bob@example.com", "cy@example.com"], &[]),
             &ctx(ADMIN, 2),
         )
         .await
@@ -430,7 +423,7 @@ async fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_
     service
         .execute(
             &id,
-            &invite(&["bob@example.com", "cy@example.com"]),
+            &invite(&["bob@example.com", "cy@example.com"], &[]),
             &ctx(ADMIN, 2),
         )
         .await
@@ -493,7 +486,7 @@ async fn each_failure_is_stored_with_its_kind() {
     service
         .execute(
             &id,
-            &invite(&["bob@example.com", "cy@example.com"]),
+            &invite(&["bob@example.com", "cy@example.com"], &[]),
             &ctx(ADMIN, 2),
         )
         .await
@@ -586,7 +579,7 @@ async fn two_workers_never_send_an_email_twice() {
             .map(|i| format!("person{}@example.com", chunk * 20 + i))
             .collect();
         let refs: Vec<&str> = list.iter().map(String::as_str).collect();
-        a.execute(&id, &invite(&refs), &ctx(ADMIN, 2))
+        a.execute(&id, &invite(&refs, &[]), &ctx(ADMIN, 2))
             .await
             .unwrap();
     }
@@ -625,7 +618,10 @@ async fn delivery_sends_at_most_the_limit() {
     service
         .execute(
             &id,
-            &invite(&["ann@example.com", "bob@example.com", "cy@example.com"]),
+            &invite(
+                &["ann@example.com", "bob@example.com", "cy@example.com"],
+                &[],
+            ),
             &ctx(ADMIN, 2),
         )
         .await
@@ -654,7 +650,7 @@ async fn without_a_mailer_queued_emails_stay_queued() {
         Command::SetMailSettings {
             settings: settings(),
         },
-        invite(&["bob@example.com"]),
+        invite(&["bob@example.com"], &[]),
     ]
     .into_iter()
     .enumerate()

@@ -61,13 +61,6 @@ fn remove_rule(g: &str) -> Command {
     Command::RemoveGroupLicenseRule { group: group(g) }
 }
 
-fn invite(list: &[&str], into: &[&str]) -> Command {
-    Command::InviteUsers {
-        emails: emails(list),
-        groups: groups(into),
-    }
-}
-
 fn add_members(g: &str, list: &[&str]) -> Command {
     Command::AddGroupMembers {
         group: group(g),

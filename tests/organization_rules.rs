@@ -14,13 +14,6 @@ use org_accounts::{
     Command, DefaultGroup, DomainError, EventKind, GroupKind, MemberStatus, Organization,
 };
 
-fn invite(list: &[&str], into: &[&str]) -> Command {
-    Command::InviteUsers {
-        emails: emails(list),
-        groups: groups(into),
-    }
-}
-
 fn remove(list: &[&str]) -> Command {
     Command::RemoveUsers {
         emails: emails(list),
