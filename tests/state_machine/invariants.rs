@@ -197,3 +197,107 @@ pub(crate) fn offenders(e: &DomainError) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+/// An upload's report against the model's expectation, row by row (line,
+/// outcome, groups a skipped member is not in); every invited row is a
+/// Pending member in exactly the groups the report names.
+pub(crate) fn check_report(
+    report: &ImportReport,
+    expected: &[ExpectedRow],
+    org: &Organization,
+) -> Result<(), String> {
+    if report.rows().len() != expected.len() {
+        return Err(format!(
+            "{} rows reported, {} uploaded",
+            report.rows().len(),
+            expected.len()
+        ));
+    }
+    for (n, (row, want)) in report.rows().iter().zip(expected).enumerate() {
+        let outcome = match row.outcome() {
+            org_accounts::RowOutcome::Invited => "invited".to_owned(),
+            org_accounts::RowOutcome::Skipped(reason) => reason.code().to_owned(),
+            org_accounts::RowOutcome::Failed(errors) => errors
+                .iter()
+                .map(org_accounts::RowError::code)
+                .collect::<Vec<_>>()
+                .join("+"),
+            other => format!("{other:?}"),
+        };
+        let not_changed: BTreeSet<String> = row
+            .groups_not_changed()
+            .iter()
+            .map(|g| key(g.as_str()))
+            .collect();
+        let got = ExpectedRow {
+            outcome,
+            groups_not_changed: not_changed,
+        };
+        if row.line() != n as u64 + 2 || &got != want {
+            return Err(format!(
+                "row {n} (line {}, {:?}): reported {got:?}, expected {want:?}",
+                row.line(),
+                row.email()
+            ));
+        }
+        if matches!(row.outcome(), org_accounts::RowOutcome::Invited) {
+            let m = Email::parse(row.email())
+                .ok()
+                .and_then(|e| org.member(&e))
+                .ok_or_else(|| format!("invited row {n} ({}) is no member", row.email()))?;
+            let groups: BTreeSet<GroupId> = m.group_ids().collect();
+            let named: BTreeSet<GroupId> = row
+                .groups()
+                .iter()
+                .filter_map(|g| org.group(g).map(|g| g.id()))
+                .collect();
+            if !m.status().is_pending() || groups != named {
+                return Err(format!(
+                    "invited row {n} ({}): pending {}, in {groups:?}, the row names {named:?}",
+                    row.email(),
+                    m.status().is_pending()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The post-conditions of a step's license grants (see [`Loose`]): each
+/// member named holds the group's rule kind, or a license directly, or the
+/// group's quota is full, or (where allowed) the kind has no seat left.
+pub(crate) fn check_must_hold(org: &Organization, model: &Model) -> Result<(), String> {
+    let usage = org.seat_usage();
+    let granted_by = |uid: u32| {
+        usage
+            .iter()
+            .flat_map(|u| org.license_holders(&u.kind))
+            .filter(|(_, source)| matches!(source, LicenseSource::Group(g) if g.get() == uid))
+            .count()
+    };
+    for (k, uid, short_ok) in &model.loose.must_hold {
+        let Some(rule) = model.rules.get(uid) else {
+            continue;
+        };
+        let held = org.licenses_of(&email(k));
+        let full = rule
+            .quota
+            .is_some_and(|q| granted_by(*uid) >= usize::try_from(q).unwrap_or(usize::MAX));
+        let short = usage
+            .iter()
+            .any(|u| key(u.kind.as_str()) == rule.kind && u.used >= u.seats);
+        let ok = held.iter().any(|(kind, source)| {
+            *source == LicenseSource::Direct || key(kind.as_str()) == rule.kind
+        }) || full
+            || (*short_ok && short);
+        if !ok {
+            return Err(format!(
+                "{k} holds {held:?}, not the {} the rule of group {uid} gives (quota {:?}, {} granted, seats short: {short})",
+                rule.kind,
+                rule.quota,
+                granted_by(*uid)
+            ));
+        }
+    }
+    Ok(())
+}

@@ -2,7 +2,10 @@
 //! style of `proptest-state-machine` (hand-rolled, no extra crate).
 //!
 //! Proptest generates sequences of up to 50 `(actor, command)` steps, every
-//! command variant included (after creating the organization, most
+//! command variant included, plus CSV uploads (1 to 6 rows: newcomers,
+//! pending and active members, repeats, invalid addresses, existing,
+//! default and unknown groups; read by `read_invite_csv` and decided by
+//! `decide_bulk_invite`) and deliveries (after creating the organization, most
 //! sequences start with up to 9 setup steps: license pools, a service, mail
 //! settings, an expiry, group license rules, invitations into groups with
 //! rules, a custom group), over a small pool of addresses (some differing
@@ -24,23 +27,45 @@
 //! and decides independently whether each command is accepted, which error
 //! code a refusal carries (and whom it names), and what the state is
 //! afterwards: members, groups, services and their role assignments, license
-//! pools, rules and holdings (following the rules documented in
-//! `src/organization/licenses.rs`), mail settings, invitation expiry and the
-//! queue of invitation emails. A failure message ends with the resolved
+//! pools, rules and direct allocations, mail settings, invitation expiry and
+//! the queue of invitation emails, and for an upload each row's outcome.
+//! Which members a group license rule grants to is not mirrored: the model
+//! says who is to hold the rule's kind unless a quota is full (members
+//! joining a ruled group, a group whose rule is set, a member whose direct
+//! license is taken back) and at most how many seats that can need; the
+//! invariants (seats used within seats and quotas, group-sourced licenses
+//! only for members of a group whose rule gives that kind, none beside a
+//! direct one, none for a removed member) and those post-conditions check
+//! the real choice, a `no_seats_left` refusal is checked against the free
+//! seats and that bound, and the model adopts the real group-sourced
+//! licenses after each step. A failure message ends with the resolved
 //! trace (time, actor, command, outcome) of the shrunk sequence.
+//!
+//! Every step also goes through an `AccountService` over an
+//! `InMemoryStore` (a current-thread runtime made once per case): commands
+//! and uploads are executed by the service, which must return the same
+//! events, refusal or report; sign-ins and deliveries, which the service
+//! makes otherwise, reach its store as the organization's events. Every 8
+//! steps and at the end, the service's state equals the organization.
 //!
 //! After every step the test checks:
 //! - accepted/refused, the refusal code and its offenders agree with the model;
+//! - an upload reports every row as the model expects (line, `invited`,
+//!   `already_member` / `already_invited` with the groups not changed,
+//!   `invalid_email`, `invalid_groups`, `duplicate_in_file`), and every
+//!   invited row is a Pending member in exactly the groups it names;
 //! - `decide` does not change the state, and `execute` returns what `decide`
 //!   did; a refusal leaves the organization equal to its clone;
 //! - an accepted command returns no events exactly when the model says it
-//!   changes nothing, and every event carries `now` and the acting user;
+//!   changes nothing (setting a group's rule to the one it has is the
+//!   real aggregate's to say), and every event carries `now` and the
+//!   acting user; the license post-conditions above hold;
 //!   an invitation or resend queues exactly one email per invitee when the
 //!   organization has mail settings, and no command queues any otherwise;
 //! - the model's projection (members with status, Last active, invitation
 //!   time, groups; groups with kind and members; services with roles,
 //!   defaults and assignments; pools with seats and seats used; group
-//!   license rules; who holds which license and from where; mail settings,
+//!   license rules; who holds which license directly; mail settings,
 //!   expiry, queued emails; invitation status, expiry time and organization
 //!   role of each member) equals the real one; a pending invitation with an
 //!   expiry is pending (and can be accepted) one second before it expires
@@ -86,16 +111,19 @@ use org_accounts::{
     MailSettings, MemberQuery, NotificationId, Organization, OrganizationRole, RoleName,
     ServiceName, SortBy, SortOrder, StatusFilter, Timestamp, UserId,
 };
+use org_accounts::{CsvOptions, ImportReport, read_invite_csv};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
 mod invariants;
 mod model;
+mod service;
 mod strategies;
 
 use invariants::*;
 use model::*;
+use service::*;
 use strategies::*;
 
 // ---------------------------------------------------------------------------
@@ -128,6 +156,7 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
     let mut replayed_stored = Organization::new();
     let mut removed: BTreeSet<UserId> = BTreeSet::new();
     let mut now = START;
+    let service = Mirror::new()?;
 
     for (i, step) in steps.iter().enumerate() {
         now += step.dt;
@@ -140,34 +169,77 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
             if let Some(line) = trace.last_mut() {
                 line.push_str(&format!(" -> {} event(s)", events.len()));
             }
+            service.mirror_events(log.len(), &events)?;
             stored.extend(round_trip(&events)?);
             log.extend(events);
         } else {
-            let command = op.command();
-
             let before = org.clone();
-            let decided = org.decide(&command, &ctx);
-            prop_assert_eq!(&org, &before, "step {}: decide changed the state", i);
-            let result = org.execute(&command, &ctx);
-            prop_assert_eq!(&result, &decided, "step {}: execute differs from decide", i);
+            // A command, or an upload decided from its file (with its
+            // report); both leave the state alone until applied.
+            let (result, upload) = match &op {
+                Op::BulkUpload { rows } => {
+                    let file = read_invite_csv(&csv_file(rows), &CsvOptions::default())
+                        .map_err(|e| TestCaseError::fail(format!("step {i}: the upload: {e}")))?;
+                    let decided = org.decide_bulk_invite(&file, &ctx);
+                    prop_assert_eq!(&org, &before, "step {}: deciding an upload changed it", i);
+                    match decided {
+                        Ok(bulk) => {
+                            let (events, report) = bulk.into_parts();
+                            for e in &events {
+                                org.apply(e);
+                            }
+                            (Ok(events), Some((file, report)))
+                        }
+                        Err(e) => (Err(e), Some((file, ImportReport::empty()))),
+                    }
+                }
+                _ => {
+                    let command = op.command();
+                    let decided = org.decide(&command, &ctx);
+                    prop_assert_eq!(&org, &before, "step {}: decide changed the state", i);
+                    let result = org.execute(&command, &ctx);
+                    prop_assert_eq!(&result, &decided, "step {}: execute differs from decide", i);
+                    (result, None)
+                }
+            };
             if let Some(line) = trace.last_mut() {
                 match &result {
                     Ok(events) => line.push_str(&format!(" -> {} event(s)", events.len())),
                     Err(e) => line.push_str(&format!(" -> {}", e.code())),
                 }
             }
+            // The same step through the service, which must decide the
+            // same.
+            match &upload {
+                Some((file, report)) => service.bulk_invite(file, &ctx, &result, report)?,
+                None if matches!(op, Op::RecordSignIn) => {
+                    // The service keeps sign-ins out of the event stream;
+                    // the store gets the organization's event so the two
+                    // states stay comparable.
+                    if let Ok(events) = &result {
+                        service.mirror_events(log.len(), events)?;
+                    }
+                }
+                None => service.execute(&op.command(), &ctx, &result)?,
+            }
 
             let queued_before = model.queued_total;
+            let model_before = model.clone();
             let expected = model.step(actor, now, &op);
             match (&result, &expected) {
                 (Ok(events), Ok(changed)) => {
-                    prop_assert_eq!(
-                        events.is_empty(),
-                        !changed,
-                        "step {}: events {:?}",
+                    prop_assert!(
+                        model.loose.changes || events.is_empty() != *changed,
+                        "step {}: model says changed: {}, events {:?}",
                         i,
+                        changed,
                         events
                     );
+                    // The licenses group rules granted: checked by the
+                    // invariants and these post-conditions, then adopted.
+                    check_must_hold(&org, &model)
+                        .map_err(|e| TestCaseError::fail(format!("step {i}: {e}")))?;
+                    model.adopt_group_licenses(&org)?;
                     // Who acted: the member before the step, or the creator.
                     let actor_id = before
                         .member(&ctx.actor)
@@ -190,14 +262,42 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
                         .filter(|e| matches!(e.kind, EventKind::InvitationEmailQueued { .. }))
                         .count();
                     let expected_queued = match op {
-                        Op::InviteUsers { .. } | Op::ResendInvitation { .. } => {
-                            model.queued_total - queued_before
-                        }
+                        Op::InviteUsers { .. }
+                        | Op::ResendInvitation { .. }
+                        | Op::BulkUpload { .. } => model.queued_total - queued_before,
                         _ => 0,
                     };
                     prop_assert_eq!(queued, expected_queued, "step {}: emails queued", i);
+                    if let Some((_, report)) = &upload {
+                        check_report(report, &model.report, &org)
+                            .map_err(|e| TestCaseError::fail(format!("step {i}: {e}")))?;
+                    }
                     log.extend(events.iter().cloned());
                     stored.extend(round_trip(events)?);
+                }
+                // Seats ran out for grants the model leaves to the real
+                // aggregate: the refusal's numbers agree with the state
+                // before the step, and within what the command can need.
+                (
+                    Err(DomainError::NoSeatsLeft {
+                        kind, free, needed, ..
+                    }),
+                    Ok(_),
+                ) if model.loose.seats.contains_key(&key(kind.as_str())) => {
+                    let k = key(kind.as_str());
+                    let bound = model.loose.seats[&k];
+                    prop_assert_eq!(*free, model_before.free(&k), "step {}: free {} seats", i, k);
+                    prop_assert!(
+                        *needed > *free && *needed <= bound,
+                        "step {}: {} seats of {} needed, {} free, at most {} could be",
+                        i,
+                        needed,
+                        k,
+                        free,
+                        bound
+                    );
+                    prop_assert_eq!(&org, &before, "step {}: a refusal changed the state", i);
+                    model = model_before;
                 }
                 (Err(err), Err(refusal)) => {
                     prop_assert_eq!(
@@ -231,7 +331,11 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
         }
         prop_assert_eq!(&replayed, &org, "step {}: replay differs", i);
         prop_assert_eq!(&replayed_stored, &org, "step {}: JSON replay differs", i);
+        if i % SERVICE_CHECK_EVERY == SERVICE_CHECK_EVERY - 1 {
+            service.check(&org, i)?;
+        }
     }
+    service.check(&org, steps.len())?;
     prop_assert_eq!(&Organization::replay(&log), &org, "replay differs");
     check_listings(&org, &model)
 }
@@ -263,7 +367,8 @@ fn deliver(
     org.apply(&event);
     let n = nth % queued.len();
     if ok {
-        model.outbox.remove(n);
+        let (k, _) = model.outbox.remove(n);
+        model.failed.remove(&k);
         prop_assert!(
             org.queued_emails().all(|(q, _, _)| q != id),
             "a delivered email is still queued"
@@ -275,6 +380,8 @@ fn deliver(
         );
     } else {
         model.outbox[n].1 += 1;
+        let k = model.outbox[n].0.clone();
+        model.failed.insert(k);
     }
     Ok(vec![event])
 }

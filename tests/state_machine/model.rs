@@ -1,6 +1,7 @@
 //! The reference model: plain maps and sets keyed by lower-case text,
-//! deciding independently what each command does, and the projections
-//! of the model and of the real aggregate that are compared.
+//! deciding independently what each command does (except which members
+//! group license rules grant to: see [`Loose`]), and the projections of
+//! the model and of the real aggregate that are compared.
 // Tests assert by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -72,8 +73,47 @@ pub(crate) struct Model {
     /// Invitation emails to deliver, oldest first: lower-case address and
     /// failed attempts.
     pub(crate) outbox: Vec<(String, u32)>,
+    /// Lower-case addresses whose queued email failed to deliver (new mail
+    /// settings start the attempts over, but the email still failed).
+    pub(crate) failed: BTreeSet<String>,
     /// How many emails were ever queued (a replaced one counts).
     pub(crate) queued_total: usize,
+    /// What the last upload reports for each row.
+    pub(crate) report: Vec<ExpectedRow>,
+    /// What the last step leaves to the real aggregate (see [`Loose`]).
+    pub(crate) loose: Loose,
+}
+
+/// What the model does not decide itself: which members a group license
+/// rule grants to (and so, for a command that grants, whether seats run
+/// out and sometimes whether anything changes). The real aggregate's
+/// choice is checked instead by the invariants (seats used within seats
+/// and quotas, group-sourced licenses only for members of a group whose
+/// rule gives that kind, none beside a direct one, none for a removed
+/// member) and by the post-conditions below; its group-sourced holdings
+/// are then adopted by the model ([`Model::adopt_group_licenses`]).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Loose {
+    /// The real aggregate may refuse with `no_seats_left` on one of these
+    /// kinds, needing at most this many seats.
+    pub(crate) seats: BTreeMap<String, u32>,
+    /// Whether anything changes is the real aggregate's to say.
+    pub(crate) changes: bool,
+    /// After acceptance, each (member, group uid) holds the group's rule
+    /// kind (from any source), or a license directly, or the group's
+    /// quota is full, or (when the flag says so) the kind's seats are all
+    /// used.
+    pub(crate) must_hold: Vec<(String, u32, bool)>,
+}
+
+/// A row of an upload's report as the model expects it: the outcome code
+/// (`invited`, `already_member`, `already_invited`, or the failure codes
+/// joined by `+` in the report's order), and for a skipped row the
+/// lower-case groups it names that the member is not in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ExpectedRow {
+    pub(crate) outcome: String,
+    pub(crate) groups_not_changed: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -120,13 +160,6 @@ pub(crate) struct ModelRule {
     /// Lower-case.
     pub(crate) kind: String,
     pub(crate) quota: Option<u32>,
-}
-
-impl ModelRule {
-    pub(crate) fn full(&self, granted: usize) -> bool {
-        self.quota
-            .is_some_and(|q| granted >= usize::try_from(q).unwrap_or(usize::MAX))
-    }
 }
 
 /// Where a model holding comes from.
@@ -499,6 +532,7 @@ impl Model {
     }
 
     pub(crate) fn run(&mut self, actor: &str, now: i64, op: &Op) -> Outcome {
+        self.loose = Loose::default();
         let me = key(actor);
         if let Op::CreateOrganization { name } = op {
             if self.created {
@@ -528,6 +562,12 @@ impl Model {
         }
         if !self.created {
             return refuse("not_created", vec![]);
+        }
+        if let Op::BulkUpload { rows } = op {
+            if !self.is_active_admin(&me) {
+                return refuse("forbidden", vec![me]);
+            }
+            return self.bulk(now, rows);
         }
         match op {
             Op::AcceptInvitation => {
@@ -677,7 +717,6 @@ impl Model {
                 let i = self.resolve_custom_group(group)?;
                 let uid = self.groups.remove(i).uid;
                 self.rules.remove(&uid);
-                self.release_group_grants(None, uid);
                 for s in &mut self.services {
                     s.grants.remove(&MHolder::Group(uid));
                     s.defaults.remove(&uid);
@@ -713,10 +752,8 @@ impl Model {
                 if i == ADMINISTRATORS && self.active_admins_except(&leaving) == 0 {
                     return refuse("last_administrator", vec![]);
                 }
-                let uid = self.groups[i].uid;
                 for k in &leaving {
                     self.groups[i].members.remove(k);
-                    self.release_group_grants(Some(k), uid);
                 }
                 Ok(!leaving.is_empty())
             }
@@ -800,11 +837,7 @@ impl Model {
             }
             Op::RemoveGroupLicenseRule { group } => {
                 let uid = self.groups[self.resolve_group(group)?].uid;
-                if self.rules.remove(&uid).is_none() {
-                    return Ok(false);
-                }
-                self.release_group_grants(None, uid);
-                Ok(true)
+                Ok(self.rules.remove(&uid).is_some())
             }
             Op::AllocateLicense { user, kind } => {
                 let k = self.resolve_member(user)?;
@@ -836,28 +869,14 @@ impl Model {
                     return refuse("not_allocated", vec![k, kind]);
                 }
                 self.release(&k, &kind);
-                if self.has_direct(&k) {
-                    return Ok(true);
-                }
-                // The member holds nothing now: their groups' rules apply
-                // again, where seats and quotas allow.
-                let groups: Vec<u32> = self
-                    .groups
-                    .iter()
-                    .filter(|g| g.members.contains(&k))
-                    .map(|g| g.uid)
-                    .collect();
-                for uid in groups {
-                    let Some(rule) = self.rules.get(&uid).cloned() else {
-                        continue;
-                    };
-                    if self.free(&rule.kind) == 0
-                        || self.holds(&k, &rule.kind).is_some()
-                        || rule.full(self.granted_count(uid))
-                    {
-                        continue;
+                if !self.has_direct(&k) {
+                    // The member holds nothing directly now: their groups'
+                    // rules apply again, where seats and quotas allow.
+                    for g in self.groups.iter().filter(|g| g.members.contains(&k)) {
+                        if self.rules.contains_key(&g.uid) {
+                            self.loose.must_hold.push((k.clone(), g.uid, true));
+                        }
                     }
-                    self.grant(&k, &rule.kind, Src::Group(uid));
                 }
                 Ok(true)
             }
@@ -865,10 +884,18 @@ impl Model {
                 if *settings >= VALID_MAIL_SETTINGS {
                     return refuse("invalid_mail_settings", vec![]);
                 }
-                Ok(self.mail.replace(*settings) != Some(*settings))
+                if self.mail.replace(*settings) == Some(*settings) {
+                    return Ok(false);
+                }
+                // New settings: every waiting email starts over.
+                for (_, tries) in &mut self.outbox {
+                    *tries = 0;
+                }
+                Ok(true)
             }
             Op::ClearMailSettings => {
                 self.outbox.clear();
+                self.failed.clear();
                 Ok(self.mail.take().is_some())
             }
             Op::SetInvitationExpiry { after } => {
@@ -887,9 +914,10 @@ impl Model {
                 // waiting, and replaces one that failed with a fresh one.
                 if self.mail.is_some() {
                     match self.outbox.iter().position(|(queued, _)| *queued == k) {
-                        Some(i) if self.outbox.get(i).is_some_and(|(_, tries)| *tries == 0) => {}
+                        Some(_) if !self.failed.contains(&k) => {}
                         Some(i) => {
                             self.outbox.remove(i);
+                            self.failed.remove(&k);
                             self.outbox.push((k, 0));
                             self.queued_total += 1;
                         }
@@ -910,7 +938,93 @@ impl Model {
                 unreachable!("handled above")
             }
             Op::Deliver { .. } => unreachable!("a delivery is not a command"),
+            Op::BulkUpload { .. } => unreachable!("handled above"),
         }
+    }
+
+    /// An upload by an active administrator: each row decided on its own
+    /// against the organization before the upload (an invalid address,
+    /// unknown groups, an address on an earlier row fail, in that order;
+    /// members are skipped), the rest invited into their own groups, in
+    /// row order; the file is refused whole when the license grants need
+    /// more seats than are free.
+    pub(crate) fn bulk(&mut self, now: i64, rows: &[(Cell, Vec<&'static str>)]) -> Outcome {
+        let mut seen = BTreeSet::new();
+        let mut report = Vec::new();
+        let mut invitees = Vec::new();
+        for (cell, groups) in rows {
+            let mut codes = Vec::new();
+            let typed = match cell {
+                Cell::Email(e) => Some(*e),
+                Cell::Invalid(_) => {
+                    codes.push("invalid_email");
+                    None
+                }
+            };
+            let mut joined = BTreeSet::new();
+            let mut unknown = false;
+            for g in groups {
+                match self.group_index(g) {
+                    Some(i) if self.groups[i].default == Some(DefaultGroup::Everyone) => {}
+                    Some(i) => {
+                        joined.insert(i);
+                    }
+                    None => unknown = true,
+                }
+            }
+            if unknown {
+                codes.push("invalid_groups");
+            }
+            if let Some(e) = typed
+                && !seen.insert(key(e))
+            {
+                codes.push("duplicate_in_file");
+            }
+            let mut groups_not_changed = BTreeSet::new();
+            let outcome = match (typed, codes.is_empty()) {
+                (Some(e), true) => match self.members.get(&key(e)) {
+                    Some(m) => {
+                        groups_not_changed = joined
+                            .iter()
+                            .filter(|&&i| !self.groups[i].members.contains(&key(e)))
+                            .map(|&i| key(&self.groups[i].name))
+                            .collect();
+                        if m.last_active.is_none() {
+                            "already_invited".to_owned()
+                        } else {
+                            "already_member".to_owned()
+                        }
+                    }
+                    None => {
+                        invitees.push((e, joined));
+                        "invited".to_owned()
+                    }
+                },
+                _ => codes.join("+"),
+            };
+            report.push(ExpectedRow {
+                outcome,
+                groups_not_changed,
+            });
+        }
+        let mut joins = Vec::new();
+        for (e, joined) in invitees {
+            let k = self.add_member(e, now, None);
+            let mut uids = Vec::new();
+            for i in joined {
+                self.groups[i].members.insert(k.clone());
+                uids.push(self.groups[i].uid);
+            }
+            joins.push((k, uids));
+        }
+        self.join_grants(&joins)?;
+        if self.mail.is_some() {
+            self.queued_total += joins.len();
+            self.outbox
+                .extend(joins.iter().map(|(k, _)| (k.clone(), 0)));
+        }
+        self.report = report;
+        Ok(!joins.is_empty())
     }
 
     /// Lower-case addresses listed for a query, in the expected order.
@@ -972,13 +1086,6 @@ impl Model {
         Ok(k)
     }
 
-    /// Lower-case addresses in invitation (real id) order.
-    pub(crate) fn by_seq<'a>(&self, keys: impl IntoIterator<Item = &'a String>) -> Vec<String> {
-        let mut keys: Vec<&String> = keys.into_iter().collect();
-        keys.sort_by_key(|k| self.members.get(*k).map_or(u64::MAX, |m| m.seq));
-        keys.into_iter().cloned().collect()
-    }
-
     /// Takes a member out: groups, role assignments, licenses, emails.
     pub(crate) fn forget_member(&mut self, k: &str) {
         self.members.remove(k);
@@ -991,6 +1098,7 @@ impl Model {
             s.grants.remove(&holder);
         }
         self.outbox.retain(|(queued, _)| queued != k);
+        self.failed.remove(k);
     }
 
     pub(crate) fn resolve_service(&self, name: &str) -> Result<usize, Refusal> {
@@ -1121,26 +1229,6 @@ impl Model {
             .is_some_and(|held| held.values().any(|src| *src == Src::Direct))
     }
 
-    /// What group `uid`'s rule granted, as (member, kind) in (real id,
-    /// kind) order.
-    pub(crate) fn granted_by(&self, uid: u32) -> Vec<(String, String)> {
-        let mut granted: Vec<(u64, String, String)> = self
-            .holdings
-            .iter()
-            .flat_map(|(k, held)| {
-                held.iter()
-                    .filter(|(_, src)| **src == Src::Group(uid))
-                    .map(|(kind, _)| (self.members[k].seq, k.clone(), kind.clone()))
-            })
-            .collect();
-        granted.sort();
-        granted.into_iter().map(|(_, k, kind)| (k, kind)).collect()
-    }
-
-    pub(crate) fn granted_count(&self, uid: u32) -> usize {
-        self.granted_by(uid).len()
-    }
-
     pub(crate) fn grant(&mut self, k: &str, kind: &str, src: Src) {
         self.holdings
             .entry(k.to_owned())
@@ -1157,88 +1245,84 @@ impl Model {
         }
     }
 
-    /// Releases what group `uid`'s rule granted (to `member` only, if
-    /// given).
-    pub(crate) fn release_group_grants(&mut self, member: Option<&str>, uid: u32) {
-        for (k, kind) in self.granted_by(uid) {
-            if member.is_none_or(|m| m == k) {
-                self.release(&k, &kind);
-            }
-        }
-    }
-
-    /// The first kind (in kind order) with more seats used than it has.
-    pub(crate) fn over_allocated(&self) -> Option<String> {
-        self.pools
-            .iter()
-            .find(|(kind, (_, seats))| self.used(kind) > *seats)
-            .map(|(kind, _)| kind.clone())
-    }
-
-    /// Members joining groups (in order) receive each joined group's rule
-    /// kind, unless they hold a license directly or already hold the kind,
-    /// or the rule's quota is full; refused if seats run out.
+    /// Members joining groups: each, unless they hold a license directly,
+    /// is to hold every joined group's rule kind they do not hold yet
+    /// (unless that group's quota is full), and the real aggregate may
+    /// refuse for want of seats, needing at most one per such member and
+    /// kind.
     pub(crate) fn join_grants(&mut self, joins: &[(String, Vec<u32>)]) -> Result<(), Refusal> {
         for (k, uids) in joins {
             if self.has_direct(k) {
                 continue;
             }
+            let mut kinds = BTreeSet::new();
             for uid in uids {
-                let Some(rule) = self.rules.get(uid).cloned() else {
+                let Some(rule) = self.rules.get(uid) else {
                     continue;
                 };
-                if self.holds(k, &rule.kind).is_some() || rule.full(self.granted_count(*uid)) {
-                    continue;
+                if self.holds(k, &rule.kind).is_none() {
+                    kinds.insert(rule.kind.clone());
+                    self.loose.must_hold.push((k.clone(), *uid, false));
                 }
-                self.grant(k, &rule.kind, Src::Group(*uid));
+            }
+            for kind in kinds {
+                *self.loose.seats.entry(kind).or_default() += 1;
             }
         }
-        match self.over_allocated() {
-            Some(kind) => refuse("no_seats_left", vec![kind]),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
-    /// `SetGroupLicenseRule` on group index `i`, once the command is valid.
+    /// `SetGroupLicenseRule` on group index `i`, once the command is valid:
+    /// every member of the group is to hold the kind (unless they hold a
+    /// license directly, or the quota is full); what the rule granted of
+    /// another kind, or past the quota, is released (the invariants say
+    /// so). Needs at most a seat per member who holds neither the kind nor
+    /// a direct license.
     pub(crate) fn set_rule(&mut self, i: usize, kind: String, quota: Option<u32>) -> Outcome {
         let uid = self.groups[i].uid;
-        let limit = quota.map_or(usize::MAX, |q| usize::try_from(q).unwrap_or(usize::MAX));
-        let mut kept = 0usize;
-        let mut releases = Vec::new();
-        for (k, held) in self.granted_by(uid) {
-            if held == kind && kept < limit {
-                kept += 1;
-            } else {
-                releases.push((k, held));
-            }
-        }
-        let mut grants = Vec::new();
-        for k in self.by_seq(&self.groups[i].members) {
-            if kept + grants.len() >= limit {
-                break;
-            }
-            if self.holds(&k, &kind).is_none() && !self.has_direct(&k) {
-                grants.push(k);
-            }
-        }
         let rule = ModelRule {
             kind: kind.clone(),
             quota,
         };
-        if self.rules.get(&uid) == Some(&rule) && releases.is_empty() && grants.is_empty() {
-            return Ok(false);
+        let same = self
+            .rules
+            .insert(uid, rule)
+            .is_some_and(|old| old.kind == kind && old.quota == quota);
+        let members: Vec<String> = self.groups[i].members.iter().cloned().collect();
+        let eligible = members
+            .iter()
+            .filter(|k| self.holds(k, &kind).is_none() && !self.has_direct(k))
+            .count();
+        if eligible > 0 {
+            self.loose
+                .seats
+                .insert(kind, u32::try_from(eligible).expect("few members"));
         }
-        self.rules.insert(uid, rule);
-        for (k, held) in &releases {
-            self.release(k, held);
+        self.loose
+            .must_hold
+            .extend(members.into_iter().map(|k| (k, uid, false)));
+        // The same rule again changes what it granted only if it is not
+        // in force yet (a seat freed since, a member who lost theirs).
+        self.loose.changes = same;
+        Ok(!same)
+    }
+
+    /// Takes the real aggregate's group-sourced licenses, which the model
+    /// does not decide (see [`Loose`]); direct ones stay the model's.
+    pub(crate) fn adopt_group_licenses(&mut self, org: &Organization) -> Result<(), TestCaseError> {
+        for held in self.holdings.values_mut() {
+            held.retain(|_, src| *src == Src::Direct);
         }
-        for k in &grants {
-            self.grant(k, &kind, Src::Group(uid));
+        self.holdings.retain(|_, held| !held.is_empty());
+        for u in org.seat_usage() {
+            for (id, source) in org.license_holders(&u.kind) {
+                if let LicenseSource::Group(g) = source {
+                    let k = lower_email(org, id)?;
+                    self.grant(&k, &key(u.kind.as_str()), Src::Group(g.get()));
+                }
+            }
         }
-        match self.over_allocated() {
-            Some(kind) => refuse("no_seats_left", vec![kind]),
-            None => Ok(true),
-        }
+        Ok(())
     }
 
     /// Every license held through a group, as (member, kind, group uid), in
@@ -1555,10 +1639,14 @@ pub(crate) fn real_view(org: &Organization) -> Result<View, TestCaseError> {
     for (_, queued, message) in org.queued_emails() {
         let to = lower_email(org, queued.user())?;
         prop_assert_eq!(key(message.to.as_str()), to.clone(), "queued email address");
-        prop_assert_eq!(
+        // New mail settings start the attempts over; the last (transient)
+        // error stays.
+        prop_assert!(
+            queued.last_error().is_none_or(|e| e == DELIVERY_ERROR)
+                && (queued.attempts() == 0 || queued.last_error().is_some()),
+            "last delivery error {:?} after {} attempts",
             queued.last_error(),
-            (queued.attempts() > 0).then_some(DELIVERY_ERROR),
-            "last delivery error"
+            queued.attempts()
         );
         outbox.push((to, queued.attempts()));
     }

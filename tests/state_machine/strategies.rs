@@ -170,7 +170,24 @@ pub(crate) enum Op<M = &'static str, G = &'static str, P = &'static str, H = Inf
         nth: usize,
         ok: bool,
     },
+    /// Not a command: an administrator uploads a CSV file of these rows
+    /// (`email`, `group membership`), read by `read_invite_csv` and decided
+    /// by `decide_bulk_invite`.
+    BulkUpload {
+        rows: Vec<(Cell<M>, Vec<G>)>,
+    },
 }
+
+/// The email cell of an uploaded row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Cell<M = &'static str> {
+    Email(M),
+    /// Not an address (one of [`INVALID_EMAILS`]).
+    Invalid(&'static str),
+}
+
+/// Email cells that are not addresses.
+pub(crate) const INVALID_EMAILS: [&str; 3] = ["not-an-email", "bob@", "ann@localhost"];
 
 /// A command as generated: users, groups, services, kinds and role holders
 /// named by role, resolved when the step runs.
@@ -322,6 +339,18 @@ impl Op<Who, Grp, Pick, usize> {
             Op::ResendInvitation { user: u } => Op::ResendInvitation { user: user(u) },
             Op::RevokeInvitation { user: u } => Op::RevokeInvitation { user: user(u) },
             Op::Deliver { nth, ok } => Op::Deliver { nth: *nth, ok: *ok },
+            Op::BulkUpload { rows } => Op::BulkUpload {
+                rows: rows
+                    .iter()
+                    .map(|(cell, groups)| {
+                        let cell = match cell {
+                            Cell::Email(w) => Cell::Email(user(w)),
+                            Cell::Invalid(text) => Cell::Invalid(text),
+                        };
+                        (cell, groups.iter().map(group).collect())
+                    })
+                    .collect(),
+            },
         }
     }
 }
@@ -527,8 +556,22 @@ impl Op {
             Op::ResendInvitation { user } => Command::ResendInvitation { user: email(user) },
             Op::RevokeInvitation { user } => Command::RevokeInvitation { user: email(user) },
             Op::Deliver { .. } => unreachable!("a delivery is not a command"),
+            Op::BulkUpload { .. } => unreachable!("an upload is decided from its file"),
         }
     }
+}
+
+/// The CSV file of an upload's rows: a header, then each row's address
+/// (or invalid cell) and its groups, comma-separated in one quoted cell.
+pub(crate) fn csv_file(rows: &[(Cell, Vec<&'static str>)]) -> Vec<u8> {
+    let mut file = String::from("email,group membership\n");
+    for (cell, groups) in rows {
+        let text = match cell {
+            Cell::Email(e) | Cell::Invalid(e) => e,
+        };
+        file.push_str(&format!("{text},\"{}\"\n", groups.join(", ")));
+    }
+    file.into_bytes()
 }
 
 pub(crate) fn pool_email() -> impl Strategy<Value = &'static str> {
@@ -968,11 +1011,32 @@ pub(crate) fn invitation_op() -> impl Strategy<Value = GenOp> {
     ]
 }
 
+/// An upload of up to 6 rows: mostly people who are not members yet,
+/// also members (pending or not), invalid cells, and repeats (the same
+/// role twice resolves to the same address); groups that exist, default
+/// groups in odd case, and unknown names.
+pub(crate) fn bulk_upload() -> impl Strategy<Value = GenOp> {
+    let cell = prop_oneof![
+        4 => (0..5usize).prop_map(|n| Cell::Email(Who::Newcomer(n))),
+        1 => (0..4usize).prop_map(|n| Cell::Email(Who::Pending(n))),
+        1 => (0..4usize).prop_map(|n| Cell::Email(Who::Member(n))),
+        1 => pool_email().prop_map(|e| Cell::Email(Who::Anyone(e))),
+        1 => select(&INVALID_EMAILS[..]).prop_map(Cell::Invalid),
+    ];
+    let groups = prop_oneof![
+        2 => Just(Vec::new()),
+        3 => prop::collection::vec(invite_group(), 1..=2),
+        1 => prop::collection::vec(pool_group().prop_map(Grp::Named), 1..=2),
+    ];
+    prop::collection::vec((cell, groups), 1..=6).prop_map(|rows| Op::BulkUpload { rows })
+}
+
 pub(crate) fn op() -> impl Strategy<Value = GenOp> {
     prop_oneof![
         31 => membership_op(),
         32 => access_op(),
         12 => invitation_op(),
+        4 => bulk_upload(),
     ]
 }
 
