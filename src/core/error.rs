@@ -354,10 +354,19 @@ impl DomainError {
     }
 }
 
+/// The items for a message: the first ten, then how many more (a refusal
+/// naming 10,000 unknown addresses stays readable; the variant's field
+/// keeps them all).
 fn list<T: Display>(items: &[T]) -> String {
-    items
+    const SHOWN: usize = 10;
+    let mut text = items
         .iter()
+        .take(SHOWN)
         .map(ToString::to_string)
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if let Some(more) = items.len().checked_sub(SHOWN).filter(|n| *n > 0) {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
