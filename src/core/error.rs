@@ -11,8 +11,20 @@ use crate::{Email, GroupName, LicenseKind, RoleName, ServiceName};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DomainError {
-    /// Any command but `CreateOrganization` on an organization that does not
-    /// exist. Handle: create it first, or check the organization id.
+    /// The organization does not exist yet.
+    ///
+    /// [`Organization::decide`](crate::Organization::decide) no longer
+    /// returns it: a refusal that named a missing organization before
+    /// checking the caller's rights told anyone which organizations exist.
+    /// A command on an organization that does not exist now answers as an
+    /// existing one answers an outsider: [`DomainError::Forbidden`] for an
+    /// administrative command (nobody administers an organization that
+    /// does not exist), [`DomainError::NotInvited`] or
+    /// [`DomainError::NotAMember`] for a member's own. A host that needs to
+    /// say "no organization yet" (it trusts the person, or the answer is
+    /// its own) asks [`Organization::exists`](crate::Organization::exists)
+    /// itself, for example through `AccountService::read`, and may use this
+    /// variant, whose code stays `not_created`, for its answer.
     #[error("the organization does not exist yet; create it first")]
     NotCreated,
     /// `CreateOrganization` on an existing organization. Handle: load it
@@ -30,8 +42,11 @@ pub enum DomainError {
         /// The name given.
         name: String,
     },
-    /// The actor is not an active member of Administrators. Handle: show the
-    /// message; do not retry.
+    /// The actor is not an active member of Administrators, or the
+    /// organization does not exist (nobody administers it; the answer is
+    /// the same so that it does not tell who probes which organizations
+    /// exist: see [`DomainError::NotCreated`]). Handle: show the message;
+    /// do not retry.
     #[error(
         "{actor} is not an active administrator of this organization; only organization administrators can manage accounts"
     )]

@@ -196,8 +196,9 @@ impl Organization {
     /// does: see [`BulkInvite::into_dry_run`]).
     ///
     /// # Errors
-    /// [`DomainError::NotCreated`], or [`DomainError::Forbidden`] unless the
-    /// actor is an active administrator: the same rule as single invites.
+    /// [`DomainError::Forbidden`] unless the actor is an active
+    /// administrator (also when the organization does not exist): the same
+    /// rule as single invites.
     /// [`DomainError::NoSeatsLeft`] when the groups' license rules need more
     /// seats than are free: the file is refused whole, nothing half-happens.
     /// [`DomainError::IdsExhausted`] when the organization cannot number

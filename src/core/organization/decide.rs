@@ -26,7 +26,12 @@ impl Organization {
     /// # Errors
     /// A [`DomainError`] whose message says what to fix. Permission is
     /// checked before anything else, so a non-administrator learns nothing
-    /// about the organization from the error.
+    /// about the organization from the error, not even whether it exists:
+    /// every command but `CreateOrganization` answers on an organization
+    /// that does not exist as an existing one answers someone who is not
+    /// its administrator ([`DomainError::Forbidden`]) or not its member
+    /// ([`DomainError::NotInvited`], [`DomainError::NotAMember`]). Use
+    /// [`Organization::exists`] to tell "no organization yet".
     pub fn decide(&self, command: &Command, ctx: &Context) -> Result<Vec<Event>, DomainError> {
         let (members, groups) = (&self.members, &self.groups);
         let limits = &ctx.limits;
@@ -147,35 +152,38 @@ impl Organization {
         Ok(events)
     }
 
-    /// The door of a member acting for themselves: the organization must
-    /// exist.
+    /// The door of a member acting for themselves. An organization that
+    /// does not exist has no members, so `decide` answers as an existing
+    /// organization answers someone who is not a member of it
+    /// ([`DomainError::NotInvited`], [`DomainError::NotAMember`]): the
+    /// refusal does not tell whether the organization exists.
     fn as_member(
         &self,
         decide: impl FnOnce() -> Result<Vec<Event>, DomainError>,
     ) -> Result<Vec<Event>, DomainError> {
-        if !self.exists() {
-            return Err(DomainError::NotCreated);
-        }
         decide()
     }
 
     /// The administrators' door, for every administrative decision (single
-    /// commands and bulk invitations alike): the organization must exist and
-    /// the actor must be an active administrator, checked before anything
-    /// else; `decide` gets the actor's id.
+    /// commands and bulk invitations alike): the actor must be an active
+    /// administrator, checked before anything else; `decide` gets the
+    /// actor's id. Nobody administers an organization that does not exist,
+    /// so there the answer is [`DomainError::Forbidden`], the same as a
+    /// non-administrator gets from an existing one: the refusal does not
+    /// tell whether the organization exists (the host asks
+    /// [`Organization::exists`] itself when it needs to know).
     ///
     /// # Errors
-    /// [`DomainError::NotCreated`], [`DomainError::Forbidden`], or what
-    /// `decide` returns.
+    /// [`DomainError::Forbidden`], or what `decide` returns.
     pub(crate) fn as_admin<T>(
         &self,
         ctx: &Context,
         decide: impl FnOnce(UserId) -> Result<T, DomainError>,
     ) -> Result<T, DomainError> {
-        if !self.exists() {
-            return Err(DomainError::NotCreated);
-        }
-        match self.member(&ctx.actor) {
+        // A state that does not exist has no members (`member` finds
+        // nobody), so it falls to `Forbidden` below; checked explicitly
+        // all the same, so the rule does not rest on that.
+        match self.member(&ctx.actor).filter(|_| self.exists()) {
             Some(m) if self.is_active_administrator(m.id) => decide(m.id),
             _ => Err(DomainError::Forbidden {
                 actor: ctx.actor.clone(),
