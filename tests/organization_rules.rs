@@ -79,10 +79,14 @@ fn an_organization_name_must_be_sensible() {
 }
 
 #[test]
-fn commands_before_creation_are_refused() {
+fn commands_before_creation_are_refused_as_an_outsider_is() {
+    // Nothing tells a missing organization from one the actor does not
+    // administer (see tests/existence_oracle.rs).
     Scenario::empty()
         .when(ADMIN, invite(&["bob@example.com"], &[]))
-        .then_refused(DomainError::NotCreated);
+        .then_refused(DomainError::Forbidden {
+            actor: email(ADMIN),
+        });
 }
 
 // --- inviting ---------------------------------------------------------------

@@ -622,14 +622,16 @@ async fn a_sign_in_and_a_read_never_wait_for_a_running_append() {
     store.waiting.notified().await;
     // ...and a sign-in and a users-page read still complete.
     tokio::time::timeout(
-        std::time::Duration::from_secs(5),
+        // Generous: a busy 2-core machine; waiting for the gate would be
+        // forever.
+        std::time::Duration::from_secs(60),
         service.record_sign_in(&id(), &ctx("bob@example.com", 4)),
     )
     .await
     .expect("a sign-in waited for an append")
     .unwrap();
     let count = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(60),
         service.read(&id(), |org| org.member_count()),
     )
     .await
@@ -971,7 +973,7 @@ async fn a_slow_tenant_holds_at_most_two_delivery_workers() {
     assert_eq!(waiting.len(), 2);
     // ...and another organization's emails go out meanwhile.
     let fast_done = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
+        std::time::Duration::from_secs(60),
         service.deliver(&fast, at(3), 100),
     )
     .await

@@ -560,8 +560,14 @@ impl Model {
             self.next_group = 7;
             return Ok(true);
         }
+        // An organization that does not exist answers as an existing one
+        // answers an outsider: nothing tells the two apart.
         if !self.created {
-            return refuse("not_created", vec![]);
+            return match op {
+                Op::AcceptInvitation => refuse("not_invited", vec![me]),
+                Op::RecordSignIn => refuse("not_a_member", vec![me]),
+                _ => refuse("forbidden", vec![me]),
+            };
         }
         if let Op::BulkUpload { rows } = op {
             if !self.is_active_admin(&me) {
