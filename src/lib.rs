@@ -216,7 +216,7 @@ pub use crate::core::mail::{
 };
 pub use crate::core::names::{
     GroupName, GroupNameError, GroupNameErrorKind, LicenseKind, MAX_GROUP_NAME_CHARS,
-    MAX_NAME_CHARS, NameError, RoleName, ServiceName,
+    MAX_NAME_CHARS, NameError, RoleName, ServiceName, is_hidden_character,
 };
 pub use crate::core::organization::{
     Assignee, DefaultGroup, Group, GroupKind, Holder, InvitationStatus, LicenseRule, LicenseSource,

@@ -44,47 +44,10 @@ fn escaped(text: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Whether `c` shows nothing or steers the terminal: control (Cc: C0,
-/// DEL and C1, ESC and CSI among them), format (Cf: bidirectional
-/// controls, zero-width characters, BOM, tags, ...), line and paragraph
-/// separators, invisible fillers and variation selectors. The same set
-/// the library refuses in names.
+/// Whether `c` shows nothing or steers the terminal: the library's rule
+/// for names ([`org_accounts::is_hidden_character`]).
 fn hidden(c: char) -> bool {
-    c.is_control()
-        || matches!(u32::from(c),
-            // Format characters (Cf), Unicode 16.0, plus the reserved
-            // U+2065.
-            0x00AD
-            | 0x0600..=0x0605
-            | 0x061C
-            | 0x06DD
-            | 0x070F
-            | 0x0890..=0x0891
-            | 0x08E2
-            | 0x180E
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x206F
-            | 0xFEFF
-            | 0xFFF9..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0001
-            | 0xE0020..=0xE007F
-            // Line and paragraph separators.
-            | 0x2028..=0x2029
-            // Invisible fillers, variation selectors, the tag block.
-            | 0x034F
-            | 0x115F..=0x1160
-            | 0x17B4..=0x17B5
-            | 0x180B..=0x180F
-            | 0x3164
-            | 0xFE00..=0xFE0F
-            | 0xFFA0
-            | 0xE0000..=0xE0FFF)
+    org_accounts::is_hidden_character(c)
 }
 
 /// A JSON document with every hidden or terminal-controlling character

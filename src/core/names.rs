@@ -131,6 +131,23 @@ fn check_stored_name(text: &str) -> Result<(), NameRule> {
 /// line and paragraph separators, invisible fillers, variation selectors
 /// and tags. See [`NameError`].
 pub(crate) fn forbidden_in_name(c: char) -> bool {
+    is_hidden_character(c)
+}
+
+/// Whether `c` shows nothing or steers a terminal or text layout: control
+/// characters (Cc: C0, DEL and C1, ESC and CSI among them), format
+/// characters (Cf: bidirectional controls, zero-width characters, BOM,
+/// tags, …), line and paragraph separators, invisible fillers and
+/// variation selectors. Names refuse them; a host that prints text from
+/// outside (stored data a tenant chose, a mail server's reply) should
+/// escape them, as the `admin` example does.
+///
+/// ```
+/// assert!(org_accounts::is_hidden_character('\u{202E}'));
+/// assert!(org_accounts::is_hidden_character('\u{1b}'));
+/// assert!(!org_accounts::is_hidden_character('é'));
+/// ```
+pub fn is_hidden_character(c: char) -> bool {
     if c.is_ascii() {
         return c.is_ascii_control();
     }
