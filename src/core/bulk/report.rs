@@ -572,8 +572,7 @@ const MAX_MESSAGE_SHOWN: usize = 400;
 /// characters with an ellipsis.
 fn printable(s: &str, max: usize) -> String {
     let mut out = String::new();
-    let mut shown = 0usize;
-    for c in s.chars() {
+    for (shown, c) in s.chars().enumerate() {
         if shown == max {
             out.pop();
             out.push('…');
@@ -589,7 +588,6 @@ fn printable(s: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }
