@@ -39,7 +39,7 @@ fn delivery_lines(deliveries: &[Delivery]) -> String {
                 let advice = match kind.as_str() {
                     Some("transient") => "a temporary failure; run `admin deliver` again later",
                     Some("permanent") => {
-                        "it will fail again as is; fix the mail settings or the address, then run `admin deliver`"
+                        "it will fail again as is; fix the mail settings (new settings retry it), or remove the invitation and invite a corrected address"
                     }
                     _ => "the credential or mail host is not configured; fix that, then run `admin deliver`",
                 };

@@ -81,7 +81,8 @@ const ORG: &str = "default";
 /// The default `--db`.
 const DEFAULT_DB: &str = "org-accounts.sqlite";
 
-/// Where the SMTP passwords come from: `{prefix}{ORG}__{REF}`.
+/// Where the SMTP passwords come from: `{prefix}{ORG}_{REF}`, the id and
+/// the reference in upper-case hex (`SmtpMailer::env_var_name`).
 #[cfg(feature = "smtp")]
 const SMTP_ENV_PREFIX: &str = "ORG_ACCOUNTS_SMTP_";
 
