@@ -285,16 +285,25 @@ impl Organization {
     fn resolve_group_cell(&self, cell: &str) -> Resolved {
         let mut found = Vec::new();
         let mut unknown: Vec<String> = Vec::new();
-        // At most MAX_INVITE_GROUPS names: a list beats a hash set.
-        let mut seen_unknown: Vec<&str> = Vec::new();
         // Names repeated (ignoring case) count once, as in an invitation.
+        // A name longer than any group name can be is compared as written
+        // (hashing it ignoring case costs a step per character, and no
+        // group matches it anyway); others ignoring case.
         let mut distinct: FxHashSet<UniCase<&str>> = FxHashSet::default();
+        let mut too_long: FxHashSet<&str> = FxHashSet::default();
         let parts = cell.split(',').map(str::trim).filter(|p| !p.is_empty());
         for part in parts {
-            if !distinct.insert(UniCase::new(part)) {
+            let long = part.len() > MAX_GROUP_NAME_CHARS * 4
+                || part.chars().nth(MAX_GROUP_NAME_CHARS).is_some();
+            let new = if long {
+                too_long.insert(part)
+            } else {
+                distinct.insert(UniCase::new(part))
+            };
+            if !new {
                 continue;
             }
-            if distinct.len() > MAX_INVITE_GROUPS {
+            if distinct.len().saturating_add(too_long.len()) > MAX_INVITE_GROUPS {
                 return Resolved {
                     error: Some(RowError::TooManyGroups {
                         max: MAX_INVITE_GROUPS,
@@ -302,18 +311,16 @@ impl Organization {
                     ..Resolved::default()
                 };
             }
-            let group = crate::core::names::check(part)
-                .ok()
+            // Too long for any group name: unknown, without checking it.
+            let group = (!long)
+                .then(|| crate::core::names::check(part).ok())
+                .flatten()
                 .and_then(|()| GroupName::parse(part).ok())
                 .and_then(|n| self.group(&n));
             match group {
                 Some(g) => found.push(g),
-                None => {
-                    if !seen_unknown.contains(&part) {
-                        seen_unknown.push(part);
-                        unknown.push(shown_name(part));
-                    }
-                }
+                // A repeat was skipped above: each unknown name once.
+                None => unknown.push(shown_name(part)),
             }
         }
         let ids = invite_groups(found);
