@@ -8,23 +8,13 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::process::Command;
 
 #[test]
 fn quickstart_runs_the_main_job() {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(format!("quickstart{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo test` (it builds the examples)",
-        bin.display()
-    );
+    let bin = common::example_binary("quickstart");
     // `cargo test --test quickstart` alone does not build the example: a
     // binary older than its source would test yesterday's quickstart.
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart.rs");

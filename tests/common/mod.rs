@@ -12,3 +12,19 @@ pub use org_accounts::testing::{
 pub fn given_org() -> Scenario {
     Scenario::given_org()
 }
+
+/// The built binary of example `name` (`cargo test` builds the examples
+/// before it runs the tests).
+pub fn example_binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo test --all-features` (it builds the examples), or `cargo build --example {name} --all-features` first",
+        bin.display()
+    );
+    bin
+}
