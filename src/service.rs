@@ -903,6 +903,12 @@ impl<S: Store> AccountService<S> {
         if tail.is_empty() {
             return Ok(Organization::default());
         }
+        // The read brought the events after the snapshot too: apply them
+        // here rather than read them again.
+        let mut org = org;
+        for event in tail.iter().skip(1) {
+            org.apply(event);
+        }
         Ok(org)
     }
 }
