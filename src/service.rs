@@ -243,6 +243,11 @@ impl Slot {
     fn write(&self) -> RwLockWriteGuard<'_, Option<Entry>> {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
+    /// Drops the cached state: after a store error nobody knows what was
+    /// stored, so it is rebuilt from the store on next use.
+    fn forget(&self) {
+        *self.write() = None;
+    }
 }
 
 /// The organizations kept in memory: at most `capacity` (plus those in use
@@ -652,7 +657,7 @@ impl<S: Store> AccountService<S> {
         self.store
             .record_sign_in(id, event.actor, ctx.now)
             .await
-            .inspect_err(|_| *slot.write() = None)?;
+            .inspect_err(|_| slot.forget())?;
         if let Some(entry) = slot.write().as_mut() {
             entry.org.observe_sign_in(event.actor, ctx.now);
         }
@@ -704,33 +709,36 @@ impl<S: Store> AccountService<S> {
                 SignedDuration::try_from(started.elapsed()).unwrap_or(SignedDuration::MAX);
             now.checked_add(elapsed).unwrap_or(now)
         };
+        // The slot is held until the last send is recorded, so it is not
+        // evicted with its permits.
+        let slot = self.slot(id);
         for notification in candidates {
             // At most `deliveries_per_organization` sends of this
             // organization at once: at the limit, leave the rest for later
-            // (unclaimed) and free this worker. The slot is held until the
-            // send is recorded, so it is not evicted with its permits.
-            let slot = self.slot(id);
+            // (unclaimed) and free this worker.
             let Ok(_sending) = Arc::clone(&slot.sending).try_acquire_owned() else {
                 break;
             };
             // Claim it, with the message to send; another worker's claim
             // (or a delivery) since the list was read makes this `None`.
-            let (claimed, _, message) = self
+            let (_, _, message) = self
                 .retry(|| {
                     self.attempt(id, |org| {
-                        let claim = org.claim_event(notification, at(), lease);
-                        let message = org
+                        let Some(claim) = org.claim_event(notification, at(), lease) else {
+                            return Ok((Vec::new(), None));
+                        };
+                        match org
                             .mail_settings()
                             .cloned()
-                            .zip(org.queued_email(notification));
-                        match (claim, message) {
-                            (Some(claim), Some(message)) => Ok((vec![claim], Some(message))),
-                            _ => Ok((Vec::new(), None)),
+                            .zip(org.queued_email(notification))
+                        {
+                            Some(message) => Ok((vec![claim], Some(message))),
+                            None => Ok((Vec::new(), None)),
                         }
                     })
                 })
                 .await?;
-            let Some((settings, email)) = message.filter(|_| !claimed.is_empty()) else {
+            let Some((settings, email)) = message else {
                 continue;
             };
             let result = mailer.send(id, &settings, &email).await;
@@ -792,7 +800,7 @@ impl<S: Store> AccountService<S> {
             Err(StoreError::Conflict(_)) => return Ok(Attempt::Conflict),
             Err(e) => {
                 // The events may or may not be stored: reload next time.
-                *slot.write() = None;
+                slot.forget();
                 return Err(e.into());
             }
         };
@@ -847,7 +855,7 @@ impl<S: Store> AccountService<S> {
     async fn refresh(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
         let result = self.refresh_inner(id, slot).await;
         if result.is_err() {
-            *slot.write() = None;
+            slot.forget();
         }
         result
     }

@@ -138,8 +138,9 @@ impl Email {
     pub fn parse(input: &str) -> Result<Email, EmailError> {
         let text = input.trim();
         // The common case of a bulk upload: a plain ASCII address without
-        // hyphens (so without `xn--` labels), decided in two passes.
-        if plain_ascii_address(text) && !text.as_bytes().contains(&b'-') {
+        // `xn--` labels (whose key is its lower case), decided at once.
+        let domain = text.rsplit_once('@').map_or("", |(_, d)| d);
+        if plain_ascii_address(text) && !has_ace_label(domain) {
             let upper_case = text.bytes().any(|b| b.is_ascii_uppercase());
             return Ok(Email::ascii(text, upper_case));
         }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Email;
-use crate::core::names::{NameRule, check_name, forbidden_in_name};
+use crate::core::names::{NameRule, check_name, is_hidden_character};
 
 /// The name of a secret the host keeps (a vault path, an environment
 /// variable name, ...), resolved only when a message is sent.
@@ -235,7 +235,7 @@ fn auth_problem(auth: &SmtpAuth) -> Option<&'static str> {
     if username.len() > MAX_SMTP_USERNAME_BYTES {
         return Some("the user name is longer than 256 bytes");
     }
-    if username.chars().any(forbidden_in_name) {
+    if username.chars().any(is_hidden_character) {
         return Some("the user name holds a control, formatting or invisible character; retype it");
     }
     let reference = &auth.credential.0;

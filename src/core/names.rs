@@ -87,14 +87,11 @@ pub(crate) enum NameRule {
 
 /// The one name validator: `text` (already trimmed) is 1 to `max_chars`
 /// characters and holds no forbidden character (see [`NameError`]).
-/// Allocates nothing; linear in the text, and stops early on text far too
-/// long to be a name.
+/// Allocates nothing; linear in the text.
 pub(crate) fn check_name(text: &str, max_chars: usize) -> Result<(), NameRule> {
     if text.is_empty() {
         return Err(NameRule::Empty);
     }
-    // Four bytes per character at most: a longer text is too long, and its
-    // characters are not worth counting one by one (megabytes of them).
     let chars = text.chars().count();
     if chars > max_chars {
         return Err(NameRule::TooLong {
@@ -102,7 +99,7 @@ pub(crate) fn check_name(text: &str, max_chars: usize) -> Result<(), NameRule> {
             max: max_chars,
         });
     }
-    if let Some(c) = text.chars().find(|&c| forbidden_in_name(c)) {
+    if let Some(c) = text.chars().find(|&c| is_hidden_character(c)) {
         return Err(NameRule::Forbidden { code: u32::from(c) });
     }
     Ok(())
@@ -125,13 +122,6 @@ fn check_stored_name(text: &str) -> Result<(), NameRule> {
         return Err(NameRule::Forbidden { code: u32::from(c) });
     }
     Ok(())
-}
-
-/// Whether `c` may not appear in any name: control (Cc), format (Cf),
-/// line and paragraph separators, invisible fillers, variation selectors
-/// and tags. See [`NameError`].
-pub(crate) fn forbidden_in_name(c: char) -> bool {
-    is_hidden_character(c)
 }
 
 /// Whether `c` shows nothing or steers a terminal or text layout: control

@@ -313,9 +313,8 @@ impl Organization {
             }
             // Too long for any group name: unknown, without checking it.
             let group = (!long)
-                .then(|| crate::core::names::check(part).ok())
+                .then(|| GroupName::parse(part).ok())
                 .flatten()
-                .and_then(|()| GroupName::parse(part).ok())
                 .and_then(|n| self.group(&n));
             match group {
                 Some(g) => found.push(g),

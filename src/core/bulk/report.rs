@@ -581,7 +581,7 @@ fn printable(s: &str, max: usize) -> String {
         if c.is_control() {
             // Line breaks of a multi-line cell, tabs, escapes: a space.
             out.push(' ');
-        } else if crate::core::names::forbidden_in_name(c) {
+        } else if crate::core::names::is_hidden_character(c) {
             // Bidi controls, zero-width and other invisible characters
             // (which would reorder or hide what the table shows): escaped.
             out.extend(c.escape_unicode());

@@ -46,8 +46,12 @@ impl Organization {
         };
         match command {
             Command::CreateOrganization { name } => self.decide_create(name, ctx),
-            Command::AcceptInvitation => self.as_member(|| self.decide_accept(ctx)),
-            Command::RecordSignIn => self.as_member(|| self.decide_sign_in(ctx)),
+            // A member acting for themselves. An organization that does not
+            // exist has no members, so these answer as an existing one
+            // answers someone who is not a member (`NotInvited`,
+            // `NotAMember`): the refusal does not tell whether it exists.
+            Command::AcceptInvitation => self.decide_accept(ctx),
+            Command::RecordSignIn => self.decide_sign_in(ctx),
             Command::InviteUsers { emails, groups } => {
                 admin(&|_| self.decide_invite_users(emails, groups))
             }
@@ -150,18 +154,6 @@ impl Organization {
             self.apply(event);
         }
         Ok(events)
-    }
-
-    /// The door of a member acting for themselves. An organization that
-    /// does not exist has no members, so `decide` answers as an existing
-    /// organization answers someone who is not a member of it
-    /// ([`DomainError::NotInvited`], [`DomainError::NotAMember`]): the
-    /// refusal does not tell whether the organization exists.
-    fn as_member(
-        &self,
-        decide: impl FnOnce() -> Result<Vec<Event>, DomainError>,
-    ) -> Result<Vec<Event>, DomainError> {
-        decide()
     }
 
     /// The administrators' door, for every administrative decision (single
