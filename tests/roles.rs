@@ -742,14 +742,63 @@ fn revoking_one_of_several_roles_keeps_the_others() {
 }
 
 #[test]
-fn a_default_groups_default_role_cannot_be_revoked() {
-    with_crm()
+fn the_default_setup_can_be_changed_a_default_groups_default_role_is_revoked() {
+    // Product: "That default setup can be changed afterwards like any other
+    // assignment."
+    let org = with_crm()
         .when(ADMIN, revoke("CRM", to_group("automation users"), "viewer"))
-        .then_refused(DomainError::DefaultRoleProtected {
-            service: svc("CRM"),
-            group: group("Automation Users"),
-            role: role("Viewer"),
+        .then_events(|events| {
+            assert_eq!(events.len(), 1);
+            assert!(matches!(
+                &events[0].kind,
+                EventKind::RoleRevoked { holder: Holder::Group(g), role, .. }
+                    if *g == DefaultGroup::AutomationUsers.id() && role.as_str() == "Viewer"
+            ));
         });
+    assert!(held(&org, "CRM", Holder::Group(g(DefaultGroup::AutomationUsers))).is_empty());
+    let service = org.service(&svc("CRM")).unwrap();
+    assert_eq!(
+        service
+            .default_role(DefaultGroup::AutomationUsers.id())
+            .map(RoleName::as_str),
+        Some("Viewer"),
+        "the default setup is still recorded"
+    );
+}
+
+#[test]
+fn a_revoked_default_role_can_be_assigned_again() {
+    let org = with_crm()
+        .and(
+            ADMIN,
+            revoke("CRM", to_group("Automation Developers"), "Editor"),
+        )
+        .when(
+            ADMIN,
+            assign("CRM", to_group("Automation Developers"), "Editor"),
+        )
+        .then_events(|events| assert_eq!(events.len(), 1));
+    assert_eq!(
+        held(
+            &org,
+            "CRM",
+            Holder::Group(g(DefaultGroup::AutomationDevelopers))
+        ),
+        ["Editor"]
+    );
+}
+
+#[test]
+fn members_of_a_default_group_lose_its_revoked_default_role() {
+    let org = with_crm()
+        .invited(&[BOB], &["Automation Users"])
+        .when(ADMIN, revoke("CRM", to_group("Automation Users"), "Viewer"))
+        .then_events(|events| assert_eq!(events.len(), 1));
+    assert!(effective(&org, "CRM", BOB).is_empty());
+}
+
+#[test]
+fn administrators_always_hold_the_administrator_role() {
     let refused = DomainError::DefaultRoleProtected {
         service: svc("CRM"),
         group: group("Administrators"),
@@ -757,11 +806,33 @@ fn a_default_groups_default_role_cannot_be_revoked() {
     };
     assert_eq!(
         refused.to_string(),
-        "Owner is the default role of Administrators in CRM and cannot be revoked"
+        "Owner is the administrator role of CRM, which Administrators always hold so that \
+         organization administrators can manage it; it cannot be revoked (to take someone's \
+         administration away, remove them from Administrators)"
     );
+    assert_eq!(refused.code(), "default_role_protected");
     with_crm()
         .when(ADMIN, revoke("CRM", to_group("Administrators"), "OWNER"))
         .then_refused(refused);
+}
+
+#[test]
+fn a_stored_revocation_of_the_administrator_role_is_ignored() {
+    // Only a tampered store holds one; apply keeps the invariant. The
+    // tampered event is a real revocation of Robot with its role rewritten.
+    let mut revoked = Vec::new();
+    let mut org = with_crm()
+        .and(ADMIN, assign("CRM", to_group("Administrators"), "Robot"))
+        .when(ADMIN, revoke("CRM", to_group("Administrators"), "Robot"))
+        .then_events(|events| revoked = events.to_vec());
+    let json = serde_json::to_string(&revoked[0]).unwrap();
+    assert!(json.contains("\"Robot\""), "{json}");
+    let tampered: Event = serde_json::from_str(&json.replace("\"Robot\"", "\"Owner\"")).unwrap();
+    org.apply(&tampered);
+    assert_eq!(
+        held(&org, "CRM", Holder::Group(g(DefaultGroup::Administrators))),
+        ["Owner"]
+    );
 }
 
 #[test]

@@ -193,9 +193,13 @@ pub enum DomainError {
         /// The role given.
         role: RoleName,
     },
-    /// A default group's default role cannot be revoked. Handle: show the
-    /// message.
-    #[error("{role} is the default role of {group} in {service} and cannot be revoked")]
+    /// Administrators always hold each service's administrator role: it is
+    /// what lets organization administrators manage the service. Handle:
+    /// show the message; to take someone's administration away, remove them
+    /// from Administrators.
+    #[error(
+        "{role} is the administrator role of {service}, which {group} always hold so that organization administrators can manage it; it cannot be revoked (to take someone's administration away, remove them from {group})"
+    )]
     DefaultRoleProtected {
         /// The service.
         service: ServiceName,

@@ -374,15 +374,12 @@ fn roles(org: &Organization, members: &[UserId], report: &mut Report) {
         report.check(s.default_role(everyone).is_none(), "roles", || {
             format!("{}: Everyone has a default role", s.name())
         });
-        for d in DefaultGroup::ALL {
-            if let Some(role) = s.default_role(d.id()) {
-                report.check(
-                    s.roles_of(Holder::Group(d.id())).any(|r| r == role),
-                    "roles",
-                    || format!("{}: {} lost its default role {role}", s.name(), d.name()),
-                );
-            }
-        }
+        report.check(
+            s.roles_of(Holder::Group(DefaultGroup::Administrators.id()))
+                .any(|r| r == s.admin_role()),
+            "roles",
+            || format!("{}: Administrators lost the administrator role", s.name()),
+        );
         for (holder, held) in s.assignments() {
             report.check(!held.is_empty(), "roles", || {
                 format!("{}: an empty assignment", s.name())

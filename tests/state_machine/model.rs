@@ -789,8 +789,11 @@ impl Model {
             } => {
                 let (s, holder, role) = self.resolve_assignment(service, from, role)?;
                 let svc = &mut self.services[s];
+                // Only Administrators' hold on the administrator role is
+                // protected; the rest of the default setup can change.
                 if let MHolder::Group(uid) = holder
-                    && svc.defaults.get(&uid) == Some(&role)
+                    && uid == DefaultGroup::Administrators.id().get()
+                    && svc.admin_role == role
                 {
                     let group = self.groups.iter().find(|g| g.uid == uid);
                     let group = group.map_or_else(String::new, |g| key(&g.name));

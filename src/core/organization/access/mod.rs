@@ -52,11 +52,21 @@ pub enum Holder {
 ///   dropped, keeping the first spelling. Listing a group twice in
 ///   `default_roles` is refused instead: the two entries may disagree, and
 ///   guessing which one was meant is worse than asking.
-/// - Administrators' default role is the service's administrator role: it is
-///   recorded in [`Service::default_role`] like the other default groups' and,
-///   like theirs, cannot be revoked
-///   ([`DomainError::DefaultRoleProtected`](crate::DomainError::DefaultRoleProtected)).
-///   Other roles given to a default group by assignment can be revoked.
+/// - The default setup can be changed afterwards like any other
+///   assignment: a default group's default role can be revoked (and
+///   assigned again), and default groups can be given other roles.
+///   [`Service::default_role`] keeps recording the default setup made when
+///   the service was added, whatever has been revoked since.
+/// - One assignment is protected: Administrators always hold the service's
+///   administrator role (their default role). Membership of Administrators
+///   is what makes someone an Organization Administrator, and organization
+///   administrators manage every service the organization has added;
+///   revoking it would leave a service that no administrator of the
+///   organization can manage, which the product has no way to repair.
+///   Revoking it is refused with
+///   [`DomainError::DefaultRoleProtected`](crate::DomainError::DefaultRoleProtected)
+///   (to take someone's administration away, take them out of
+///   Administrators).
 /// - Assigning a role that is already held, or revoking one that is not held,
 ///   is accepted and changes nothing (no event), as adding a member already
 ///   in a group does.
@@ -68,8 +78,9 @@ pub struct Service {
     pub(crate) name: ServiceName,
     pub(crate) roles: BTreeSet<RoleName>,
     pub(crate) admin_role: RoleName,
-    /// The default role of each default group (never `Everyone`); it cannot
-    /// be revoked.
+    /// The default role of each default group (never `Everyone`), as set up
+    /// when the service was added; only Administrators' one (the
+    /// administrator role) cannot be revoked.
     pub(crate) default_roles: BTreeMap<GroupId, RoleName>,
     /// Every assignment, default ones included. Serialized as a list of
     /// `[holder, roles]` pairs: a holder cannot be a JSON object key.
@@ -118,9 +129,18 @@ impl Service {
     pub fn admin_role(&self) -> &RoleName {
         &self.admin_role
     }
-    /// The default role of a default group, if it has one.
+    /// The default role of a default group, if it has one: the role the
+    /// group was given when the service was added. It may have been
+    /// revoked since (see [`roles_of`](Service::roles_of) for what the
+    /// group holds now), except Administrators' administrator role.
     pub fn default_role(&self, group: GroupId) -> Option<&RoleName> {
         self.default_roles.get(&group)
+    }
+    /// Whether revoking `role` from `holder` is refused: Administrators'
+    /// hold on the administrator role.
+    pub(crate) fn is_protected(&self, holder: Holder, role: &RoleName) -> bool {
+        holder == Holder::Group(crate::DefaultGroup::Administrators.id())
+            && *role == self.admin_role
     }
     /// The roles assigned to a group or member directly.
     pub fn roles_of(&self, holder: Holder) -> impl Iterator<Item = &RoleName> {

@@ -228,8 +228,8 @@ impl Access {
         }])
     }
 
-    /// `RevokeRole`: a default role is protected; no events when the
-    /// holder does not have the role.
+    /// `RevokeRole`: Administrators' hold on the administrator role is
+    /// protected; no events when the holder does not have the role.
     pub(crate) fn decide_revoke(
         &self,
         members: &Members,
@@ -240,8 +240,8 @@ impl Access {
     ) -> Result<Vec<EventKind>, DomainError> {
         let (service, holder, role) =
             self.resolve_assignment(members, groups, service, from, role)?;
-        if let Holder::Group(group) = holder
-            && service.default_role(group) == Some(role)
+        if service.is_protected(holder, role)
+            && let Holder::Group(group) = holder
             && let Some(group) = groups.get(group)
         {
             return Err(DomainError::DefaultRoleProtected {
@@ -367,6 +367,10 @@ impl Access {
         let Some(service) = self.services.get_mut(&service) else {
             return;
         };
+        // Only a tampered store revokes a protected assignment.
+        if service.is_protected(holder, role) {
+            return;
+        }
         if let Some(held) = service.grants.get_mut(&holder) {
             held.remove(role);
             if held.is_empty() {
