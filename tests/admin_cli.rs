@@ -488,6 +488,35 @@ fn services_roles_licenses_and_invitations_from_the_terminal() {
     let users = ok(&["users"]);
     assert_eq!(users.as_array().unwrap().len(), 2);
 
+    // A mail domain that is not a name is refused, naming the rule.
+    let (code, doc) = db.json(&[
+        "mail",
+        "set",
+        "--as",
+        "ada@example.com",
+        "--host",
+        "smtp.example.com",
+        "--port",
+        "587",
+        "--domain",
+        "acme.example MAIL",
+        "--sender",
+        "noreply@example.com",
+        "--sender-name",
+        "Acme",
+    ]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("invalid_mail_settings"))
+    );
+    assert!(
+        doc["message"]
+            .as_str()
+            .unwrap()
+            .contains("the domain must be a name"),
+        "{doc}"
+    );
+
     // Mail settings pointing at a closed port: the invitation stands, the
     // email stays queued.
     ok(&[
@@ -504,6 +533,8 @@ fn services_roles_licenses_and_invitations_from_the_terminal() {
         "noreply@example.com",
         "--sender-name",
         "Acme",
+        "--domain",
+        "mail.acme.example",
         "--timeout",
         "2",
     ]);

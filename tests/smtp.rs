@@ -85,6 +85,8 @@ struct Auth {
 struct Session {
     /// Command verbs in order (`EHLO`, `AUTH`, `MAIL`, ...).
     verbs: Vec<String>,
+    /// The name the client greeted with (`EHLO name`).
+    greeting: Option<String>,
     auth: Option<Auth>,
     mail_from: Option<String>,
     rcpt_to: Vec<String>,
@@ -200,6 +202,7 @@ fn converse(stream: &TcpStream, behaviour: Behaviour, session: &mut Session) -> 
         }
         match verb.as_str() {
             "EHLO" => {
+                session.greeting = Some(argument.clone());
                 let mut text = String::from("250-smtp.test greets you\r\n250-8BITMIME\r\n");
                 if let Some(mechanisms) = behaviour.auth {
                     text.push_str(&format!("250-AUTH {mechanisms}\r\n"));
@@ -705,6 +708,39 @@ async fn encodes_a_non_ascii_organization_name() {
     let raw = session.data.as_deref().unwrap();
     assert!(raw.is_ascii(), "lettre encodes headers and body: {raw}");
     assert_delivered(&session, &settings, &invitation, organization);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_mail_settings_domain_is_announced_in_the_greeting() {
+    // Given settings with the organization's mail domain,
+    let server = Server::start(Behaviour::default());
+    let settings = settings(server.port).with_domain("mail.acme.example");
+    let invitation = invitation(&settings, "Acme");
+    // when an invitation is sent,
+    mailer()
+        .send(&acme(), &settings, &invitation)
+        .await
+        .expect("delivered");
+    // then the server is greeted with that domain.
+    let session = server.session().await.expect("the mailer connected");
+    assert_eq!(session.greeting.as_deref(), Some("mail.acme.example"));
+    assert_delivered(&session, &settings, &invitation, "Acme");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_domain_the_greeting_is_the_mailers_default() {
+    let server = Server::start(Behaviour::default());
+    let settings = settings(server.port);
+    mailer()
+        .send(&acme(), &settings, &invitation(&settings, "Acme"))
+        .await
+        .expect("delivered");
+    let session = server.session().await.expect("the mailer connected");
+    let greeting = session.greeting.expect("greeted");
+    assert!(
+        !greeting.is_empty() && !greeting.contains("acme"),
+        "{greeting}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

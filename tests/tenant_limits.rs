@@ -677,6 +677,28 @@ fn every_mail_settings_field_is_bounded() {
         ),
         "formatting or invisible",
     );
+    // The EHLO domain reaches the SMTP greeting line: nothing but a name.
+    refused_settings(
+        mail().with_domain("acme.example\r\nMAIL FROM:<x@y.z>"),
+        "the domain must be a name",
+    );
+    refused_settings(
+        mail().with_domain("acme example"),
+        "the domain must be a name",
+    );
+    refused_settings(
+        mail().with_domain("192.0.2.10"),
+        "the domain must be a name",
+    );
+    refused_settings(
+        mail().with_domain("[192.0.2.10]"),
+        "the domain must be a name",
+    );
+    refused_settings(
+        mail().with_domain(format!("{}.com", "a".repeat(250))),
+        "at most 253 bytes",
+    );
+    refused_settings(mail().with_domain(""), "the domain is empty");
     refused_settings(mail().with_timeout(Duration::ZERO), "timeout");
     refused_settings(mail().with_timeout(Duration::from_secs(601)), "timeout");
     // What stays accepted: names, IP literals (the host's mail policy
@@ -684,6 +706,8 @@ fn every_mail_settings_field_is_bounded() {
     // and a 100-character sender name.
     for settings in [
         host("smtp.example.com."),
+        mail().with_domain("mail.acme.example"),
+        mail().with_domain("xn--bcher-kva.example"),
         host("192.0.2.10"),
         host("2001:db8::1"),
         host("[2001:db8::1]"),

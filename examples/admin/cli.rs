@@ -352,6 +352,9 @@ pub(crate) enum MailCmd {
         /// Its port
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
         port: u16,
+        /// The domain your mail comes from, announced to the server (EHLO)
+        #[arg(long, value_name = "DOMAIN")]
+        domain: Option<String>,
         /// The sender address
         #[arg(long, value_name = "EMAIL")]
         sender: String,

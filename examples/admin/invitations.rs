@@ -13,6 +13,7 @@ use crate::{App, Failure, Output, plural};
 pub(crate) struct MailArgs {
     pub(crate) host: String,
     pub(crate) port: u16,
+    pub(crate) domain: Option<String>,
     pub(crate) sender: String,
     pub(crate) sender_name: String,
     pub(crate) no_tls: bool,
@@ -62,6 +63,9 @@ impl<S: Store> App<S> {
             .with_tls(!args.no_tls);
         if let Some((user, credential)) = args.auth {
             settings = settings.with_auth(user, CredentialRef(credential));
+        }
+        if let Some(domain) = args.domain {
+            settings = settings.with_domain(domain);
         }
         if let Some(seconds) = args.timeout {
             settings = settings.with_timeout(Duration::from_secs(seconds));

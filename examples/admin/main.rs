@@ -627,6 +627,7 @@ impl<S: Store> App<S> {
                 actor,
                 host,
                 port,
+                domain,
                 sender,
                 sender_name,
                 no_tls,
@@ -640,6 +641,7 @@ impl<S: Store> App<S> {
                     invitations::MailArgs {
                         host,
                         port,
+                        domain,
                         sender,
                         sender_name,
                         no_tls,

@@ -13,6 +13,7 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::MailErrorKind;
@@ -349,6 +350,11 @@ fn transport(
         .timeout(Some(settings.timeout));
     if let Some(credentials) = credentials {
         builder = builder.credentials(credentials);
+    }
+    // Validated by the core (a host name, nothing else): the greeting line
+    // carries nothing the administrator could turn into a command.
+    if let Some(domain) = &settings.domain {
+        builder = builder.hello_name(ClientId::Domain(domain.clone()));
     }
     Ok(builder.build())
 }

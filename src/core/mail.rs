@@ -62,6 +62,8 @@ pub struct SmtpAuth {
 ///   letters, digits, hyphens and dots (an internationalized name in its
 ///   `xn--` form) or an IP address, without spaces or control characters
 ///   (which hosts may be reached is the host's mail policy);
+/// - `domain` (optional): a host name of at most [`MAX_MAIL_HOST_BYTES`]
+///   under the same rule (no IP address);
 /// - `port`: 1 to 65535;
 /// - `sender_name`: 1 to [`MAX_SENDER_NAME_CHARS`], under the rule of every
 ///   name (no control, format or invisible character: see
@@ -76,6 +78,14 @@ pub struct SmtpAuth {
 pub struct MailSettings {
     /// SMTP host name.
     pub host: String,
+    /// The domain the organization's mail is sent from, which is the name
+    /// announced to the mail server in the SMTP greeting (`EHLO`). Some
+    /// servers refuse or mark as spam a client that greets them with a
+    /// name they do not expect. `None`: the mailer's own default (lettre's
+    /// is the machine's host name). Settings stored before this field
+    /// existed read as `None`.
+    #[serde(default)]
+    pub domain: Option<String>,
     /// SMTP port (1 to 65535).
     pub port: u16,
     /// Whether to use TLS (STARTTLS on 587, implicit TLS on 465).
@@ -103,6 +113,7 @@ impl MailSettings {
     ) -> MailSettings {
         MailSettings {
             host: host.into(),
+            domain: None,
             port,
             tls: true,
             auth: None,
@@ -127,6 +138,13 @@ impl MailSettings {
         self
     }
 
+    /// Sets the domain announced to the mail server (`EHLO`); see
+    /// [`domain`](MailSettings::domain).
+    pub fn with_domain(mut self, domain: impl Into<String>) -> Self {
+        self.domain = Some(domain.into());
+        self
+    }
+
     /// Sets the delivery timeout.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -137,6 +155,9 @@ impl MailSettings {
     /// [`MailSettings`]'s "Bounds" for the rules, checked in that order.
     pub(crate) fn problem(&self) -> Option<&'static str> {
         if let Some(problem) = host_problem(&self.host) {
+            return Some(problem);
+        }
+        if let Some(problem) = self.domain.as_deref().and_then(domain_problem) {
             return Some(problem);
         }
         if self.port == 0 {
@@ -181,6 +202,47 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest stored delivery error text, in characters.
 pub const MAX_MAIL_ERROR_CHARS: usize = 200;
 
+/// Whether `name` is a DNS host name: dot-separated labels of ASCII
+/// letters, digits and inner hyphens, 1 to 63 bytes each, one final dot
+/// allowed.
+fn is_host_name(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let valid_label = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    name.split('.').all(valid_label)
+}
+
+/// What is wrong with the `EHLO` domain, if anything: a host name of at
+/// most [`MAX_MAIL_HOST_BYTES`] (no address literal). Nothing else may
+/// reach the SMTP greeting line: a space or line break there would let an
+/// administrator write their own SMTP commands.
+fn domain_problem(domain: &str) -> Option<&'static str> {
+    if domain.is_empty() {
+        return Some(
+            "the domain is empty; enter the domain your mail comes from, like example.com, or leave it out",
+        );
+    }
+    // A name, not an address: its last label is not all digits.
+    let numeric = domain
+        .trim_end_matches('.')
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()));
+    if domain.len() > MAX_MAIL_HOST_BYTES || !is_host_name(domain) || numeric {
+        return Some(
+            "the domain must be a name of letters, digits, hyphens and dots of at most 253 bytes \
+             (like example.com; an internationalized name in its xn-- form)",
+        );
+    }
+    None
+}
+
 /// What is wrong with a mail host, if anything: at most
 /// [`MAX_MAIL_HOST_BYTES`], and a host name (dot-separated labels of ASCII
 /// letters, digits and inner hyphens, 1 to 63 bytes each, one final dot
@@ -204,16 +266,7 @@ fn host_problem(host: &str) -> Option<&'static str> {
     if literal.parse::<core::net::IpAddr>().is_ok() {
         return None;
     }
-    let name = host.strip_suffix('.').unwrap_or(host);
-    let valid_label = |label: &str| {
-        (1..=63).contains(&label.len())
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if name.split('.').all(valid_label) {
+    if is_host_name(host) {
         None
     } else {
         Some(
