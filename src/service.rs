@@ -53,7 +53,9 @@ impl Default for ServiceConfig {
 impl ServiceConfig {
     /// How many times a command is decided and appended before giving up
     /// on a busy organization (at least 1; a smaller number counts as 1).
-    /// Default 8.
+    /// Default 8. After each conflict the service waits a random time
+    /// (up to 1 ms after the first, doubling, at most 64 ms) so that busy
+    /// writers on several nodes do not keep colliding in step.
     pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
@@ -189,6 +191,17 @@ pub struct Executed {
     /// [`AccountService::deliver`], which a host runs as background work:
     /// a command never waits for a mail server.
     pub queued: Vec<NotificationId>,
+}
+
+/// How long to wait after the `tried`-th conflict (from 0): a random time
+/// up to 1 ms, doubling with each conflict, at most 64 ms.
+fn conflict_backoff(tried: u32) -> std::time::Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let ceiling_us = 1_000u64 << tried.min(6);
+    // `RandomState` is seeded randomly per instance: enough jitter, no
+    // crate for it.
+    let random = RandomState::new().hash_one(tried);
+    std::time::Duration::from_micros(random % ceiling_us)
 }
 
 /// One attempt to deliver a queued invitation email.
@@ -765,9 +778,14 @@ impl<S: Store> AccountService<S> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<Attempt<T>, ServiceError>>,
     {
-        for _ in 0..self.config.max_attempts {
+        for tried in 0..self.config.max_attempts {
             if let Attempt::Done(done) = attempt().await? {
                 return Ok(done);
+            }
+            // Lost to another writer: wait a random while before the next
+            // attempt, so two busy nodes do not keep colliding in step.
+            if tried.saturating_add(1) < self.config.max_attempts {
+                tokio::time::sleep(conflict_backoff(tried)).await;
             }
         }
         Err(ServiceError::Contention {
