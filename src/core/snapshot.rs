@@ -258,7 +258,13 @@ impl Organization {
             }
         }
         self.licenses_state().check_loaded(
-            |user| members.contains(user),
+            |user| {
+                let member = members.get(user);
+                crate::core::organization::HolderFacts {
+                    member: member.is_some(),
+                    pending: member.is_some_and(|m| m.status().is_pending()),
+                }
+            },
             |group| groups.contains(group),
             |group, user| members.get(user).is_some_and(|m| m.groups.contains(&group)),
         )?;

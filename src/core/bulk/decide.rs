@@ -199,8 +199,6 @@ impl Organization {
     /// [`DomainError::Forbidden`] unless the actor is an active
     /// administrator (also when the organization does not exist): the same
     /// rule as single invites.
-    /// [`DomainError::NoSeatsLeft`] when the groups' license rules need more
-    /// seats than are free: the file is refused whole, nothing half-happens.
     /// [`DomainError::IdsExhausted`] when the organization cannot number
     /// another member (only a damaged store gets there).
     pub fn decide_bulk_invite(
@@ -273,6 +271,7 @@ impl Organization {
             groups: names,
             groups_not_changed,
             outcome,
+            sign_in_licenses: Vec::new(),
         }
     }
 

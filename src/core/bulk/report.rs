@@ -8,7 +8,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::cells::escape_cell;
-use crate::{Email, EmailErrorKind, GroupName};
+use crate::{Email, EmailErrorKind, GroupName, LicenseKind};
 
 /// What happened to every row of an invite file: the Error Summary, in
 /// three forms — a table for people ([`Display`](fmt::Display)), JSON for
@@ -58,6 +58,10 @@ pub struct RowReport {
     /// not in (they were not added).
     pub(crate) groups_not_changed: Vec<GroupName>,
     pub(crate) outcome: RowOutcome,
+    /// For an invited row of a dry run: what the person would lease at
+    /// sign-in if seats stay as they are (filled after the decision, see
+    /// `Organization::with_sign_in_licenses`).
+    pub(crate) sign_in_licenses: Vec<LicenseKind>,
 }
 
 /// A row's email cell: the parsed address (whose text is the cell as
@@ -290,6 +294,13 @@ impl RowReport {
     pub fn outcome(&self) -> &RowOutcome {
         &self.outcome
     }
+    /// For an invited row of a dry run: the licenses the person would
+    /// lease at their first sign-in if seats stay as they are, in kind
+    /// order (each row on its own, as if it signed in first). Empty
+    /// otherwise.
+    pub fn sign_in_licenses(&self) -> &[LicenseKind] {
+        &self.sign_in_licenses
+    }
     /// The failure reasons, empty unless the row failed.
     pub fn errors(&self) -> &[RowError] {
         match &self.outcome {
@@ -422,7 +433,8 @@ fn push_quoted(out: &mut Vec<u8>, cell: &str) {
 }
 
 impl Serialize for ImportReport {
-    /// `{"dry_run", "rows", "invited": [{row, email, groups}], "skipped":
+    /// `{"dry_run", "rows", "invited": [{row, email, groups,
+    /// licenses_at_sign_in?}], "skipped":
     /// [{row, email, reason}], "failed": [{row, email, reasons, message}]}`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         struct Rows<'a>(&'a ImportReport, u8);
@@ -446,10 +458,14 @@ impl Serialize for ImportReport {
         struct Invited<'a>(&'a RowReport);
         impl Serialize for Invited<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(3))?;
+                let licenses = &self.0.sign_in_licenses;
+                let mut m = s.serialize_map(None)?;
                 m.serialize_entry("row", &self.0.line)?;
                 m.serialize_entry("email", self.0.email())?;
                 m.serialize_entry("groups", &*self.0.groups)?;
+                if !licenses.is_empty() {
+                    m.serialize_entry("licenses_at_sign_in", licenses)?;
+                }
                 m.end()
             }
         }
@@ -548,6 +564,23 @@ impl fmt::Display for ImportReport {
                 .collect();
             writeln!(f, "\nSkipped")?;
             table(f, ["Line", "Email", "Reason"], &rows)?;
+        }
+        let leasing: Vec<[String; 3]> = self
+            .rows
+            .iter()
+            .filter(|r| !r.sign_in_licenses.is_empty())
+            .map(|r| {
+                let kinds: Vec<&str> = r.sign_in_licenses.iter().map(|k| k.as_str()).collect();
+                [
+                    r.line.to_string(),
+                    printable(r.email(), MAX_EMAIL_SHOWN),
+                    printable(&kinds.join(", "), MAX_MESSAGE_SHOWN),
+                ]
+            })
+            .collect();
+        if !leasing.is_empty() {
+            writeln!(f, "\nLicenses at first sign-in (if seats stay as they are)")?;
+            table(f, ["Line", "Email", "Licenses"], &leasing)?;
         }
         Ok(())
     }

@@ -41,8 +41,12 @@ pub(crate) use groups::Groups;
 pub use groups::{DefaultGroup, Group, GroupKind};
 pub(crate) use invitations::Invitations;
 pub use invitations::{InvitationStatus, MAX_DELIVERY_ATTEMPTS, QueuedEmail};
+pub(crate) use licenses::HolderFacts;
 pub(crate) use licenses::Licenses;
-pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
+pub use licenses::{
+    DEFAULT_LICENSE_IDLE_PERIOD, LicenseRule, LicenseSource, LicenseWait, MIN_LICENSE_IDLE_PERIOD,
+    MemberLicenses, SeatUsage, WaitReason,
+};
 pub(crate) use members::Members;
 pub use members::{Member, MemberStatus};
 pub(crate) use resolve::invite_groups;
