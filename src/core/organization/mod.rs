@@ -250,7 +250,14 @@ impl Organization {
         version: u64,
         parts: (Members, Groups, Access, Licenses, Invitations),
     ) -> Organization {
-        let (members, groups, access, licenses, invitations) = parts;
+        let (members, groups, access, mut licenses, invitations) = parts;
+        // Written before leases: group licenses of pending invitees are
+        // released (see the licenses module docs).
+        licenses.release_pending_leases(|user| {
+            members
+                .get(user)
+                .is_some_and(|m| m.status().is_pending())
+        });
         Organization {
             info: info.map(|(name, created_at)| OrganizationInfo { name, created_at }),
             version,

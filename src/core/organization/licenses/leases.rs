@@ -280,6 +280,19 @@ impl Licenses {
         self.withheld.remove(&user);
     }
 
+    /// Group licenses held by pending members (only in a snapshot written
+    /// before leases) are released.
+    pub(crate) fn release_pending_leases(&mut self, is_pending: impl Fn(UserId) -> bool) {
+        let pending: Vec<(UserId, LicenseKind)> = self
+            .leases()
+            .filter(|(user, _, _)| is_pending(*user))
+            .map(|(user, kind, _)| (user, kind.clone()))
+            .collect();
+        for (user, kind) in &pending {
+            self.release(*user, kind);
+        }
+    }
+
     /// `user` left `group`: what its rule leased them is released.
     pub(crate) fn left_group(&mut self, user: UserId, group: GroupId) {
         self.release_from_group(user, group);

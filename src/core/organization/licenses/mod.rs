@@ -68,8 +68,11 @@
 //! released on load** (the event is ignored, as it would be now): the
 //! invitee leases it at their first sign-in, as anyone invited today. Group
 //! licenses of active members are kept as leases. A snapshot holding such
-//! a grant is refused by its load check, so the service rebuilds the state
-//! from the events.
+//! a grant loads with it released, as the events would rebuild it. Direct
+//! allocations are kept, pending members' included; a member who held one
+//! is on user-level allocation, and one whose last direct license was
+//! deallocated by an earlier version is back on group-based allocation, as
+//! then.
 
 mod allocation;
 mod leases;
