@@ -219,9 +219,15 @@ fn check(org: &Organization) {
             assert!(theirs.contains(&(usage.kind.clone(), source)));
             if let LicenseSource::Group(g) = source {
                 assert!(member.is_in(g), "{user} leases through a group they left");
-                assert!(!member.status().is_pending(), "{user} is pending but leases");
+                assert!(
+                    !member.status().is_pending(),
+                    "{user} is pending but leases"
+                );
                 let status = org.license_status(member.email()).unwrap();
-                assert!(!status.user_level, "{user} is on user-level allocation but leases");
+                assert!(
+                    !status.user_level,
+                    "{user} is on user-level allocation but leases"
+                );
                 let group = org.group_by_id(g).unwrap();
                 let rule = org.license_rule(group.name()).expect("a rule leased it");
                 assert!(rule.gives(&usage.kind));
@@ -389,7 +395,10 @@ fn removing_a_pool_takes_its_kind_out_of_every_rule() {
         .with_group("Finance", &[])
         .with_group("Ops", &[])
         .rule("Finance", "studio", None)
-        .and(ADMIN, set_rules("Ops", &[("robot", None), ("studio", Some(2))]));
+        .and(
+            ADMIN,
+            set_rules("Ops", &[("robot", None), ("studio", Some(2))]),
+        );
     let (finance, ops) = (gid(&s.org, "Finance"), gid(&s.org, "Ops"));
     let org = s.when(ADMIN, remove_pool("studio")).then_events(|e| {
         assert_eq!(
@@ -577,10 +586,13 @@ fn a_rule_needs_a_real_group_pools_and_quotas_of_at_least_one() {
         });
     s().when(ADMIN, set_rule("Everyone", "studio", None))
         .then_refused(DomainError::EveryoneImplicit);
-    s().when(ADMIN, set_rules("Finance", &[("studio", None), ("robot", Some(1))]))
-        .then_refused(DomainError::UnknownLicenseKind {
-            kind: kind("robot"),
-        });
+    s().when(
+        ADMIN,
+        set_rules("Finance", &[("studio", None), ("robot", Some(1))]),
+    )
+    .then_refused(DomainError::UnknownLicenseKind {
+        kind: kind("robot"),
+    });
     s().when(ADMIN, set_rule("Finance", "studio", Some(0)))
         .then_refused(DomainError::InvalidQuota);
     // Default groups may have rules.
@@ -602,7 +614,11 @@ fn setting_a_rule_leases_nothing_until_members_sign_in() {
     assert_eq!(seats(&org, "studio"), (3, 0));
     assert_eq!(
         waiting(&org, BOB),
-        [("studio".to_owned(), gid(&org, "Finance"), WaitReason::SignIn)]
+        [(
+            "studio".to_owned(),
+            gid(&org, "Finance"),
+            WaitReason::SignIn
+        )]
     );
 }
 
@@ -633,7 +649,10 @@ fn members_lease_what_their_groups_give_when_they_sign_in() {
         .invited(&[BOB], &[])
         .accepted(BOB)
         .with_group("Finance", &[BOB])
-        .and(ADMIN, set_rules("Finance", &[("studio", None), ("robot", None)]))
+        .and(
+            ADMIN,
+            set_rules("Finance", &[("studio", None), ("robot", None)]),
+        )
         .and(BOB, Command::RecordSignIn);
     let (bob, finance) = (uid(&s.org, BOB), via(&s.org, "Finance"));
     let org = s
@@ -645,7 +664,10 @@ fn members_lease_what_their_groups_give_when_they_sign_in() {
         ]);
     assert_eq!(
         held(&org, BOB),
-        [("robot".to_owned(), finance), ("studio".to_owned(), finance)]
+        [
+            ("robot".to_owned(), finance),
+            ("studio".to_owned(), finance)
+        ]
     );
     assert!(waiting(&org, BOB).is_empty());
     check(&org);
@@ -689,7 +711,11 @@ fn leases_go_first_come_first_served_while_the_quota_lasts() {
     assert_eq!(holders(&org, "studio"), [uid(&org, CY)]);
     assert_eq!(
         waiting(&org, BOB),
-        [("studio".to_owned(), gid(&org, "Finance"), WaitReason::QuotaFull)]
+        [(
+            "studio".to_owned(),
+            gid(&org, "Finance"),
+            WaitReason::QuotaFull
+        )]
     );
     wait(&org, "studio", "Finance", WaitReason::QuotaFull);
     check(&org);
@@ -713,7 +739,11 @@ fn leases_go_first_come_first_served_while_seats_last() {
     assert_eq!(seats(&org, "studio"), (1, 1));
     assert_eq!(
         waiting(&org, CY),
-        [("studio".to_owned(), gid(&org, "Ops"), WaitReason::NoFreeSeat)]
+        [(
+            "studio".to_owned(),
+            gid(&org, "Ops"),
+            WaitReason::NoFreeSeat
+        )]
     );
     assert_eq!(
         org.license_waiting(&kind("studio"))
@@ -766,7 +796,11 @@ fn pending_invitees_hold_no_group_license_until_they_sign_in() {
     assert_eq!(seats(&org, "studio"), (3, 0));
     assert_eq!(
         waiting(&org, BOB),
-        [("studio".to_owned(), gid(&org, "Finance"), WaitReason::SignIn)]
+        [(
+            "studio".to_owned(),
+            gid(&org, "Finance"),
+            WaitReason::SignIn
+        )]
     );
 
     // A pending member cannot lease.
@@ -812,7 +846,10 @@ fn a_csv_upload_is_never_refused_for_lack_of_seats_and_its_dry_run_says_what_eac
         .pool("robot", 0)
         .with_group("Finance", &[])
         .with_group("Ops", &[])
-        .and(ADMIN, set_rules("Finance", &[("studio", None), ("robot", None)]))
+        .and(
+            ADMIN,
+            set_rules("Finance", &[("studio", None), ("robot", None)]),
+        )
         .rule("Ops", "robot", None);
     let csv = b"Email,Group membership\nbob@example.com,Finance\ncy@example.com,Finance\ndan@example.com,Ops\neve@example.com,\n";
     let file = read_invite_csv(csv, &CsvOptions::default()).unwrap();
@@ -926,7 +963,10 @@ fn leaving_one_of_two_groups_giving_a_kind_keeps_the_license() {
         .invited(&[BOB], &["Finance", "Ops"])
         .joined(BOB);
     let (bob, finance, ops) = (uid(&s.org, BOB), gid(&s.org, "Finance"), via(&s.org, "Ops"));
-    assert_eq!(held(&s.org, BOB), [("studio".to_owned(), LicenseSource::Group(finance))]);
+    assert_eq!(
+        held(&s.org, BOB),
+        [("studio".to_owned(), LicenseSource::Group(finance))]
+    );
     let org = s
         .when(ADMIN, remove_members("Finance", &[BOB]))
         .then_expect_events(&[
@@ -972,7 +1012,10 @@ fn deleting_a_group_moves_its_leases_to_another_group_or_releases_them() {
         .pool("robot", 3)
         .with_group("Finance", &[])
         .with_group("Ops", &[])
-        .and(ADMIN, set_rules("Finance", &[("studio", None), ("robot", None)]))
+        .and(
+            ADMIN,
+            set_rules("Finance", &[("studio", None), ("robot", None)]),
+        )
         .rule("Ops", "studio", None)
         .invited(&[BOB], &["Finance", "Ops"])
         .joined(BOB);
@@ -1043,7 +1086,11 @@ fn lowering_a_quota_below_its_leases_is_refused_saying_how_many_hold_it() {
     let e = s()
         .when(ADMIN, set_rule("Finance", "studio", Some(1)))
         .then_refused_with("quota_in_use");
-    assert!(e.to_string().starts_with("2 members hold studio through Finance"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("2 members hold studio through Finance"),
+        "{e}"
+    );
     // Down to exactly the leases held, or up: fine, nobody loses anything.
     for quota in [Some(2), Some(4), None] {
         let org = s()
@@ -1062,7 +1109,10 @@ fn removing_a_kind_from_a_rule_or_the_rule_releases_its_leases() {
             .pool("robot", 5)
             .with_group("Finance", &[])
             .with_group("Ops", &[])
-            .and(ADMIN, set_rules("Finance", &[("studio", None), ("robot", None)]))
+            .and(
+                ADMIN,
+                set_rules("Finance", &[("studio", None), ("robot", None)]),
+            )
             .rule("Ops", "robot", None)
             .invited(&[BOB], &["Finance", "Ops"])
             .invited(&[CY], &["Finance"])
@@ -1092,13 +1142,11 @@ fn removing_a_kind_from_a_rule_or_the_rule_releases_its_leases() {
     assert_eq!(seats(&org, "robot"), (5, 1));
     check(&org);
     // The whole rule goes.
-    let org = s()
-        .when(ADMIN, remove_rule("Finance"))
-        .then_events(|e| {
-            assert_eq!(e.len(), 6);
-            assert_eq!(e[4].kind, EventKind::LicenseRuleRemoved { group: finance });
-            assert_eq!(e[5].kind, granted(bob, "robot", ops));
-        });
+    let org = s().when(ADMIN, remove_rule("Finance")).then_events(|e| {
+        assert_eq!(e.len(), 6);
+        assert_eq!(e[4].kind, EventKind::LicenseRuleRemoved { group: finance });
+        assert_eq!(e[5].kind, granted(bob, "robot", ops));
+    });
     assert_eq!(held(&org, BOB), [("robot".to_owned(), ops)]);
     assert!(held(&org, CY).is_empty());
     check(&org);
@@ -1146,7 +1194,11 @@ fn leases_are_released_after_ninety_days_without_sign_in() {
     assert_eq!(seats(&org, "studio"), (1, 0));
     assert_eq!(
         waiting(&org, BOB),
-        [("studio".to_owned(), gid(&org, "Finance"), WaitReason::SignIn)]
+        [(
+            "studio".to_owned(),
+            gid(&org, "Finance"),
+            WaitReason::SignIn
+        )]
     );
     check(&org);
     // The host's periodic task gets the same releases, each recorded as
@@ -1233,7 +1285,10 @@ fn user_level_allocation_replaces_group_licenses_entirely() {
         .pool("studio", 2)
         .pool("robot", 2)
         .with_group("Finance", &[])
-        .and(ADMIN, set_rules("Finance", &[("studio", None), ("robot", None)]))
+        .and(
+            ADMIN,
+            set_rules("Finance", &[("studio", None), ("robot", None)]),
+        )
         .invited(&[BOB], &["Finance"])
         .joined(BOB);
     let bob = uid(&s.org, BOB);
@@ -1246,7 +1301,10 @@ fn user_level_allocation_replaces_group_licenses_entirely() {
             granted(bob, "robot", LicenseSource::Direct),
         ]
     );
-    assert_eq!(held(&s.org, BOB), [("robot".to_owned(), LicenseSource::Direct)]);
+    assert_eq!(
+        held(&s.org, BOB),
+        [("robot".to_owned(), LicenseSource::Direct)]
+    );
     assert!(s.org.license_status(&email(BOB)).unwrap().user_level);
     assert!(waiting(&s.org, BOB).is_empty());
     check(&s.org);
@@ -1265,12 +1323,10 @@ fn allocating_a_leased_kind_keeps_its_seat() {
         .invited(&[BOB], &["Finance"])
         .joined(BOB);
     let bob = uid(&s.org, BOB);
-    let org = s
-        .when(ADMIN, allocate(BOB, "studio"))
-        .then_expect_events(&[
-            released(bob, "studio"),
-            granted(bob, "studio", LicenseSource::Direct),
-        ]);
+    let org = s.when(ADMIN, allocate(BOB, "studio")).then_expect_events(&[
+        released(bob, "studio"),
+        granted(bob, "studio", LicenseSource::Direct),
+    ]);
     assert_eq!(seats(&org, "studio"), (1, 1));
     check(&org);
 }
@@ -1289,7 +1345,10 @@ fn allocate_to_user_with_nothing_selected_means_no_license_at_all() {
     let s = s.and(ADMIN, set_user_licenses(BOB, &[]));
     assert_eq!(
         kinds(&s.history[s.history.len() - 2..]),
-        [released(bob, "robot"), EventKind::LicensesWithheld { user: bob }]
+        [
+            released(bob, "robot"),
+            EventKind::LicensesWithheld { user: bob }
+        ]
     );
     let status = s.org.license_status(&email(BOB)).unwrap();
     assert!(status.user_level && status.held.is_empty() && status.waiting.is_empty());
@@ -1354,7 +1413,10 @@ fn set_user_licenses_sets_exactly_the_selection_and_needs_a_seat_for_each_new_ki
             released(bob, "attended"),
             granted(bob, "studio", LicenseSource::Direct),
         ]);
-    assert_eq!(held(&org, BOB), [("studio".to_owned(), LicenseSource::Direct)]);
+    assert_eq!(
+        held(&org, BOB),
+        [("studio".to_owned(), LicenseSource::Direct)]
+    );
     check(&org);
 }
 
@@ -1417,7 +1479,10 @@ fn an_administrator_releases_a_license_freeing_the_seat_for_the_next_sign_in() {
             kind: kind("studio"),
         });
     let s = s.and(ADMIN, release(BOB, "Studio"));
-    assert_eq!(kinds(&s.history[s.history.len() - 1..]), [released(bob, "studio")]);
+    assert_eq!(
+        kinds(&s.history[s.history.len() - 1..]),
+        [released(bob, "studio")]
+    );
     // Bob stays on group-based allocation; the seat goes to whoever signs
     // in next.
     assert!(!s.org.license_status(&email(BOB)).unwrap().user_level);
@@ -1434,11 +1499,10 @@ fn releasing_a_direct_license_keeps_the_member_on_user_level_allocation() {
         .invited(&[BOB], &[])
         .allocated(BOB, "studio");
     let bob = uid(&s.org, BOB);
-    s.when(ADMIN, release(BOB, "studio"))
-        .then_expect_events(&[
-            released(bob, "studio"),
-            EventKind::LicensesWithheld { user: bob },
-        ]);
+    s.when(ADMIN, release(BOB, "studio")).then_expect_events(&[
+        released(bob, "studio"),
+        EventKind::LicensesWithheld { user: bob },
+    ]);
 }
 
 // --- stores written before leases -----------------------------------------------
@@ -1515,7 +1579,10 @@ fn snapshots_and_replay_rebuild_the_license_state() {
         .pool("attended", 2)
         .with_group("Finance", &[])
         .with_group("Ops", &[])
-        .and(ADMIN, set_rules("Finance", &[("studio", Some(2)), ("robot", None)]))
+        .and(
+            ADMIN,
+            set_rules("Finance", &[("studio", Some(2)), ("robot", None)]),
+        )
         .rule("Ops", "robot", None)
         .invited(&[BOB, CY, DAN], &["Finance", "Ops"])
         .joined(BOB)

@@ -1,8 +1,8 @@
 //! Services, roles and licenses.
 
 use org_accounts::{
-    Assignee, Command, LicenseKind, LicenseSource, MemberLicenses, Organization, RoleName, RoleSource, ServiceName,
-    Store,
+    Assignee, Command, LicenseKind, LicenseSource, MemberLicenses, Organization, RoleName,
+    RoleSource, ServiceName, Store,
 };
 use serde_json::{Value, json};
 

@@ -137,7 +137,10 @@ impl<S: Store> App<S> {
         self.execute(&Command::AcceptInvitation, &who).await?;
         let leased = self.leases_after_sign_in().await?;
         Ok(Output {
-            text: format!("{who} accepted the invitation and signed in\n{}", leased_line(&leased)),
+            text: format!(
+                "{who} accepted the invitation and signed in\n{}",
+                leased_line(&leased)
+            ),
             json: json!({"accepted": who.as_str(), "leased": leased}),
         })
     }

@@ -254,9 +254,7 @@ impl Organization {
         // Written before leases: group licenses of pending invitees are
         // released (see the licenses module docs).
         licenses.release_pending_leases(|user| {
-            members
-                .get(user)
-                .is_some_and(|m| m.status().is_pending())
+            members.get(user).is_some_and(|m| m.status().is_pending())
         });
         Organization {
             info: info.map(|(name, created_at)| OrganizationInfo { name, created_at }),
