@@ -338,24 +338,50 @@ impl<S: Store> App<S> {
                     );
                     let shown_groups = if with_licenses {
                         let mut cell = format!("{shown_groups}  |  licenses: ");
-                        cell.push_str(&if held.is_empty() { "none".to_owned() } else { held.iter().map(|(k, via)| format!("{} ({})", shown(k), shown(via))).collect::<Vec<_>>().join(", ") });
+                        cell.push_str(&if held.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            held.iter()
+                                .map(|(k, via)| format!("{} ({})", shown(k), shown(via)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        });
                         if !waiting.is_empty() {
-                            cell.push_str(&format!("; waiting: {}", waiting.iter().map(|(k, why)| format!("{} ({why})", shown(k))).collect::<Vec<_>>().join(", ")));
+                            cell.push_str(&format!(
+                                "; waiting: {}",
+                                waiting
+                                    .iter()
+                                    .map(|(k, why)| format!("{} ({why})", shown(k)))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ));
                         }
                         cell
                     } else {
                         shown_groups
                     };
                     lines.push((shown(row.email().as_str()).into_owned(), last, shown_groups));
-                    rows.push(json!({
+                    let mut doc = json!({
                         "email": row.email().as_str(),
                         "status": if row.status().is_pending() { "pending" } else { "active" },
                         "last_active": row.last_active().map(|t| t.to_string()),
                         "groups": groups,
-                        "licenses": held.iter().map(|(k, via)| json!({"kind": k, "via": via})).collect::<Vec<_>>(),
-                        "user_level_allocation": status.as_ref().is_some_and(|s| s.user_level),
-                        "waiting": waiting.iter().map(|(k, why)| json!({"kind": k, "for": why})).collect::<Vec<_>>(),
-                    }));
+                    });
+                    // What each member holds and why, once there are
+                    // licenses at all.
+                    if with_licenses {
+                        doc["licenses"] = held
+                            .iter()
+                            .map(|(k, via)| json!({"kind": k, "via": via}))
+                            .collect();
+                        doc["user_level_allocation"] =
+                            json!(status.as_ref().is_some_and(|s| s.user_level));
+                        doc["waiting"] = waiting
+                            .iter()
+                            .map(|(k, why)| json!({"kind": k, "for": why}))
+                            .collect();
+                    }
+                    rows.push(doc);
                 }
                 match page.next.take() {
                     Some(cursor) => page = org.members_page(&query.clone().after(cursor)),
