@@ -76,9 +76,10 @@ impl Report {
 ///   groups' and `Everyone`'s, with those sources.
 /// - `licenses`: per kind, seats used ≤ seats, and the holders number the
 ///   seats used; every holder is a current member (none removed); a
-///   group-sourced license belongs to a member of that group whose rule
-///   gives that kind within its quota; a member holding a license directly
-///   holds none through groups; licenses held sum to seats used.
+///   group lease belongs to an active (not pending) member of that group,
+///   on group-based allocation, whose rule gives that kind within its
+///   quota for that kind; a member holding a license directly holds none
+///   through groups; licenses held sum to seats used.
 /// - `email_queue`: without mail settings nothing is queued; every queued
 ///   email goes to a current member (none removed), from the configured
 ///   sender.

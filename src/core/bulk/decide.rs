@@ -15,7 +15,7 @@ use crate::{
 use unicase::UniCase;
 
 /// The decision on an invite file: the events to store (one `UserInvited`
-/// per invited row, then the license grants and queued emails that follow,
+/// per invited row, then the queued emails that follow,
 /// to be stored together, all or nothing) and the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkInvite {
