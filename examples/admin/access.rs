@@ -308,13 +308,13 @@ impl<S: Store> App<S> {
     }
 }
 
+/// What a member holds (kind, where from) and waits for (kind, why).
+pub(crate) type LicenseLines = (Vec<(String, String)>, Vec<(String, &'static str)>);
+
 /// A member's licenses for the users page: what they hold with where from
 /// (`direct` or the group), and what their groups give that they wait for,
 /// with why.
-pub(crate) fn license_lines(
-    org: &Organization,
-    status: &MemberLicenses,
-) -> (Vec<(String, String)>, Vec<(String, &'static str)>) {
+pub(crate) fn license_lines(org: &Organization, status: &MemberLicenses) -> LicenseLines {
     let held = status
         .held
         .iter()

@@ -369,17 +369,24 @@ impl<S: Store> App<S> {
                     });
                     // What each member holds and why, once there are
                     // licenses at all.
-                    if with_licenses {
-                        doc["licenses"] = held
-                            .iter()
-                            .map(|(k, via)| json!({"kind": k, "via": via}))
-                            .collect();
-                        doc["user_level_allocation"] =
-                            json!(status.as_ref().is_some_and(|s| s.user_level));
-                        doc["waiting"] = waiting
-                            .iter()
-                            .map(|(k, why)| json!({"kind": k, "for": why}))
-                            .collect();
+                    if let (true, Value::Object(map)) = (with_licenses, &mut doc) {
+                        map.insert(
+                            "licenses".into(),
+                            held.iter()
+                                .map(|(k, via)| json!({"kind": k, "via": via}))
+                                .collect(),
+                        );
+                        map.insert(
+                            "user_level_allocation".into(),
+                            json!(status.as_ref().is_some_and(|s| s.user_level)),
+                        );
+                        map.insert(
+                            "waiting".into(),
+                            waiting
+                                .iter()
+                                .map(|(k, why)| json!({"kind": k, "for": why}))
+                                .collect(),
+                        );
                     }
                     rows.push(doc);
                 }

@@ -182,7 +182,7 @@ impl Organization {
     /// their groups where one gives the kind (see
     /// [`relocate_leases`](Organization::relocate_leases)).
     pub(crate) fn leases_after_leaving(&self, group: GroupId, users: &[UserId]) -> Vec<EventKind> {
-        if self.licenses.granted.get(&group).is_none() {
+        if !self.licenses.granted.contains_key(&group) {
             return Vec::new();
         }
         self.relocate_leases(&self.leases_through(group, users), group)
