@@ -565,7 +565,7 @@ impl<S: Store> AccountService<S> {
             .await?;
         if matches!(command, Command::AcceptInvitation) {
             // Accepting is the first sign-in: group leases become due.
-            self.note_due_lease(id, ctx);
+            self.note_due_lease(id, &self.slot(id), ctx);
         }
         let queued = queued_in(&events);
         Ok(Executed {
@@ -672,7 +672,7 @@ impl<S: Store> AccountService<S> {
         };
         let Some(event) = decided?.into_iter().next() else {
             // Not newer than Last active: a lease may still be due.
-            self.note_due_lease(id, ctx);
+            self.note_due_lease(id, &slot, ctx);
             return Ok(());
         };
         self.store
@@ -682,14 +682,13 @@ impl<S: Store> AccountService<S> {
         if let Some(entry) = slot.write().as_mut() {
             entry.org.observe_sign_in(event.actor, ctx.now);
         }
-        self.note_due_lease(id, ctx);
+        self.note_due_lease(id, &slot, ctx);
         Ok(())
     }
 
     /// Notes the actor as due a lease if the cached state says so (see
     /// `leases.rs`): a look at the cached state, no store call.
-    fn note_due_lease(&self, id: &OrganizationId, ctx: &Context) {
-        let slot = self.slot(id);
+    fn note_due_lease(&self, id: &OrganizationId, slot: &Slot, ctx: &Context) {
         let state = slot.read();
         if let Some(entry) = state.as_ref() {
             self.due
