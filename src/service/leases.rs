@@ -14,7 +14,8 @@
 //! returned (for example in a `tokio::spawn`ed task:
 //! [`AccountService::spawn_due_leases`] does that), or from a periodic task.
 //! A lease noted by a process that stops before granting it is not lost for
-//! good: the member leases at their next sign-in.
+//! good: the member leases at their next sign-in. At most [`MAX_DUE`]
+//! leases are kept due at once per process.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, PoisonError};
@@ -25,11 +26,18 @@ use super::AccountService;
 use crate::ports::{OrganizationId, Store};
 use crate::{Command, Context, Email, Event, Organization, ServiceError};
 
+/// The most leases one process keeps due at once, over every
+/// organization: a host that never calls `grant_due_leases` cannot make
+/// the service grow without bound. A sign-in past it is not noted; the
+/// member leases at a later sign-in.
+const MAX_DUE: usize = 100_000;
+
 /// Members due a lease, per organization, in sign-in order (each member
-/// once).
+/// once), at most [`MAX_DUE`] in all.
 #[derive(Default)]
 pub(super) struct DueLeases {
     queues: HashMap<OrganizationId, Queue>,
+    total: usize,
 }
 
 #[derive(Default)]
@@ -52,20 +60,24 @@ impl DueLeases {
         let due = org
             .decide(&Command::LeaseLicenses, &ctx)
             .is_ok_and(|events| !events.is_empty());
-        if !due {
+        if !due || self.total >= MAX_DUE {
             return;
         }
         let queue = self.queues.entry(id.clone()).or_default();
         if queue.queued.insert(who.clone()) {
             queue.order.push_back((who.clone(), at));
+            self.total = self.total.saturating_add(1);
         }
     }
 
     fn take(&mut self, id: &OrganizationId) -> VecDeque<(Email, Timestamp)> {
-        self.queues
+        let order = self
+            .queues
             .remove(id)
             .map(|queue| queue.order)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        self.total = self.total.saturating_sub(order.len());
+        order
     }
 
     fn put_back(&mut self, id: &OrganizationId, rest: VecDeque<(Email, Timestamp)>) {
@@ -73,6 +85,7 @@ impl DueLeases {
         for (who, at) in rest.into_iter().rev() {
             if queue.queued.insert(who.clone()) {
                 queue.order.push_front((who, at));
+                self.total = self.total.saturating_add(1);
             }
         }
     }
