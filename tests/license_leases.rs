@@ -292,10 +292,14 @@ async fn the_dry_run_of_an_upload_says_what_each_row_would_lease() {
         .bulk_invite(&id(), &file, &ctx(ADMIN, 70), true)
         .await
         .unwrap();
-    let leases: Vec<Vec<&str>> = report
-        .rows()
-        .iter()
-        .map(|r| r.sign_in_licenses().iter().map(|k| k.as_str()).collect())
+    let leases: Vec<Vec<&str>> = (0..report.rows().len())
+        .map(|n| {
+            report
+                .sign_in_licenses(n)
+                .iter()
+                .map(|k| k.as_str())
+                .collect()
+        })
         .collect();
     assert_eq!(leases, [vec!["studio"], vec![]]);
 }

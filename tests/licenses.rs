@@ -859,10 +859,15 @@ fn a_csv_upload_is_never_refused_for_lack_of_seats_and_its_dry_run_says_what_eac
     let leases: Vec<(&str, Vec<&str>)> = report
         .rows()
         .iter()
-        .map(|r| {
+        .enumerate()
+        .map(|(n, r)| {
             (
                 r.email(),
-                r.sign_in_licenses().iter().map(|k| k.as_str()).collect(),
+                report
+                    .sign_in_licenses(n)
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect(),
             )
         })
         .collect();

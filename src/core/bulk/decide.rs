@@ -227,6 +227,7 @@ impl Organization {
                 report: ImportReport {
                     dry_run: false,
                     rows,
+                    sign_in: Vec::new(),
                 },
             })
         })
@@ -271,7 +272,6 @@ impl Organization {
             groups: names,
             groups_not_changed,
             outcome,
-            sign_in_licenses: Vec::new(),
         }
     }
 

@@ -45,6 +45,11 @@ use crate::{Email, EmailErrorKind, GroupName, LicenseKind};
 pub struct ImportReport {
     pub(crate) dry_run: bool,
     pub(crate) rows: Vec<RowReport>,
+    /// Per row of a dry run, what the person would lease at sign-in if
+    /// seats stay as they are (filled after the decision, see
+    /// `Organization::with_sign_in_licenses`; empty otherwise, so a row
+    /// costs nothing more).
+    pub(crate) sign_in: Vec<Box<[LicenseKind]>>,
 }
 
 /// One data row's outcome.
@@ -58,10 +63,6 @@ pub struct RowReport {
     /// not in (they were not added).
     pub(crate) groups_not_changed: Vec<GroupName>,
     pub(crate) outcome: RowOutcome,
-    /// For an invited row of a dry run: what the person would lease at
-    /// sign-in if seats stay as they are (filled after the decision, see
-    /// `Organization::with_sign_in_licenses`).
-    pub(crate) sign_in_licenses: Vec<LicenseKind>,
 }
 
 /// A row's email cell: the parsed address (whose text is the cell as
@@ -294,13 +295,6 @@ impl RowReport {
     pub fn outcome(&self) -> &RowOutcome {
         &self.outcome
     }
-    /// For an invited row of a dry run: the licenses the person would
-    /// lease at their first sign-in if seats stay as they are, in kind
-    /// order (each row on its own, as if it signed in first). Empty
-    /// otherwise.
-    pub fn sign_in_licenses(&self) -> &[LicenseKind] {
-        &self.sign_in_licenses
-    }
     /// The failure reasons, empty unless the row failed.
     pub fn errors(&self) -> &[RowError] {
         match &self.outcome {
@@ -326,7 +320,17 @@ impl ImportReport {
         ImportReport {
             dry_run: false,
             rows: Vec::new(),
+            sign_in: Vec::new(),
         }
+    }
+
+    /// For the invited row number `row` (an index into
+    /// [`rows`](ImportReport::rows)) of a dry run: the licenses the person
+    /// would lease at their first sign-in if seats stay as they are, in
+    /// kind order (each row on its own, as if it signed in first). Empty
+    /// otherwise.
+    pub fn sign_in_licenses(&self, row: usize) -> &[LicenseKind] {
+        self.sign_in.get(row).map_or(&[], |kinds| kinds)
     }
 
     /// Whether this is a dry run: nothing was stored.
@@ -442,9 +446,11 @@ impl Serialize for ImportReport {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeSeq;
                 let mut seq = s.serialize_seq(None)?;
-                for row in &self.0.rows {
+                for (n, row) in self.0.rows.iter().enumerate() {
                     match (&row.outcome, self.1) {
-                        (RowOutcome::Invited, 0) => seq.serialize_element(&Invited(row))?,
+                        (RowOutcome::Invited, 0) => {
+                            seq.serialize_element(&Invited(row, self.0.sign_in_licenses(n)))?;
+                        }
                         (RowOutcome::Skipped(reason), 1) => {
                             seq.serialize_element(&Skipped(row, *reason))?;
                         }
@@ -455,10 +461,10 @@ impl Serialize for ImportReport {
                 seq.end()
             }
         }
-        struct Invited<'a>(&'a RowReport);
+        struct Invited<'a>(&'a RowReport, &'a [LicenseKind]);
         impl Serialize for Invited<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let licenses = &self.0.sign_in_licenses;
+                let licenses = self.1;
                 let mut m = s.serialize_map(None)?;
                 m.serialize_entry("row", &self.0.line)?;
                 m.serialize_entry("email", self.0.email())?;
@@ -568,9 +574,10 @@ impl fmt::Display for ImportReport {
         let leasing: Vec<[String; 3]> = self
             .rows
             .iter()
-            .filter(|r| !r.sign_in_licenses.is_empty())
-            .map(|r| {
-                let kinds: Vec<&str> = r.sign_in_licenses.iter().map(|k| k.as_str()).collect();
+            .zip(&self.sign_in)
+            .filter(|(_, kinds)| !kinds.is_empty())
+            .map(|(r, kinds)| {
+                let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
                 [
                     r.line.to_string(),
                     printable(r.email(), MAX_EMAIL_SHOWN),

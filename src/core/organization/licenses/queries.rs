@@ -224,17 +224,22 @@ impl Organization {
         if self.licenses.rules().next().is_none() {
             return report;
         }
-        for row in &mut report.rows {
-            if !matches!(row.outcome, crate::RowOutcome::Invited) {
-                continue;
-            }
-            let ids: Vec<GroupId> = row
-                .groups
-                .iter()
-                .filter_map(|name| self.group(name).map(|g| g.id()))
-                .collect();
-            row.sign_in_licenses = self.licenses_at_sign_in(&ids);
-        }
+        let sign_in = report
+            .rows
+            .iter()
+            .map(|row| {
+                if !matches!(row.outcome, crate::RowOutcome::Invited) {
+                    return Box::default();
+                }
+                let ids: Vec<GroupId> = row
+                    .groups
+                    .iter()
+                    .filter_map(|name| self.group(name).map(|g| g.id()))
+                    .collect();
+                self.licenses_at_sign_in(&ids).into_boxed_slice()
+            })
+            .collect();
+        report.sign_in = sign_in;
         report
     }
 }
