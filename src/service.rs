@@ -689,12 +689,15 @@ impl<S: Store> AccountService<S> {
     /// Notes the actor as due a lease if the cached state says so (see
     /// `leases.rs`): a look at the cached state, no store call.
     fn note_due_lease(&self, id: &OrganizationId, slot: &Slot, ctx: &Context) {
-        let state = slot.read();
-        if let Some(entry) = state.as_ref() {
+        let due = slot
+            .read()
+            .as_ref()
+            .is_some_and(|entry| leases::is_due(&entry.org, ctx));
+        if due {
             self.due
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .note(id, &entry.org, &ctx.actor, ctx.now);
+                .note(id, &ctx.actor, ctx.now);
         }
     }
 

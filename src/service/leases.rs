@@ -47,20 +47,10 @@ struct Queue {
 }
 
 impl DueLeases {
-    /// Notes that `who` signed in at `at` and is due a lease, if `org`
-    /// says so.
-    pub(super) fn note(
-        &mut self,
-        id: &OrganizationId,
-        org: &Organization,
-        who: &Email,
-        at: Timestamp,
-    ) {
-        let ctx = Context::new(who.clone(), at);
-        let due = org
-            .decide(&Command::LeaseLicenses, &ctx)
-            .is_ok_and(|events| !events.is_empty());
-        if !due || self.total >= MAX_DUE {
+    /// Notes that `who` signed in at `at` and is due a lease (see
+    /// [`is_due`]).
+    pub(super) fn note(&mut self, id: &OrganizationId, who: &Email, at: Timestamp) {
+        if self.total >= MAX_DUE {
             return;
         }
         let queue = self.queues.entry(id.clone()).or_default();
@@ -89,6 +79,16 @@ impl DueLeases {
             }
         }
     }
+}
+
+/// Whether `org` says the actor of `ctx`, signing in, is due a lease: a
+/// rule of one of their groups gives a kind they do not hold, with a free
+/// seat and quota. An organization without rules answers at once.
+pub(super) fn is_due(org: &Organization, ctx: &Context) -> bool {
+    org.has_license_rules()
+        && org
+            .decide(&Command::LeaseLicenses, ctx)
+            .is_ok_and(|events| !events.is_empty())
 }
 
 impl<S: Store> AccountService<S> {

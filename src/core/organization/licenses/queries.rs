@@ -190,6 +190,12 @@ impl Organization {
         self.licenses.rule(group.id())
     }
 
+    /// Whether any group has a license rule (without one, nobody ever
+    /// leases anything).
+    pub fn has_license_rules(&self) -> bool {
+        self.licenses.rules().next().is_some()
+    }
+
     /// How long a group lease lasts without sign-in in this organization
     /// ([`DEFAULT_LICENSE_IDLE_PERIOD`](crate::DEFAULT_LICENSE_IDLE_PERIOD)
     /// unless set).
