@@ -1,5 +1,5 @@
 //! License leases that sign-ins make due, and idle leases released: the
-//! service's side of the lease model (see the licenses module docs on
+//! service's side of the lease model (documented on
 //! [`LicenseRule`](crate::LicenseRule)).
 //!
 //! A sign-in never waits for a lease. [`AccountService::record_sign_in`]

@@ -1,6 +1,6 @@
 //! User-level allocation (licenses allocated to a member directly, which
 //! replace whatever their groups give) and an administrator's "Release
-//! license". The model is in the [module docs](super).
+//! license". The model is documented on [`LicenseRule`](crate::LicenseRule).
 
 use std::collections::{BTreeMap, BTreeSet};
 

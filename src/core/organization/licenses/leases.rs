@@ -1,6 +1,6 @@
 //! Group leases: leasing at sign-in, releasing (idle, by an administrator,
 //! leaving a group), and moving a lease to another group of the holder. The
-//! model is in the [module docs](super).
+//! model is documented on [`LicenseRule`](crate::LicenseRule).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -224,7 +224,7 @@ impl Licenses {
     }
 
     /// `LicenseGranted` to `member` (`None`: not a member): ignored unless
-    /// every rule of the [module docs](super) still holds afterwards. A
+    /// every rule on [`LicenseRule`](crate::LicenseRule) still holds afterwards. A
     /// direct grant puts the member on user-level allocation.
     pub(crate) fn apply_granted(
         &mut self,

@@ -1,78 +1,9 @@
 //! User licenses, the way the product hands them out.
 //!
-//! # The model, in the product's terms
-//!
-//! The organization holds a **pool of seats per license kind**
-//! (`SetLicensePool`). A member holds licenses in one of two ways, never
-//! both at once:
-//!
-//! - **Group-based allocation** (every member starts there). A group may
-//!   have a **license rule**: a set of license kinds, each with an optional
-//!   quota (at least 1) — see [`LicenseRule`]. Group licenses are **leased
-//!   when a member signs in**, first come first served while the rule's
-//!   quota and the pool's seats last ([`Command::LeaseLicenses`](crate::Command::LeaseLicenses),
-//!   which the service appends after each sign-in: see
-//!   [`AccountService::grant_due_leases`](crate::AccountService::grant_due_leases)).
-//!   **Pending invitees hold no group license** until they sign in, so
-//!   a shortage of seats never blocks an invitation or a CSV upload: the
-//!   people are invited, and those who find no free seat at their sign-in
-//!   simply wait for one. A lease is **released after a period without
-//!   sign-in** (an organization setting, [`DEFAULT_LICENSE_IDLE_PERIOD`]
-//!   = 90 days by default, changed with `SetLicenseIdlePeriod`; hosts run
-//!   [`Command::ReleaseIdleLeases`](crate::Command::ReleaseIdleLeases) or
-//!   [`AccountService::release_idle_leases`](crate::AccountService::release_idle_leases)
-//!   periodically, for example daily), or by an administrator's
-//!   **Release license** (`ReleaseLicense`). A released member picks a
-//!   license up again at their next sign-in, if a seat is free; a freed
-//!   seat goes to the next eligible member who signs in.
-//! - **User-level allocation.** An administrator allocates licenses to a
-//!   member directly (`AllocateLicense` adds one kind, `SetUserLicenses`
-//!   sets the whole selection), pending members too. It **replaces
-//!   whatever their groups give, entirely**: the member's group leases are
-//!   released and they lease none while on user-level allocation. With
-//!   nothing selected (`SetUserLicenses` with no kinds, or deallocating
-//!   the last kind) the member holds no license at all, until an
-//!   administrator switches them back to group-based allocation
-//!   (`UseGroupLicenses`).
-//!
-//! # What the rules keep
-//!
-//! - **No pool is ever over-allocated by a command**: a direct allocation
-//!   needing a seat that is not free is refused
-//!   ([`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft)); a
-//!   lease that finds no free seat is simply not made. A pool cannot shrink
-//!   below the seats held ([`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse)).
-//! - A rule's **quota cannot be lowered below the leases it holds**
-//!   ([`DomainError::QuotaInUse`](crate::DomainError::QuotaInUse) says how
-//!   many hold it); release some first. Removing a kind from a rule, or
-//!   the rule, releases its leases.
-//! - A group lease belongs to an active member of that group whose rule
-//!   gives the kind, within its quota; a member on user-level allocation
-//!   holds none; a member holds a kind at most once.
-//! - **Leaving a group re-evaluates the member's other groups**: a lease of
-//!   a group the member leaves (or that is deleted, or whose rule stops
-//!   giving the kind) moves to another of their groups whose rule gives the
-//!   same kind and has quota left (the seat stays theirs); otherwise it is
-//!   released. Removing a member (or revoking an invitation) releases
-//!   everything they hold.
-//!
-//! `apply` checks these again and ignores an event that would break them
-//! (possible only with a tampered store).
-//!
-//! # Stores written before leases
-//!
-//! Earlier versions had one kind per rule (`license_rule_set` events) and
-//! granted group licenses at once, pending invitees included. Such stores
-//! load unchanged: a `license_rule_set` event is read as a rule of one
-//! kind, and **a group license granted to a member still pending is
-//! released on load** (the event is ignored, as it would be now): the
-//! invitee leases it at their first sign-in, as anyone invited today. Group
-//! licenses of active members are kept as leases. A snapshot holding such
-//! a grant loads with it released, as the events would rebuild it. Direct
-//! allocations are kept, pending members' included; a member who held one
-//! is on user-level allocation, and one whose last direct license was
-//! deallocated by an earlier version is back on group-based allocation, as
-//! then.
+//! The model and its rules are documented on [`LicenseRule`] (public
+//! docs); this module holds the state (`Licenses`), `rules.rs` pools and
+//! group rules, `leases.rs` leasing and releasing, `allocation.rs`
+//! user-level allocation, `queries.rs` what the pages show.
 
 mod allocation;
 mod leases;
@@ -108,8 +39,81 @@ pub enum LicenseSource {
 
 /// A group license rule: the license kinds the group's members lease at
 /// sign-in, each with an optional quota (at most that many members hold it
-/// through this group; at least 1). See the [module docs](self) for the
-/// whole model.
+/// through this group; at least 1).
+///
+/// # The model, in the product's terms
+///
+/// The organization holds a **pool of seats per license kind**
+/// (`SetLicensePool`). A member holds licenses in one of two ways, never
+/// both at once:
+///
+/// - **Group-based allocation** (every member starts there). A group may
+///   have a **license rule**: a set of license kinds, each with an optional
+///   quota (at least 1) — see [`LicenseRule`]. Group licenses are **leased
+///   when a member signs in**, first come first served while the rule's
+///   quota and the pool's seats last ([`Command::LeaseLicenses`](crate::Command::LeaseLicenses),
+///   which the service appends after each sign-in: see
+///   [`AccountService::grant_due_leases`](crate::AccountService::grant_due_leases)).
+///   **Pending invitees hold no group license** until they sign in, so
+///   a shortage of seats never blocks an invitation or a CSV upload: the
+///   people are invited, and those who find no free seat at their sign-in
+///   simply wait for one. A lease is **released after a period without
+///   sign-in** (an organization setting, [`DEFAULT_LICENSE_IDLE_PERIOD`]
+///   = 90 days by default, changed with `SetLicenseIdlePeriod`; hosts run
+///   [`Command::ReleaseIdleLeases`](crate::Command::ReleaseIdleLeases) or
+///   [`AccountService::release_idle_leases`](crate::AccountService::release_idle_leases)
+///   periodically, for example daily), or by an administrator's
+///   **Release license** (`ReleaseLicense`). A released member picks a
+///   license up again at their next sign-in, if a seat is free; a freed
+///   seat goes to the next eligible member who signs in.
+/// - **User-level allocation.** An administrator allocates licenses to a
+///   member directly (`AllocateLicense` adds one kind, `SetUserLicenses`
+///   sets the whole selection), pending members too. It **replaces
+///   whatever their groups give, entirely**: the member's group leases are
+///   released and they lease none while on user-level allocation. With
+///   nothing selected (`SetUserLicenses` with no kinds, or deallocating
+///   the last kind) the member holds no license at all, until an
+///   administrator switches them back to group-based allocation
+///   (`UseGroupLicenses`).
+///
+/// # What the rules keep
+///
+/// - **No pool is ever over-allocated by a command**: a direct allocation
+///   needing a seat that is not free is refused
+///   ([`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft)); a
+///   lease that finds no free seat is simply not made. A pool cannot shrink
+///   below the seats held ([`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse)).
+/// - A rule's **quota cannot be lowered below the leases it holds**
+///   ([`DomainError::QuotaInUse`](crate::DomainError::QuotaInUse) says how
+///   many hold it); release some first. Removing a kind from a rule, or
+///   the rule, releases its leases.
+/// - A group lease belongs to an active member of that group whose rule
+///   gives the kind, within its quota; a member on user-level allocation
+///   holds none; a member holds a kind at most once.
+/// - **Leaving a group re-evaluates the member's other groups**: a lease of
+///   a group the member leaves (or that is deleted, or whose rule stops
+///   giving the kind) moves to another of their groups whose rule gives the
+///   same kind and has quota left (the seat stays theirs); otherwise it is
+///   released. Removing a member (or revoking an invitation) releases
+///   everything they hold.
+///
+/// `apply` checks these again and ignores an event that would break them
+/// (possible only with a tampered store).
+///
+/// # Stores written before leases
+///
+/// Earlier versions had one kind per rule (`license_rule_set` events) and
+/// granted group licenses at once, pending invitees included. Such stores
+/// load unchanged: a `license_rule_set` event is read as a rule of one
+/// kind, and **a group license granted to a member still pending is
+/// released on load** (the event is ignored, as it would be now): the
+/// invitee leases it at their first sign-in, as anyone invited today. Group
+/// licenses of active members are kept as leases. A snapshot holding such
+/// a grant loads with it released, as the events would rebuild it. Direct
+/// allocations are kept, pending members' included; a member who held one
+/// is on user-level allocation, and one whose last direct license was
+/// deallocated by an earlier version is back on group-based allocation, as
+/// then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "RuleWire")]
 #[non_exhaustive]

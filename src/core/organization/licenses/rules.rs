@@ -1,5 +1,5 @@
 //! License pools and group license rules: deciding and applying them. The
-//! model is in the [module docs](super).
+//! model is documented on [`LicenseRule`](crate::LicenseRule).
 
 use std::collections::BTreeMap;
 
