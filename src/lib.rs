@@ -219,9 +219,10 @@ pub use crate::core::names::{
     MAX_NAME_CHARS, NameError, RoleName, ServiceName, is_hidden_character,
 };
 pub use crate::core::organization::{
-    Assignee, DefaultGroup, Group, GroupKind, Holder, InvitationStatus, LicenseRule, LicenseSource,
-    MAX_DELIVERY_ATTEMPTS, Member, MemberStatus, Organization, OrganizationRole, QueuedEmail,
-    RoleGrant, RoleSource, SeatUsage, Service,
+    Assignee, DEFAULT_LICENSE_IDLE_PERIOD, DefaultGroup, Group, GroupKind, Holder,
+    InvitationStatus, LicenseRule, LicenseSource, LicenseWait, MAX_DELIVERY_ATTEMPTS,
+    MIN_LICENSE_IDLE_PERIOD, Member, MemberLicenses, MemberStatus, Organization, OrganizationRole,
+    QueuedEmail, RoleGrant, RoleSource, SeatUsage, Service, WaitReason,
 };
 pub use crate::core::query::{
     Cursor, DEFAULT_PAGE_SIZE, DEFAULT_SCAN_LIMIT, MemberPage, MemberQuery, MemberRow, SortBy,

@@ -1,6 +1,8 @@
 //! The application service: load -> decide -> append -> (retry on
 //! conflict), over any [`Store`], async end to end.
 
+mod leases;
+
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -433,6 +435,8 @@ pub struct AccountService<S> {
     cache: Mutex<Cache>,
     mailer: Option<Arc<dyn DynMailer>>,
     policy: Option<Arc<dyn DynPolicy>>,
+    /// Members due a license lease after a sign-in (see `leases.rs`).
+    due: Mutex<leases::DueLeases>,
 }
 
 impl<S: Store> AccountService<S> {
@@ -449,6 +453,7 @@ impl<S: Store> AccountService<S> {
             cache: Mutex::new(Cache::new(config.cache_capacity)),
             mailer: None,
             policy: None,
+            due: Mutex::default(),
         }
     }
 
@@ -571,6 +576,10 @@ impl<S: Store> AccountService<S> {
         let (events, version, ()) = self
             .retry(|| self.attempt(id, |org| Ok((org.decide(command, ctx)?, ()))))
             .await?;
+        if matches!(command, Command::AcceptInvitation) {
+            // Accepting is the first sign-in: group leases become due.
+            self.note_due_lease(id, &self.slot(id), ctx);
+        }
         let queued = queued_in(&events);
         Ok(Executed {
             events,
@@ -599,10 +608,14 @@ impl<S: Store> AccountService<S> {
         dry_run: bool,
     ) -> Result<ImportReport, ServiceError> {
         if dry_run {
+            // What each row would lease at sign-in is added after the
+            // decision, from the same state.
             return self
-                .read(id, |org| org.decide_bulk_invite(file, ctx))
+                .read(id, |org| {
+                    org.decide_bulk_invite(file, ctx)
+                        .map(|bulk| org.with_sign_in_licenses(bulk.into_dry_run()))
+                })
                 .await?
-                .map(|bulk| bulk.into_dry_run())
                 .map_err(ServiceError::from);
         }
         // The decision of the last attempt; kept outside the attempt so a
@@ -637,6 +650,12 @@ impl<S: Store> AccountService<S> {
     /// cached state without waiting for a running append (only a member
     /// the cache does not know yet makes it reload first).
     ///
+    /// When the cached state says the member is due a group license lease
+    /// (a rule of their groups gives a kind they do not hold, with a free
+    /// seat and quota), the lease is noted and appended later, never
+    /// waited for here: call [`grant_due_leases`](AccountService::grant_due_leases)
+    /// after this returns (or [`spawn_due_leases`](AccountService::spawn_due_leases)).
+    ///
     /// # Errors
     /// [`ServiceError::Refused`] with [`DomainError::NotAMember`] or
     /// [`DomainError::InvitationNotAccepted`]; [`ServiceError::Store`].
@@ -665,6 +684,8 @@ impl<S: Store> AccountService<S> {
             }
         };
         let Some(event) = decided?.into_iter().next() else {
+            // Not newer than Last active: a lease may still be due.
+            self.note_due_lease(id, &slot, ctx);
             return Ok(());
         };
         self.store
@@ -674,7 +695,23 @@ impl<S: Store> AccountService<S> {
         if let Some(entry) = slot.write().as_mut() {
             entry.org.observe_sign_in(event.actor, ctx.now);
         }
+        self.note_due_lease(id, &slot, ctx);
         Ok(())
+    }
+
+    /// Notes the actor as due a lease if the cached state says so (see
+    /// `leases.rs`): a look at the cached state, no store call.
+    fn note_due_lease(&self, id: &OrganizationId, slot: &Slot, ctx: &Context) {
+        let due = slot
+            .read()
+            .as_ref()
+            .is_some_and(|entry| leases::is_due(&entry.org, ctx));
+        if due {
+            self.due
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .note(id, &ctx.actor, ctx.now);
+        }
     }
 
     /// Sends up to `limit` queued invitation emails through the mailer, and

@@ -454,20 +454,7 @@ fn services_roles_licenses_and_invitations_from_the_terminal() {
     );
 
     ok(&["license", "pool", "--as", "ada@example.com", "studio", "1"]);
-    let (code, doc) = db.json(&[
-        "license",
-        "rule",
-        "--as",
-        "ada@example.com",
-        "Robots",
-        "studio",
-    ]);
-    assert_eq!(
-        (code, doc["error"].as_str()),
-        (1, Some("no_seats_left")),
-        "{doc}"
-    );
-    ok(&["license", "pool", "--as", "ada@example.com", "studio", "2"]);
+    // A rule never needs seats: Robots' members lease at sign-in.
     ok(&[
         "license",
         "rule",
@@ -477,14 +464,53 @@ fn services_roles_licenses_and_invitations_from_the_terminal() {
         "studio",
     ]);
     let licenses = ok(&["licenses"]);
-    assert_eq!(licenses[0]["used"], 2);
+    assert_eq!(licenses[0]["used"], 0);
+    assert_eq!(
+        licenses[0]["waiting"],
+        json!([
+            {"email": "bob@example.com", "via": "Robots", "for": "next_sign_in"},
+            {"email": "cy@example.com", "via": "Robots", "for": "next_sign_in"},
+        ])
+    );
+    ok(&[
+        "license",
+        "allocate",
+        "--as",
+        "ada@example.com",
+        "studio",
+        "cy@example.com",
+    ]);
+    let (code, doc) = db.json(&[
+        "license",
+        "allocate",
+        "--as",
+        "ada@example.com",
+        "studio",
+        "bob@example.com",
+    ]);
+    assert_eq!(
+        (code, doc["error"].as_str()),
+        (1, Some("no_seats_left")),
+        "{doc}"
+    );
+    let licenses = ok(&["licenses"]);
+    assert_eq!(licenses[0]["used"], 1);
     assert_eq!(licenses[0]["free"], 0);
+    let users = ok(&["users"]);
+    let cy = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "cy@example.com")
+        .unwrap();
+    assert_eq!(cy["licenses"], json!([{"kind": "studio", "via": "direct"}]));
+    assert_eq!(cy["user_level_allocation"], true);
 
     ok(&["expiry", "--as", "ada@example.com", "48"]);
     ok(&["resend", "--as", "ada@example.com", "bob@example.com"]);
     ok(&["revoke", "--as", "ada@example.com", "cy@example.com"]);
     let licenses = ok(&["licenses"]);
-    assert_eq!(licenses[0]["used"], 1, "revoking freed the seat");
+    assert_eq!(licenses[0]["used"], 0, "revoking freed the seat");
     let users = ok(&["users"]);
     assert_eq!(users.as_array().unwrap().len(), 2);
 

@@ -81,10 +81,11 @@ async fn populated(service: &AccountService<Arc<InMemoryStore>>) {
             ADMIN,
             Command::SetGroupLicenseRule {
                 group: finance.clone(),
-                kind: pro.clone(),
-                quota: Some(2),
+                licenses: [(pro.clone(), Some(2))].into(),
             },
         ),
+        // Bob signs in: he leases Pro through Finance.
+        ("bob@example.com", Command::LeaseLicenses),
         (
             ADMIN,
             Command::AllocateLicense {

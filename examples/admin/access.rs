@@ -1,8 +1,8 @@
 //! Services, roles and licenses.
 
 use org_accounts::{
-    Assignee, Command, LicenseKind, LicenseSource, Organization, RoleName, RoleSource, ServiceName,
-    Store,
+    Assignee, Command, LicenseKind, LicenseSource, MemberLicenses, Organization, RoleName,
+    RoleSource, ServiceName, Store,
 };
 use serde_json::{Value, json};
 
@@ -195,6 +195,8 @@ impl<S: Store> App<S> {
         })
     }
 
+    /// Adds `k` (with its quota) to the group's license rule, keeping the
+    /// kinds it gives already.
     pub(crate) async fn license_rule(
         &self,
         actor: &str,
@@ -204,18 +206,49 @@ impl<S: Store> App<S> {
     ) -> Result<Output, Failure> {
         let actor = email(actor)?;
         let (group, k) = (group_name(group)?, kind(k)?);
+        let mut licenses = self
+            .query(|org| {
+                Ok(org
+                    .license_rule(&group)
+                    .map(|rule| rule.licenses.clone())
+                    .unwrap_or_default())
+            })
+            .await?;
+        licenses.insert(k.clone(), quota);
         self.execute(
             &Command::SetGroupLicenseRule {
                 group: group.clone(),
-                kind: k.clone(),
-                quota,
+                licenses,
             },
             &actor,
         )
         .await?;
         Ok(Output {
-            text: format!("members of {group} receive {k} licenses\n"),
+            text: format!("members of {group} lease {k} licenses at sign-in\n"),
             json: json!({"group": group.as_str(), "kind": k.as_str(), "quota": quota}),
+        })
+    }
+
+    /// An administrator's "Release license": frees the member's seat.
+    pub(crate) async fn license_release(
+        &self,
+        actor: &str,
+        k: &str,
+        user: &str,
+    ) -> Result<Output, Failure> {
+        let actor = email(actor)?;
+        let (k, user) = (kind(k)?, email(user)?);
+        self.execute(
+            &Command::ReleaseLicense {
+                user: user.clone(),
+                kind: k.clone(),
+            },
+            &actor,
+        )
+        .await?;
+        Ok(Output {
+            text: format!("released the {k} license of {user}\n"),
+            json: json!({"released": k.as_str(), "user": user.as_str()}),
         })
     }
 
@@ -239,6 +272,14 @@ impl<S: Store> App<S> {
                         json!({"email": who, "via": via})
                     })
                     .collect();
+                let waiting: Vec<Value> = org
+                    .license_waiting(&u.kind)
+                    .iter()
+                    .map(|(user, wait)| {
+                        let who = org.member_by_id(*user).map_or_else(String::new, |m| m.email().to_string());
+                        json!({"email": who, "via": group_label(org, wait.group), "for": wait.reason.code()})
+                    })
+                    .collect();
                 text.push_str(&format!("{}: {} of {} used\n", shown(u.kind.as_str()), u.used, plural(u.seats as usize, "seat")));
                 for h in &holders {
                     text.push_str(&format!(
@@ -247,7 +288,15 @@ impl<S: Store> App<S> {
                         shown(h["via"].as_str().unwrap_or(""))
                     ));
                 }
-                json!({"kind": u.kind.as_str(), "seats": u.seats, "used": u.used, "free": u.free(), "holders": holders})
+                for w in &waiting {
+                    text.push_str(&format!(
+                        "  waiting: {} (via {}, {})\n",
+                        shown(w["email"].as_str().unwrap_or("")),
+                        shown(w["via"].as_str().unwrap_or("")),
+                        w["for"].as_str().unwrap_or("")
+                    ));
+                }
+                json!({"kind": u.kind.as_str(), "seats": u.seats, "used": u.used, "free": u.free(), "holders": holders, "waiting": waiting})
             })
             .collect();
         Ok(Output {
@@ -257,4 +306,31 @@ impl<S: Store> App<S> {
         })
         .await
     }
+}
+
+/// What a member holds (kind, where from) and waits for (kind, why).
+pub(crate) type LicenseLines = (Vec<(String, String)>, Vec<(String, &'static str)>);
+
+/// A member's licenses for the users page: what they hold with where from
+/// (`direct` or the group), and what their groups give that they wait for,
+/// with why.
+pub(crate) fn license_lines(org: &Organization, status: &MemberLicenses) -> LicenseLines {
+    let held = status
+        .held
+        .iter()
+        .map(|(kind, source)| {
+            let via = match source {
+                LicenseSource::Direct => "direct".to_owned(),
+                LicenseSource::Group(g) => group_label(org, *g),
+                _ => "other".to_owned(),
+            };
+            (kind.as_str().to_owned(), via)
+        })
+        .collect();
+    let waiting = status
+        .waiting
+        .iter()
+        .map(|w| (w.kind.as_str().to_owned(), w.reason.code()))
+        .collect();
+    (held, waiting)
 }

@@ -325,7 +325,16 @@ pub(crate) enum LicenseCmd {
         /// The member
         email: String,
     },
-    /// Give a group's members a license kind, leased at sign-in
+    /// Release a member's license (a group license is leased again at a later sign-in)
+    Release {
+        #[command(flatten)]
+        actor: Actor,
+        /// The license kind
+        kind: String,
+        /// The member
+        email: String,
+    },
+    /// Add a license kind to a group's rule: its members lease it at sign-in
     Rule {
         #[command(flatten)]
         actor: Actor,

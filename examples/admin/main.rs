@@ -616,6 +616,9 @@ impl<S: Store> App<S> {
                 self.license_allocation(&actor.actor, &kind, &email, false)
                     .await
             }
+            Cmd::License(LicenseCmd::Release { actor, kind, email }) => {
+                self.license_release(&actor.actor, &kind, &email).await
+            }
             Cmd::License(LicenseCmd::Rule {
                 actor,
                 group,

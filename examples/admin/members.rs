@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use org_accounts::{
-    Command, Context, CsvOptions, Email, GroupKind, InvitationStatus, MemberQuery, Store,
-    Timestamp, read_invite_csv_file,
+    Command, Context, CsvOptions, Email, EventKind, GroupKind, InvitationStatus, MemberQuery,
+    Store, Timestamp, read_invite_csv_file,
 };
 use serde_json::{Value, json};
 
@@ -135,9 +135,13 @@ impl<S: Store> App<S> {
     pub(crate) async fn accept(&self, who: &str) -> Result<Output, Failure> {
         let who = email(who)?;
         self.execute(&Command::AcceptInvitation, &who).await?;
+        let leased = self.leases_after_sign_in().await?;
         Ok(Output {
-            text: format!("{who} accepted the invitation and signed in\n"),
-            json: json!({"accepted": who.as_str()}),
+            text: format!(
+                "{who} accepted the invitation and signed in\n{}",
+                leased_line(&leased)
+            ),
+            json: json!({"accepted": who.as_str(), "leased": leased}),
         })
     }
 
@@ -146,10 +150,26 @@ impl<S: Store> App<S> {
         let ctx = Context::new(who.clone(), Timestamp::now());
         self.refused(self.service.record_sign_in(&self.org, &ctx).await)
             .await?;
+        let leased = self.leases_after_sign_in().await?;
         Ok(Output {
-            text: format!("{who} signed in\n"),
-            json: json!({"signed_in": who.as_str()}),
+            text: format!("{who} signed in\n{}", leased_line(&leased)),
+            json: json!({"signed_in": who.as_str(), "leased": leased}),
         })
+    }
+
+    /// The group licenses a sign-in made due, appended once it returned (a
+    /// server would spawn this; a one-shot command waits for it).
+    async fn leases_after_sign_in(&self) -> Result<Vec<String>, Failure> {
+        let events = self
+            .refused(self.service.grant_due_leases(&self.org).await)
+            .await?;
+        Ok(events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::LicenseGranted { kind, .. } => Some(kind.as_str().to_owned()),
+                _ => None,
+            })
+            .collect())
     }
 
     pub(crate) async fn remove(&self, actor: &str, who: &[String]) -> Result<Output, Failure> {
@@ -283,6 +303,7 @@ impl<S: Store> App<S> {
 
     pub(crate) async fn users(&self) -> Result<Output, Failure> {
         self.query(|org| {
+            let with_licenses = !org.seat_usage().is_empty();
             let mut rows = Vec::new();
             let mut lines = Vec::new();
             let now = Timestamp::now();
@@ -310,13 +331,64 @@ impl<S: Store> App<S> {
                     } else {
                         shown_list.join(", ")
                     };
+                    let status = org.license_status(row.email());
+                    let (held, waiting) = status.as_ref().map_or_else(
+                        || (Vec::new(), Vec::new()),
+                        |s| crate::access::license_lines(org, s),
+                    );
+                    let shown_groups = if with_licenses {
+                        let mut cell = format!("{shown_groups}  |  licenses: ");
+                        cell.push_str(&if held.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            held.iter()
+                                .map(|(k, via)| format!("{} ({})", shown(k), shown(via)))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        });
+                        if !waiting.is_empty() {
+                            cell.push_str(&format!(
+                                "; waiting: {}",
+                                waiting
+                                    .iter()
+                                    .map(|(k, why)| format!("{} ({why})", shown(k)))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ));
+                        }
+                        cell
+                    } else {
+                        shown_groups
+                    };
                     lines.push((shown(row.email().as_str()).into_owned(), last, shown_groups));
-                    rows.push(json!({
+                    let mut doc = json!({
                         "email": row.email().as_str(),
                         "status": if row.status().is_pending() { "pending" } else { "active" },
                         "last_active": row.last_active().map(|t| t.to_string()),
                         "groups": groups,
-                    }));
+                    });
+                    // What each member holds and why, once there are
+                    // licenses at all.
+                    if let (true, Value::Object(map)) = (with_licenses, &mut doc) {
+                        map.insert(
+                            "licenses".into(),
+                            held.iter()
+                                .map(|(k, via)| json!({"kind": k, "via": via}))
+                                .collect(),
+                        );
+                        map.insert(
+                            "user_level_allocation".into(),
+                            json!(status.as_ref().is_some_and(|s| s.user_level)),
+                        );
+                        map.insert(
+                            "waiting".into(),
+                            waiting
+                                .iter()
+                                .map(|(k, why)| json!({"kind": k, "for": why}))
+                                .collect(),
+                        );
+                    }
+                    rows.push(doc);
                 }
                 match page.next.take() {
                     Some(cursor) => page = org.members_page(&query.clone().after(cursor)),
@@ -397,4 +469,13 @@ fn rename_row_to_line(report: &mut Value) {
             }
         }
     }
+}
+
+/// The line saying which group licenses a sign-in leased; empty for none.
+fn leased_line(leased: &[String]) -> String {
+    if leased.is_empty() {
+        return String::new();
+    }
+    let kinds: Vec<String> = leased.iter().map(|k| shown(k).into_owned()).collect();
+    format!("leased: {}\n", kinds.join(", "))
 }

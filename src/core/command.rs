@@ -2,6 +2,7 @@
 
 use jiff::Timestamp;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use crate::{
@@ -301,35 +302,78 @@ pub enum Command {
         /// The license kind.
         kind: LicenseKind,
     },
-    /// Members of `group` receive `kind` (at most `quota` of them). Replaces
-    /// the group's previous rule; current members receive it at once.
+    /// Set a group's license rule: its members lease each of these kinds
+    /// at sign-in, at most `quota` of them per kind if set. Replaces the
+    /// group's previous rule; no kinds removes it. A quota lower than the
+    /// leases it holds now is refused (`quota_in_use`).
     SetGroupLicenseRule {
         /// The group (not `Everyone`).
         group: GroupName,
-        /// A kind with a pool.
-        kind: LicenseKind,
-        /// At most this many members (at least 1), or all.
-        quota: Option<u32>,
+        /// Kinds with a pool, each with its quota (at least 1), or `None`
+        /// for every member.
+        licenses: BTreeMap<LicenseKind, Option<u32>>,
     },
-    /// Remove a group's license rule; what it granted is released.
+    /// Remove a group's license rule; its leases are released (or move to
+    /// another of the holder's groups giving the same kind).
     RemoveGroupLicenseRule {
         /// The group.
         group: GroupName,
     },
-    /// Allocate a license to a member directly (pending members too). It
-    /// replaces what the member inherits from groups.
+    /// Add a kind to a member's user-level allocation (pending members
+    /// too). User-level allocation replaces what their groups give.
     AllocateLicense {
         /// The member.
         user: Email,
         /// A kind with a free seat.
         kind: LicenseKind,
     },
-    /// Take a directly allocated license back.
+    /// Set a member's user-level allocation to exactly `kinds` ("Allocate
+    /// to User"); no kinds: the member holds no license at all until
+    /// [`UseGroupLicenses`](Command::UseGroupLicenses).
+    SetUserLicenses {
+        /// The member.
+        user: Email,
+        /// Kinds with a pool; each one not held yet needs a free seat.
+        kinds: BTreeSet<LicenseKind>,
+    },
+    /// Take a kind out of a member's user-level allocation; they stay on
+    /// user-level allocation (with nothing left: no license).
     DeallocateLicense {
         /// The member.
         user: Email,
         /// The kind.
         kind: LicenseKind,
+    },
+    /// Switch a member back to group-based allocation: direct licenses are
+    /// released and their groups' licenses leased at their next sign-in.
+    UseGroupLicenses {
+        /// The member.
+        user: Email,
+    },
+    /// "Release license": free a member's seat of `kind`. A group lease is
+    /// leased again at a later sign-in if a seat is free; a direct license
+    /// leaves their user-level allocation.
+    ReleaseLicense {
+        /// The member.
+        user: Email,
+        /// The kind they hold.
+        kind: LicenseKind,
+    },
+    /// The actor, an active member who just signed in, leases what their
+    /// groups give while quota and seats last. The service appends it
+    /// after a sign-in (see
+    /// [`AccountService::grant_due_leases`](crate::AccountService::grant_due_leases)).
+    LeaseLicenses,
+    /// Release the group leases of members with no sign-in for the
+    /// organization's idle period, as of the context's `now`. Hosts run it
+    /// periodically (for example daily), or call
+    /// [`AccountService::release_idle_leases`](crate::AccountService::release_idle_leases).
+    ReleaseIdleLeases,
+    /// Set how long a group lease lasts without sign-in (at least a day;
+    /// 90 days unless set).
+    SetLicenseIdlePeriod {
+        /// The period.
+        after: jiff::SignedDuration,
     },
     /// Use a custom mail server for invitation emails.
     SetMailSettings {

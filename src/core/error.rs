@@ -253,6 +253,33 @@ pub enum DomainError {
         /// The license kind.
         kind: LicenseKind,
     },
+    /// A group license rule's quota lower than the leases it holds now.
+    /// Handle: release some of them first (or keep the quota).
+    #[error(
+        "{held} members hold {kind} through {group}; release some before lowering its quota to {quota}"
+    )]
+    QuotaInUse {
+        /// The group.
+        group: GroupName,
+        /// The license kind.
+        kind: LicenseKind,
+        /// Leases it holds now.
+        held: u32,
+        /// The quota asked for.
+        quota: u32,
+    },
+    /// The member holds no license of this kind. Handle: show the message.
+    #[error("{email} holds no {kind} license")]
+    LicenseNotHeld {
+        /// The member.
+        email: Email,
+        /// The license kind.
+        kind: LicenseKind,
+    },
+    /// A license idle period shorter than a day. Handle: choose a longer
+    /// one.
+    #[error("a license idle period must be at least one day")]
+    InvalidIdlePeriod,
     /// Mail settings that cannot work. Handle: show the reason.
     #[error("the mail settings are not valid: {reason}")]
     InvalidMailSettings {
@@ -362,6 +389,9 @@ impl DomainError {
             DomainError::SeatsInUse { .. } => "seats_in_use",
             DomainError::InvalidQuota => "invalid_quota",
             DomainError::NotAllocated { .. } => "not_allocated",
+            DomainError::QuotaInUse { .. } => "quota_in_use",
+            DomainError::LicenseNotHeld { .. } => "license_not_held",
+            DomainError::InvalidIdlePeriod => "invalid_idle_period",
             DomainError::InvalidMailSettings { .. } => "invalid_mail_settings",
             DomainError::InvalidExpiry => "invalid_expiry",
             DomainError::NotPending { .. } => "not_pending",

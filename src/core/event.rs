@@ -1,6 +1,7 @@
 //! Events: what happened to an organization. The source of truth and the
 //! audit log.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -167,7 +168,10 @@ pub enum EventKind {
         /// The license kind.
         kind: LicenseKind,
     },
-    /// A group license rule was set (replacing the group's previous rule).
+    /// A group license rule of one kind was set (replacing the group's
+    /// previous rule). Written by earlier versions, which had one kind per
+    /// rule; read as a rule of that one kind. No longer written: see
+    /// [`GroupLicenseRuleSet`](EventKind::GroupLicenseRuleSet).
     LicenseRuleSet {
         /// The group.
         group: GroupId,
@@ -176,12 +180,23 @@ pub enum EventKind {
         /// At most this many members receive it.
         quota: Option<u32>,
     },
+    /// A group license rule was set, replacing the group's previous rule:
+    /// the kinds its members lease at sign-in, each with its quota. Leases
+    /// of kinds it no longer gives are released.
+    GroupLicenseRuleSet {
+        /// The group.
+        group: GroupId,
+        /// Each kind with its quota (`None`: every member).
+        licenses: BTreeMap<LicenseKind, Option<u32>>,
+    },
     /// A group license rule was removed; what it granted is released.
     LicenseRuleRemoved {
         /// The group.
         group: GroupId,
     },
-    /// A member received a license seat.
+    /// A member received a license seat: allocated directly, or leased
+    /// through a group's rule (at sign-in, or moved from a group they
+    /// left).
     LicenseGranted {
         /// The member.
         user: UserId,
@@ -196,6 +211,24 @@ pub enum EventKind {
         user: UserId,
         /// The license kind.
         kind: LicenseKind,
+    },
+    /// A member was put on user-level allocation with nothing selected:
+    /// they hold no license, group ones included, until switched back to
+    /// group-based allocation.
+    LicensesWithheld {
+        /// The member.
+        user: UserId,
+    },
+    /// A member was switched back to group-based allocation: they lease
+    /// what their groups give at their next sign-in.
+    GroupLicensesRestored {
+        /// The member.
+        user: UserId,
+    },
+    /// How long a group lease lasts without sign-in was set.
+    LicenseIdlePeriodSet {
+        /// The period.
+        after: jiff::SignedDuration,
     },
     /// Custom mail settings were set or changed.
     MailSettingsSet {

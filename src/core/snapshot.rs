@@ -258,7 +258,13 @@ impl Organization {
             }
         }
         self.licenses_state().check_loaded(
-            |user| members.contains(user),
+            |user| {
+                let member = members.get(user);
+                crate::core::organization::HolderFacts {
+                    member: member.is_some(),
+                    pending: member.is_some_and(|m| m.status().is_pending()),
+                }
+            },
             |group| groups.contains(group),
             |group, user| members.get(user).is_some_and(|m| m.groups.contains(&group)),
         )?;
@@ -448,8 +454,14 @@ mod tests {
         assert!(org.service(&crm).is_some());
         assert_eq!(
             org.license_rule(&GroupName::parse("Finance").unwrap())
-                .map(|r| r.kind.clone()),
-            Some(LicenseKind::parse("Pro").unwrap())
+                .map(|r| r.licenses.keys().cloned().collect::<Vec<_>>()),
+            Some(vec![LicenseKind::parse("Pro").unwrap()])
+        );
+        // Bob is pending: the group license granted to him before leases
+        // is released on load; he leases it at his first sign-in.
+        assert!(
+            org.licenses_of(&Email::parse("bob@example.com").unwrap())
+                .is_empty()
         );
 
         // The next service and the next email get fresh ids.

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::{
-    DefaultGroup, Event, GroupId, Holder, LicenseSource, MemberQuery, Organization, RoleName,
-    RoleSource, Snapshot, StatusFilter, UserId,
+    DefaultGroup, Event, GroupId, Holder, LicenseKind, LicenseSource, MemberQuery, Organization,
+    RoleName, RoleSource, Snapshot, StatusFilter, UserId,
 };
 
 /// One broken invariant: which, and what was found.
@@ -76,9 +76,10 @@ impl Report {
 ///   groups' and `Everyone`'s, with those sources.
 /// - `licenses`: per kind, seats used ≤ seats, and the holders number the
 ///   seats used; every holder is a current member (none removed); a
-///   group-sourced license belongs to a member of that group whose rule
-///   gives that kind within its quota; a member holding a license directly
-///   holds none through groups; licenses held sum to seats used.
+///   group lease belongs to an active (not pending) member of that group,
+///   on group-based allocation, whose rule gives that kind within its
+///   quota for that kind; a member holding a license directly holds none
+///   through groups; licenses held sum to seats used.
 /// - `email_queue`: without mail settings nothing is queued; every queued
 ///   email goes to a current member (none removed), from the configured
 ///   sender.
@@ -430,7 +431,7 @@ fn roles(org: &Organization, members: &[UserId], report: &mut Report) {
 fn licenses(org: &Organization, members: &[UserId], report: &mut Report) {
     let usage = org.seat_usage();
     let mut seats_used = 0usize;
-    let mut granted: BTreeMap<GroupId, u32> = BTreeMap::new();
+    let mut granted: BTreeMap<(GroupId, LicenseKind), u32> = BTreeMap::new();
     for u in &usage {
         report.check(u.used <= u.seats, "licenses", || {
             format!("{}: {} seats used of {}", u.kind, u.used, u.seats)
@@ -459,7 +460,22 @@ fn licenses(org: &Organization, members: &[UserId], report: &mut Report) {
                 || format!("{} holds {} but licenses_of disagrees", m.email(), u.kind),
             );
             if let LicenseSource::Group(g) = source {
-                *granted.entry(g).or_default() += 1;
+                *granted.entry((g, u.kind.clone())).or_default() += 1;
+                report.check(!m.status().is_pending(), "licenses", || {
+                    format!("{} is pending but leases {}", m.email(), u.kind)
+                });
+                report.check(
+                    org.license_status(m.email())
+                        .is_some_and(|status| !status.user_level),
+                    "licenses",
+                    || {
+                        format!(
+                            "{} is on user-level allocation but leases {}",
+                            m.email(),
+                            u.kind
+                        )
+                    },
+                );
                 let Some(group) = org.group_by_id(g) else {
                     report.check(false, "licenses", || {
                         format!("{} holds {} from missing group {g}", m.email(), u.kind)
@@ -476,7 +492,7 @@ fn licenses(org: &Organization, members: &[UserId], report: &mut Report) {
                 });
                 report.check(
                     org.license_rule(group.name())
-                        .is_some_and(|rule| rule.kind == u.kind),
+                        .is_some_and(|rule| rule.gives(&u.kind)),
                     "licenses",
                     || {
                         format!(
@@ -491,24 +507,29 @@ fn licenses(org: &Organization, members: &[UserId], report: &mut Report) {
     }
     for g in org.groups() {
         let Some(rule) = org.license_rule(g.name()) else {
-            report.check(!granted.contains_key(&g.id()), "licenses", || {
-                format!("{} grants licenses without a rule", g.name())
-            });
+            report.check(
+                !granted.keys().any(|(group, _)| *group == g.id()),
+                "licenses",
+                || format!("{} grants licenses without a rule", g.name()),
+            );
             continue;
         };
         report.check(!g.is_everyone(), "licenses", || {
             "Everyone has a license rule".into()
         });
-        report.check(
-            usage.iter().any(|u| u.kind == rule.kind),
-            "licenses",
-            || format!("the rule of {} names a kind without a pool", g.name()),
-        );
-        if let Some(quota) = rule.quota {
-            let n = granted.get(&g.id()).copied().unwrap_or(0);
-            report.check(quota >= 1 && n <= quota, "licenses", || {
-                format!("{}: {n} granted, quota {quota}", g.name())
+        report.check(!rule.licenses.is_empty(), "licenses", || {
+            format!("the rule of {} gives nothing", g.name())
+        });
+        for (kind, quota) in &rule.licenses {
+            report.check(usage.iter().any(|u| u.kind == *kind), "licenses", || {
+                format!("the rule of {} names {kind}, without a pool", g.name())
             });
+            if let Some(quota) = quota {
+                let n = granted.get(&(g.id(), kind.clone())).copied().unwrap_or(0);
+                report.check(*quota >= 1 && n <= *quota, "licenses", || {
+                    format!("{} {kind}: {n} leased, quota {quota}", g.name())
+                });
+            }
         }
     }
     let mut held_total = 0usize;

@@ -194,6 +194,12 @@ pub(crate) fn offenders(e: &DomainError) -> Vec<String> {
         | DomainError::NoSeatsLeft { kind, .. }
         | DomainError::SeatsInUse { kind, .. } => vec![key(kind.as_str())],
         DomainError::NotAllocated { email, kind } => vec![key(email.as_str()), key(kind.as_str())],
+        DomainError::LicenseNotHeld { email, kind } => {
+            vec![key(email.as_str()), key(kind.as_str())]
+        }
+        DomainError::QuotaInUse { group, kind, .. } => {
+            vec![key(group.as_str()), key(kind.as_str())]
+        }
         _ => Vec::new(),
     }
 }

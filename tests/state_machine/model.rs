@@ -66,6 +66,8 @@ pub(crate) struct Model {
     /// What each member (lower-case address) holds: lower-case kind and
     /// where from. No empty entries.
     pub(crate) holdings: BTreeMap<String, BTreeMap<String, Src>>,
+    /// Members on user-level allocation with nothing selected.
+    pub(crate) withheld: BTreeSet<String>,
     /// Index into [`mail_settings`].
     pub(crate) mail: Option<usize>,
     /// Seconds.
@@ -565,7 +567,7 @@ impl Model {
         if !self.created {
             return match op {
                 Op::AcceptInvitation => refuse("not_invited", vec![me]),
-                Op::RecordSignIn => refuse("not_a_member", vec![me]),
+                Op::RecordSignIn | Op::LeaseLicenses => refuse("not_a_member", vec![me]),
                 _ => refuse("forbidden", vec![me]),
             };
         }
@@ -602,6 +604,7 @@ impl Model {
                     }
                 };
             }
+            Op::LeaseLicenses => return self.lease(&me, now),
             _ => {}
         }
         if !self.is_active_admin(&me) {
@@ -869,6 +872,7 @@ impl Model {
                     self.release(&k, held);
                 }
                 self.grant(&k, &kind, Src::Direct);
+                self.withheld.remove(&k);
                 Ok(true)
             }
             Op::DeallocateLicense { user, kind } => {
@@ -879,15 +883,78 @@ impl Model {
                 }
                 self.release(&k, &kind);
                 if !self.has_direct(&k) {
-                    // The member holds nothing directly now: their groups'
-                    // rules apply again, where seats and quotas allow.
-                    for g in self.groups.iter().filter(|g| g.members.contains(&k)) {
-                        if self.rules.contains_key(&g.uid) {
-                            self.loose.must_hold.push((k.clone(), g.uid, true));
-                        }
-                    }
+                    // Nothing selected: no license until switched back.
+                    self.withheld.insert(k);
                 }
                 Ok(true)
+            }
+            Op::SetUserLicenses { user, kind } => {
+                let k = self.resolve_member(user)?;
+                let wanted: BTreeSet<String> = match kind {
+                    Some(kind) => BTreeSet::from([self.resolve_kind(kind)?]),
+                    None => BTreeSet::new(),
+                };
+                let direct: BTreeSet<String> = self
+                    .holdings
+                    .get(&k)
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, src)| **src == Src::Direct)
+                    .map(|(kind, _)| kind.clone())
+                    .collect();
+                let leased = !self.leases_of(&k).is_empty();
+                if direct == wanted && !leased && (self.withheld.contains(&k) || !wanted.is_empty())
+                {
+                    return Ok(false);
+                }
+                for kind in &wanted {
+                    if self.holds(&k, kind).is_none() && self.free(kind) == 0 {
+                        return refuse("no_seats_left", vec![kind.clone()]);
+                    }
+                }
+                for held in self.leases_of(&k) {
+                    self.release(&k, &held);
+                }
+                for held in direct.difference(&wanted) {
+                    self.release(&k, held);
+                }
+                for kind in &wanted {
+                    self.grant(&k, kind, Src::Direct);
+                }
+                if wanted.is_empty() {
+                    self.withheld.insert(k);
+                } else {
+                    self.withheld.remove(&k);
+                }
+                Ok(true)
+            }
+            Op::UseGroupLicenses { user } => {
+                let k = self.resolve_member(user)?;
+                if !self.is_user_level(&k) {
+                    return Ok(false);
+                }
+                if let Some(held) = self.holdings.get_mut(&k) {
+                    held.retain(|_, src| *src != Src::Direct);
+                    if held.is_empty() {
+                        self.holdings.remove(&k);
+                    }
+                }
+                self.withheld.remove(&k);
+                Ok(true)
+            }
+            Op::ReleaseLicense { user, kind } => {
+                let k = self.resolve_member(user)?;
+                let kind = key(kind);
+                match self.holds(&k, &kind) {
+                    None => refuse("license_not_held", vec![k, kind]),
+                    Some(src) => {
+                        self.release(&k, &kind);
+                        if src == Src::Direct && !self.has_direct(&k) {
+                            self.withheld.insert(k);
+                        }
+                        Ok(true)
+                    }
+                }
             }
             Op::SetMailSettings { settings } => {
                 if *settings >= VALID_MAIL_SETTINGS {
@@ -943,7 +1010,10 @@ impl Model {
                 self.forget_member(&k);
                 Ok(true)
             }
-            Op::CreateOrganization { .. } | Op::AcceptInvitation | Op::RecordSignIn => {
+            Op::CreateOrganization { .. }
+            | Op::AcceptInvitation
+            | Op::RecordSignIn
+            | Op::LeaseLicenses => {
                 unreachable!("handled above")
             }
             Op::Deliver { .. } => unreachable!("a delivery is not a command"),
@@ -1102,6 +1172,7 @@ impl Model {
             g.members.remove(k);
         }
         self.holdings.remove(k);
+        self.withheld.remove(k);
         let holder = MHolder::User(k.to_owned());
         for s in &mut self.services {
             s.grants.remove(&holder);
@@ -1254,41 +1325,66 @@ impl Model {
         }
     }
 
-    /// Members joining groups: each, unless they hold a license directly,
-    /// is to hold every joined group's rule kind they do not hold yet
-    /// (unless that group's quota is full), and the real aggregate may
-    /// refuse for want of seats, needing at most one per such member and
-    /// kind.
-    pub(crate) fn join_grants(&mut self, joins: &[(String, Vec<u32>)]) -> Result<(), Refusal> {
-        for (k, uids) in joins {
-            if self.has_direct(k) {
-                continue;
-            }
-            let mut kinds = BTreeSet::new();
-            for uid in uids {
-                let Some(rule) = self.rules.get(uid) else {
-                    continue;
-                };
-                if self.holds(k, &rule.kind).is_none() {
-                    kinds.insert(rule.kind.clone());
-                    self.loose.must_hold.push((k.clone(), *uid, false));
-                }
-            }
-            for kind in kinds {
-                *self.loose.seats.entry(kind).or_default() += 1;
-            }
-        }
+    /// Members joining groups lease nothing: licenses are leased at
+    /// sign-in, so joining never needs seats.
+    pub(crate) fn join_grants(&mut self, _joins: &[(String, Vec<u32>)]) -> Result<(), Refusal> {
         Ok(())
     }
 
+    /// `LeaseLicenses` by member `k` at `now`: the real aggregate chooses
+    /// (see [`Loose`]); afterwards each of their groups' rule kinds is
+    /// held, or its quota is full, or its seats are used up. Nothing for a
+    /// member on user-level allocation or idle for 90 days.
+    pub(crate) fn lease(&mut self, k: &str, now: i64) -> Outcome {
+        let Some(m) = self.members.get(k) else {
+            return refuse("not_a_member", vec![k.to_owned()]);
+        };
+        let Some(last) = m.last_active else {
+            return refuse("invitation_not_accepted", vec![k.to_owned()]);
+        };
+        if self.is_user_level(k) || now - last >= 90 * 86_400 {
+            return Ok(false);
+        }
+        self.loose.changes = true;
+        for g in self.groups.iter().filter(|g| g.members.contains(k)) {
+            if self.rules.contains_key(&g.uid) {
+                self.loose.must_hold.push((k.to_owned(), g.uid, true));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether `k` is on user-level allocation.
+    pub(crate) fn is_user_level(&self, k: &str) -> bool {
+        self.has_direct(k) || self.withheld.contains(k)
+    }
+
+    /// The group licenses `k` holds.
+    fn leases_of(&self, k: &str) -> Vec<String> {
+        self.holdings
+            .get(k)
+            .into_iter()
+            .flatten()
+            .filter(|(_, src)| matches!(src, Src::Group(_)))
+            .map(|(kind, _)| kind.clone())
+            .collect()
+    }
+
     /// `SetGroupLicenseRule` on group index `i`, once the command is valid:
-    /// every member of the group is to hold the kind (unless they hold a
-    /// license directly, or the quota is full); what the rule granted of
-    /// another kind, or past the quota, is released (the invariants say
-    /// so). Needs at most a seat per member who holds neither the kind nor
-    /// a direct license.
+    /// nothing is leased (members lease at sign-in); a quota below the
+    /// leases the group holds of the kind is refused; leases of another
+    /// kind are released (the real aggregate may move them to another of
+    /// the holder's groups: adopted afterwards).
     pub(crate) fn set_rule(&mut self, i: usize, kind: String, quota: Option<u32>) -> Outcome {
         let uid = self.groups[i].uid;
+        let held = self
+            .holdings
+            .values()
+            .filter(|h| h.get(&kind) == Some(&Src::Group(uid)))
+            .count();
+        if quota.is_some_and(|q| (q as usize) < held) {
+            return refuse("quota_in_use", vec![key(&self.groups[i].name), kind]);
+        }
         let rule = ModelRule {
             kind: kind.clone(),
             quota,
@@ -1297,22 +1393,18 @@ impl Model {
             .rules
             .insert(uid, rule)
             .is_some_and(|old| old.kind == kind && old.quota == quota);
-        let members: Vec<String> = self.groups[i].members.iter().cloned().collect();
-        let eligible = members
+        let lost: Vec<(String, String)> = self
+            .holdings
             .iter()
-            .filter(|k| self.holds(k, &kind).is_none() && !self.has_direct(k))
-            .count();
-        if eligible > 0 {
-            self.loose
-                .seats
-                .insert(kind, u32::try_from(eligible).expect("few members"));
+            .flat_map(|(k, h)| {
+                h.iter()
+                    .filter(|(held, src)| **src == Src::Group(uid) && **held != kind)
+                    .map(|(held, _)| (k.clone(), held.clone()))
+            })
+            .collect();
+        for (k, held) in lost {
+            self.release(&k, &held);
         }
-        self.loose
-            .must_hold
-            .extend(members.into_iter().map(|k| (k, uid, false)));
-        // The same rule again changes what it granted only if it is not
-        // in force yet (a seat freed since, a member who lost theirs).
-        self.loose.changes = same;
         Ok(!same)
     }
 
@@ -1678,7 +1770,11 @@ pub(crate) fn real_view(org: &Organization) -> Result<View, TestCaseError> {
                 org.license_rule(g.name()).map(|rule| {
                     (
                         g.name().as_str().to_owned(),
-                        (key(rule.kind.as_str()), rule.quota),
+                        rule.licenses
+                            .iter()
+                            .next()
+                            .map(|(kind, quota)| (key(kind.as_str()), *quota))
+                            .unwrap_or_default(),
                     )
                 })
             })

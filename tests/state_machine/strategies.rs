@@ -149,6 +149,20 @@ pub(crate) enum Op<M = &'static str, G = &'static str, P = &'static str, H = Inf
         user: M,
         kind: P,
     },
+    /// The actor leases what their groups give (after a sign-in).
+    LeaseLicenses,
+    /// User-level allocation of one kind, or nothing selected.
+    SetUserLicenses {
+        user: M,
+        kind: Option<P>,
+    },
+    UseGroupLicenses {
+        user: M,
+    },
+    ReleaseLicense {
+        user: M,
+        kind: P,
+    },
     /// Settings number `settings` of [`mail_settings`].
     SetMailSettings {
         settings: usize,
@@ -328,6 +342,16 @@ impl Op<Who, Grp, Pick, usize> {
                 kind: kind(k),
             },
             Op::DeallocateLicense { user: u, kind: k } => Op::DeallocateLicense {
+                user: user(u),
+                kind: kind(k),
+            },
+            Op::LeaseLicenses => Op::LeaseLicenses,
+            Op::SetUserLicenses { user: u, kind: k } => Op::SetUserLicenses {
+                user: user(u),
+                kind: k.as_ref().map(kind),
+            },
+            Op::UseGroupLicenses { user: u } => Op::UseGroupLicenses { user: user(u) },
+            Op::ReleaseLicense { user: u, kind: k } => Op::ReleaseLicense {
                 user: user(u),
                 kind: kind(k),
             },
@@ -532,8 +556,7 @@ impl Op {
             },
             Op::SetGroupLicenseRule { group, kind, quota } => Command::SetGroupLicenseRule {
                 group: group_name(group),
-                kind: license_kind(kind),
-                quota: *quota,
+                licenses: [(license_kind(kind), *quota)].into(),
             },
             Op::RemoveGroupLicenseRule { group } => Command::RemoveGroupLicenseRule {
                 group: group_name(group),
@@ -543,6 +566,16 @@ impl Op {
                 kind: license_kind(kind),
             },
             Op::DeallocateLicense { user, kind } => Command::DeallocateLicense {
+                user: email(user),
+                kind: license_kind(kind),
+            },
+            Op::LeaseLicenses => Command::LeaseLicenses,
+            Op::SetUserLicenses { user, kind } => Command::SetUserLicenses {
+                user: email(user),
+                kinds: kind.iter().map(|k| license_kind(k)).collect(),
+            },
+            Op::UseGroupLicenses { user } => Command::UseGroupLicenses { user: email(user) },
+            Op::ReleaseLicense { user, kind } => Command::ReleaseLicense {
                 user: email(user),
                 kind: license_kind(kind),
             },
@@ -677,6 +710,7 @@ pub(crate) fn membership_op() -> impl Strategy<Value = GenOp> {
             .prop_map(|(emails, groups)| Op::InviteUsers { emails, groups }),
         4 => Just(Op::AcceptInvitation),
         3 => Just(Op::RecordSignIn),
+        3 => Just(Op::LeaseLicenses),
         3 => prop::collection::vec(who(), 0..=3)
             .prop_map(|emails| Op::RemoveUsers { emails }),
         // Members holding licenses (and often roles) leave.
@@ -996,6 +1030,20 @@ pub(crate) fn access_op() -> impl Strategy<Value = GenOp> {
             kind(),
         )
             .prop_map(|(user, kind)| Op::DeallocateLicense { user, kind }),
+        2 => (who(), prop::option::of(kind()))
+            .prop_map(|(user, kind)| Op::SetUserLicenses { user, kind }),
+        2 => prop_oneof![
+            2 => (0..4usize).prop_map(Who::Direct),
+            1 => who(),
+        ]
+            .prop_map(|user| Op::UseGroupLicenses { user }),
+        // A member's license is released, mostly one they lease.
+        2 => (0..4usize).prop_map(|n| Op::ReleaseLicense {
+            user: Who::Granted(n),
+            kind: Pick::Held(n),
+        }),
+        1 => (license_holder(), kind())
+            .prop_map(|(user, kind)| Op::ReleaseLicense { user, kind }),
     ]
 }
 

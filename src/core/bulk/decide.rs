@@ -15,7 +15,7 @@ use crate::{
 use unicase::UniCase;
 
 /// The decision on an invite file: the events to store (one `UserInvited`
-/// per invited row, then the license grants and queued emails that follow,
+/// per invited row, then the queued emails that follow,
 /// to be stored together, all or nothing) and the report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkInvite {
@@ -199,8 +199,6 @@ impl Organization {
     /// [`DomainError::Forbidden`] unless the actor is an active
     /// administrator (also when the organization does not exist): the same
     /// rule as single invites.
-    /// [`DomainError::NoSeatsLeft`] when the groups' license rules need more
-    /// seats than are free: the file is refused whole, nothing half-happens.
     /// [`DomainError::IdsExhausted`] when the organization cannot number
     /// another member (only a damaged store gets there).
     pub fn decide_bulk_invite(
@@ -229,6 +227,7 @@ impl Organization {
                 report: ImportReport {
                     dry_run: false,
                     rows,
+                    sign_in: Vec::new(),
                 },
             })
         })

@@ -8,7 +8,7 @@ use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use super::cells::escape_cell;
-use crate::{Email, EmailErrorKind, GroupName};
+use crate::{Email, EmailErrorKind, GroupName, LicenseKind};
 
 /// What happened to every row of an invite file: the Error Summary, in
 /// three forms — a table for people ([`Display`](fmt::Display)), JSON for
@@ -45,6 +45,11 @@ use crate::{Email, EmailErrorKind, GroupName};
 pub struct ImportReport {
     pub(crate) dry_run: bool,
     pub(crate) rows: Vec<RowReport>,
+    /// Per row of a dry run, what the person would lease at sign-in if
+    /// seats stay as they are (filled after the decision, see
+    /// `Organization::with_sign_in_licenses`; empty otherwise, so a row
+    /// costs nothing more).
+    pub(crate) sign_in: Vec<Box<[LicenseKind]>>,
 }
 
 /// One data row's outcome.
@@ -315,7 +320,17 @@ impl ImportReport {
         ImportReport {
             dry_run: false,
             rows: Vec::new(),
+            sign_in: Vec::new(),
         }
+    }
+
+    /// For the invited row number `row` (an index into
+    /// [`rows`](ImportReport::rows)) of a dry run: the licenses the person
+    /// would lease at their first sign-in if seats stay as they are, in
+    /// kind order (each row on its own, as if it signed in first). Empty
+    /// otherwise.
+    pub fn sign_in_licenses(&self, row: usize) -> &[LicenseKind] {
+        self.sign_in.get(row).map_or(&[], |kinds| kinds)
     }
 
     /// Whether this is a dry run: nothing was stored.
@@ -422,7 +437,8 @@ fn push_quoted(out: &mut Vec<u8>, cell: &str) {
 }
 
 impl Serialize for ImportReport {
-    /// `{"dry_run", "rows", "invited": [{row, email, groups}], "skipped":
+    /// `{"dry_run", "rows", "invited": [{row, email, groups,
+    /// licenses_at_sign_in?}], "skipped":
     /// [{row, email, reason}], "failed": [{row, email, reasons, message}]}`.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         struct Rows<'a>(&'a ImportReport, u8);
@@ -430,9 +446,11 @@ impl Serialize for ImportReport {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 use serde::ser::SerializeSeq;
                 let mut seq = s.serialize_seq(None)?;
-                for row in &self.0.rows {
+                for (n, row) in self.0.rows.iter().enumerate() {
                     match (&row.outcome, self.1) {
-                        (RowOutcome::Invited, 0) => seq.serialize_element(&Invited(row))?,
+                        (RowOutcome::Invited, 0) => {
+                            seq.serialize_element(&Invited(row, self.0.sign_in_licenses(n)))?;
+                        }
                         (RowOutcome::Skipped(reason), 1) => {
                             seq.serialize_element(&Skipped(row, *reason))?;
                         }
@@ -443,13 +461,17 @@ impl Serialize for ImportReport {
                 seq.end()
             }
         }
-        struct Invited<'a>(&'a RowReport);
+        struct Invited<'a>(&'a RowReport, &'a [LicenseKind]);
         impl Serialize for Invited<'_> {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut m = s.serialize_map(Some(3))?;
+                let licenses = self.1;
+                let mut m = s.serialize_map(None)?;
                 m.serialize_entry("row", &self.0.line)?;
                 m.serialize_entry("email", self.0.email())?;
                 m.serialize_entry("groups", &*self.0.groups)?;
+                if !licenses.is_empty() {
+                    m.serialize_entry("licenses_at_sign_in", licenses)?;
+                }
                 m.end()
             }
         }
@@ -548,6 +570,24 @@ impl fmt::Display for ImportReport {
                 .collect();
             writeln!(f, "\nSkipped")?;
             table(f, ["Line", "Email", "Reason"], &rows)?;
+        }
+        let leasing: Vec<[String; 3]> = self
+            .rows
+            .iter()
+            .zip(&self.sign_in)
+            .filter(|(_, kinds)| !kinds.is_empty())
+            .map(|(r, kinds)| {
+                let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                [
+                    r.line.to_string(),
+                    printable(r.email(), MAX_EMAIL_SHOWN),
+                    printable(&kinds.join(", "), MAX_MESSAGE_SHOWN),
+                ]
+            })
+            .collect();
+        if !leasing.is_empty() {
+            writeln!(f, "\nLicenses at first sign-in (if seats stay as they are)")?;
+            table(f, ["Line", "Email", "Licenses"], &leasing)?;
         }
         Ok(())
     }

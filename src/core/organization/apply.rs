@@ -74,9 +74,16 @@ impl Organization {
             EventKind::LicensePoolSet { kind, seats } => self.licenses.apply_pool_set(kind, *seats),
             EventKind::LicensePoolRemoved { kind } => self.licenses.apply_pool_removed(kind),
             EventKind::LicenseRuleSet { group, kind, quota } => {
+                // Written by earlier versions: a rule of one kind.
+                let licenses = std::collections::BTreeMap::from([(kind.clone(), *quota)]);
                 let may_have_rule = self.groups.get(*group).is_some_and(|g| !g.is_everyone());
                 self.licenses
-                    .apply_rule_set(*group, kind, *quota, may_have_rule);
+                    .apply_rule_set(*group, &licenses, may_have_rule);
+            }
+            EventKind::GroupLicenseRuleSet { group, licenses } => {
+                let may_have_rule = self.groups.get(*group).is_some_and(|g| !g.is_everyone());
+                self.licenses
+                    .apply_rule_set(*group, licenses, may_have_rule);
             }
             EventKind::LicenseRuleRemoved { group } => self.licenses.forget_group(*group),
             EventKind::LicenseGranted { user, kind, source } => {
@@ -84,6 +91,13 @@ impl Organization {
                     .apply_granted(self.members.get(*user), kind, *source);
             }
             EventKind::LicenseReleased { user, kind } => self.licenses.release(*user, kind),
+            EventKind::LicensesWithheld { user } => {
+                self.licenses.apply_withheld(self.members.get(*user));
+            }
+            EventKind::GroupLicensesRestored { user } => self.licenses.apply_group_restored(*user),
+            EventKind::LicenseIdlePeriodSet { after } => {
+                self.licenses.apply_idle_period_set(*after);
+            }
             EventKind::MailSettingsSet { settings } => self.invitations.apply_mail_set(settings),
             EventKind::MailSettingsCleared => self.invitations.apply_mail_cleared(),
             EventKind::InvitationExpirySet { after } => self.invitations.apply_expiry_set(*after),

@@ -66,9 +66,12 @@ impl Organization {
             Command::RenameGroup { group, new_name } => {
                 admin(&|_| groups.decide_rename(groups.resolve_custom(group)?.id(), new_name))
             }
-            Command::DeleteGroup { group } => {
-                admin(&|_| Ok(Groups::decide_delete(groups.resolve_custom(group)?)))
-            }
+            Command::DeleteGroup { group } => admin(&|_| {
+                let group = groups.resolve_custom(group)?;
+                let mut events = Groups::decide_delete(group);
+                events.extend(self.leases_after_deleting(group.id()));
+                Ok(events)
+            }),
             Command::AddGroupMembers { group, members } => admin(&|_| {
                 limits.check_users(members.len())?;
                 self.decide_add_members(group, members)
@@ -113,20 +116,42 @@ impl Organization {
             Command::RemoveLicensePool { kind } => {
                 admin(&|_| self.licenses.decide_remove_pool(kind))
             }
-            Command::SetGroupLicenseRule { group, kind, quota } => admin(&|_| {
-                self.licenses
-                    .decide_set_rule(groups.resolve(group)?, kind, *quota)
-            }),
+            Command::SetGroupLicenseRule { group, licenses } => {
+                admin(&|_| self.decide_set_license_rule(groups.resolve(group)?, licenses))
+            }
             Command::RemoveGroupLicenseRule { group } => {
-                admin(&|_| Ok(self.licenses.decide_remove_rule(groups.resolve(group)?)))
+                admin(&|_| Ok(self.decide_remove_license_rule(groups.resolve(group)?)))
             }
             Command::AllocateLicense { user, kind } => {
                 admin(&|_| self.licenses.decide_allocate(members.resolve(user)?, kind))
             }
+            Command::SetUserLicenses { user, kinds } => admin(&|_| {
+                self.licenses
+                    .decide_set_user_licenses(members.resolve(user)?, kinds)
+            }),
             Command::DeallocateLicense { user, kind } => admin(&|_| {
                 self.licenses
                     .decide_deallocate(members.resolve(user)?, kind)
             }),
+            Command::UseGroupLicenses { user } => admin(&|_| {
+                Ok(self
+                    .licenses
+                    .decide_use_group_licenses(members.resolve(user)?))
+            }),
+            Command::ReleaseLicense { user, kind } => {
+                admin(&|_| self.licenses.decide_release(members.resolve(user)?, kind))
+            }
+            Command::LeaseLicenses => self.decide_lease(&ctx.actor, ctx.now),
+            Command::ReleaseIdleLeases => admin(&|_| {
+                Ok(self
+                    .idle_leases(ctx.now)
+                    .into_iter()
+                    .map(|(user, kind)| EventKind::LicenseReleased { user, kind })
+                    .collect())
+            }),
+            Command::SetLicenseIdlePeriod { after } => {
+                admin(&|_| self.licenses.decide_set_idle_period(*after))
+            }
             Command::SetMailSettings { settings } => {
                 admin(&|_| self.invitations.decide_set_mail(settings))
             }
@@ -296,13 +321,13 @@ impl Organization {
     /// The events of new invitations, for single and bulk invites alike:
     /// one `UserInvited` per invitee (checked already: not a member, not
     /// repeated, groups resolved), numbered from the user counter, then
-    /// what follows them: license grants from the groups' rules and one
-    /// queued email each when the organization has mail settings.
+    /// what follows them: one queued email each when the organization has
+    /// mail settings. Invitees lease no group license until they sign in,
+    /// so a shortage of seats never refuses an invitation.
     ///
     /// # Errors
     /// [`DomainError::IdsExhausted`] when the counters cannot number them
-    /// (only a damaged store gets there), [`DomainError::NoSeatsLeft`] when
-    /// group rules need more seats than are free.
+    /// (only a damaged store gets there).
     pub(crate) fn decide_invitations(
         &self,
         invitees: impl ExactSizeIterator<Item = (Email, Arc<[GroupId]>)>,
@@ -325,10 +350,7 @@ impl Organization {
             .zip(first..)
             .map(|((email, groups), id)| (UserId(id), email, groups))
             .collect();
-        let joins: Vec<(UserId, &[GroupId])> =
-            invited.iter().map(|(user, _, g)| (*user, &g[..])).collect();
-        let grants = self.licenses.grants_for_joins(&joins)?;
-        let users: Vec<UserId> = joins.iter().map(|(user, _)| *user).collect();
+        let users: Vec<UserId> = invited.iter().map(|(user, _, _)| *user).collect();
         let emails = self.invitations.queue_emails(&users)?;
         Ok(invited
             .into_iter()
@@ -337,7 +359,6 @@ impl Organization {
                 email,
                 groups,
             })
-            .chain(grants)
             .chain(emails)
             .collect())
     }
@@ -382,8 +403,8 @@ impl Organization {
         self.groups.decide_create(name, members)
     }
 
-    /// `AddGroupMembers`: members already in the group are left out; the
-    /// others receive the group's license rule.
+    /// `AddGroupMembers`: members already in the group are left out. They
+    /// lease what the group's rule gives at their next sign-in.
     fn decide_add_members(
         &self,
         group: &GroupName,
@@ -393,18 +414,13 @@ impl Organization {
         if users.is_empty() {
             return Ok(Vec::new());
         }
-        let group = [id];
-        let joins: Vec<(UserId, &[GroupId])> = users.iter().map(|u| (*u, &group[..])).collect();
-        let grants = self.licenses.grants_for_joins(&joins)?;
-        Ok(
-            std::iter::once(EventKind::GroupMembersAdded { group: id, users })
-                .chain(grants)
-                .collect(),
-        )
+        Ok(vec![EventKind::GroupMembersAdded { group: id, users }])
     }
 
     /// `RemoveGroupMembers`: members not in the group are left out;
-    /// Administrators keep an active administrator.
+    /// Administrators keep an active administrator. Their leases through
+    /// the group move to another of their groups giving the same kind, or
+    /// are released.
     fn decide_remove_members(
         &self,
         group: &GroupName,
@@ -414,11 +430,15 @@ impl Organization {
         if id == DefaultGroup::Administrators.id() {
             self.require_admin_left(&users)?;
         }
-        Ok(if users.is_empty() {
-            Vec::new()
-        } else {
-            vec![EventKind::GroupMembersRemoved { group: id, users }]
-        })
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let moved = self.leases_after_leaving(id, &users);
+        Ok(
+            std::iter::once(EventKind::GroupMembersRemoved { group: id, users })
+                .chain(moved)
+                .collect(),
+        )
     }
 
     /// A group whose membership can be edited, and those of `members` who

@@ -41,8 +41,12 @@ pub(crate) use groups::Groups;
 pub use groups::{DefaultGroup, Group, GroupKind};
 pub(crate) use invitations::Invitations;
 pub use invitations::{InvitationStatus, MAX_DELIVERY_ATTEMPTS, QueuedEmail};
+pub(crate) use licenses::HolderFacts;
 pub(crate) use licenses::Licenses;
-pub use licenses::{LicenseRule, LicenseSource, SeatUsage};
+pub use licenses::{
+    DEFAULT_LICENSE_IDLE_PERIOD, LicenseRule, LicenseSource, LicenseWait, MIN_LICENSE_IDLE_PERIOD,
+    MemberLicenses, SeatUsage, WaitReason,
+};
 pub(crate) use members::Members;
 pub use members::{Member, MemberStatus};
 pub(crate) use resolve::invite_groups;
@@ -246,7 +250,12 @@ impl Organization {
         version: u64,
         parts: (Members, Groups, Access, Licenses, Invitations),
     ) -> Organization {
-        let (members, groups, access, licenses, invitations) = parts;
+        let (members, groups, access, mut licenses, invitations) = parts;
+        // Written before leases: group licenses of pending invitees are
+        // released (see the licenses module docs).
+        licenses.release_pending_leases(|user| {
+            members.get(user).is_some_and(|m| m.status().is_pending())
+        });
         Organization {
             info: info.map(|(name, created_at)| OrganizationInfo { name, created_at }),
             version,

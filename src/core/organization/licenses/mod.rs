@@ -1,135 +1,162 @@
-//! User licenses: pools of seats per license kind, allocations to members,
-//! and group license rules. The rules are documented on [`LicenseRule`].
+//! User licenses, the way the product hands them out.
+//!
+//! The model and its rules are documented on [`LicenseRule`] (public
+//! docs); this module holds the state (`Licenses`), `rules.rs` pools and
+//! group rules, `leases.rs` leasing and releasing, `allocation.rs`
+//! user-level allocation, `queries.rs` what the pages show.
 
+mod allocation;
+mod leases;
+mod queries;
 mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use jiff::SignedDuration;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::{GroupId, LicenseKind, UserId};
+
+pub use queries::{LicenseWait, MemberLicenses, WaitReason};
+
+/// How long a group lease lasts without a sign-in, unless the organization
+/// set another period: 90 days (the product's "about three months").
+pub const DEFAULT_LICENSE_IDLE_PERIOD: SignedDuration = SignedDuration::from_hours(90 * 24);
+
+/// The shortest idle period an organization may set: one day.
+pub const MIN_LICENSE_IDLE_PERIOD: SignedDuration = SignedDuration::from_hours(24);
 
 /// Where a member's license comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum LicenseSource {
-    /// Allocated to the member directly.
+    /// Allocated to the member directly (user-level allocation).
     Direct,
-    /// Through this group's license rule.
+    /// Leased through this group's license rule.
     Group(GroupId),
 }
 
-/// A group license rule: members of the group receive `kind`, at most
-/// `quota` of them if set.
+/// A group license rule: the license kinds the group's members lease at
+/// sign-in, each with an optional quota (at most that many members hold it
+/// through this group; at least 1).
 ///
-/// The organization holds a pool of seats per [`LicenseKind`]. A member
-/// (pending ones too) holds a license either directly (allocated by an
-/// administrator) or through a group license rule. A direct allocation
-/// replaces what the member inherits from groups. No pool is ever
-/// over-allocated. [`Organization::seat_usage`](crate::Organization::seat_usage)
-/// sums it up; the full rules follow.
+/// # The model, in the product's terms
 ///
-/// # State
+/// The organization holds a **pool of seats per license kind**
+/// (`SetLicensePool`). A member holds licenses in one of two ways, never
+/// both at once:
 ///
-/// The organization holds one pool of seats per license kind. Holdings are
-/// explicit and event-sourced: each member holds a set of kinds, each with a
-/// [`LicenseSource`]: [`Direct`](LicenseSource::Direct) (allocated by an
-/// administrator) or [`Group(g)`](LicenseSource::Group) (granted by `g`'s
-/// license rule). A member holds a kind at most once. The seats used of a
-/// kind are the number of members holding it, and **seats used <= seats
-/// always**: every command that would need more seats than are free is
-/// refused with [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft) and changes nothing.
+/// - **Group-based allocation** (every member starts there). A group may
+///   have a **license rule**: a set of license kinds, each with an optional
+///   quota (at least 1) — see [`LicenseRule`]. Group licenses are **leased
+///   when a member signs in**, first come first served while the rule's
+///   quota and the pool's seats last ([`Command::LeaseLicenses`](crate::Command::LeaseLicenses),
+///   which the service appends after each sign-in: see
+///   [`AccountService::grant_due_leases`](crate::AccountService::grant_due_leases)).
+///   **Pending invitees hold no group license** until they sign in, so
+///   a shortage of seats never blocks an invitation or a CSV upload: the
+///   people are invited, and those who find no free seat at their sign-in
+///   simply wait for one. A lease is **released after a period without
+///   sign-in** (an organization setting, [`DEFAULT_LICENSE_IDLE_PERIOD`]
+///   = 90 days by default, changed with `SetLicenseIdlePeriod`; hosts run
+///   [`Command::ReleaseIdleLeases`](crate::Command::ReleaseIdleLeases) or
+///   [`AccountService::release_idle_leases`](crate::AccountService::release_idle_leases)
+///   periodically, for example daily), or by an administrator's
+///   **Release license** (`ReleaseLicense`). A released member picks a
+///   license up again at their next sign-in, if a seat is free; a freed
+///   seat goes to the next eligible member who signs in.
+/// - **User-level allocation.** An administrator allocates licenses to a
+///   member directly (`AllocateLicense` adds one kind, `SetUserLicenses`
+///   sets the whole selection), pending members too. It **replaces
+///   whatever their groups give, entirely**: the member's group leases are
+///   released and they lease none while on user-level allocation. With
+///   nothing selected (`SetUserLicenses` with no kinds, or deallocating
+///   the last kind) the member holds no license at all, until an
+///   administrator switches them back to group-based allocation
+///   (`UseGroupLicenses`).
 ///
-/// Invariants kept by every command (and checked again by `apply`, which
-/// ignores an event that would break them, possible only with a tampered
-/// store):
-/// - a holding's kind has a pool, and no pool is over-allocated;
-/// - a group-sourced holding belongs to a member of that group, and is of
-///   the kind of that group's rule;
-/// - a member who holds any license directly holds none through groups
-///   (a direct allocation replaces what the member inherits);
-/// - every rule's kind has a pool, and its quota (if any) is at least 1 and
-///   never exceeded.
+/// # What the rules keep
 ///
-/// # Commands
+/// - **No pool is ever over-allocated by a command**: a direct allocation
+///   needing a seat that is not free is refused
+///   ([`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft)); a
+///   lease that finds no free seat is simply not made. A pool cannot shrink
+///   below the seats held ([`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse)).
+/// - A rule's **quota cannot be lowered below the leases it holds**
+///   ([`DomainError::QuotaInUse`](crate::DomainError::QuotaInUse) says how
+///   many hold it); release some first. Removing a kind from a rule, or
+///   the rule, releases its leases.
+/// - A group lease belongs to an active member of that group whose rule
+///   gives the kind, within its quota; a member on user-level allocation
+///   holds none; a member holds a kind at most once.
+/// - **Leaving a group re-evaluates the member's other groups**: a lease of
+///   a group the member leaves (or that is deleted, or whose rule stops
+///   giving the kind) moves to another of their groups whose rule gives the
+///   same kind and has quota left (the seat stays theirs); otherwise it is
+///   released. Removing a member (or revoking an invitation) releases
+///   everything they hold.
 ///
-/// - `SetLicensePool { kind, seats }` creates the pool or resizes it. The
-///   same seats again: no events. Shrinking below the seats in use:
-///   [`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse).
-/// - `RemoveLicensePool { kind }`: [`DomainError::UnknownLicenseKind`](crate::DomainError::UnknownLicenseKind)
-///   without a pool, [`DomainError::SeatsInUse`](crate::DomainError::SeatsInUse) while any seat is used.
-///   Group rules of that kind are removed with it (they granted nothing,
-///   since no seat was used): `LicenseRuleRemoved` for each, then
-///   `LicensePoolRemoved`.
-/// - `AllocateLicense { user, kind }`: the member (pending ones too) must
-///   exist ([`DomainError::UnknownUsers`](crate::DomainError::UnknownUsers)) and the pool too
-///   ([`DomainError::UnknownLicenseKind`](crate::DomainError::UnknownLicenseKind)). Already held directly: no
-///   events. Otherwise `LicenseReleased` for every license the member holds
-///   through a group (in kind order), then `LicenseGranted { Direct }`. It
-///   needs one free seat of `kind`, unless the member already holds `kind`
-///   through a group (the seat then just changes source); otherwise
-///   [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft) with `needed: 1`.
-/// - `DeallocateLicense { user, kind }`: [`DomainError::NotAllocated`](crate::DomainError::NotAllocated)
-///   unless the member holds `kind` directly. `LicenseReleased`, then, if
-///   the member has no direct license left, the rules of the groups they are
-///   in (in group-id order) apply to them again: `LicenseGranted { Group }`
-///   where the rule's quota and the pool's seats allow, skipped silently
-///   where they do not. Deallocating never fails for lack of seats.
-/// - `SetGroupLicenseRule { group, kind, quota }`: the group must exist
-///   ([`DomainError::UnknownGroups`](crate::DomainError::UnknownGroups)) and not be `Everyone`
-///   ([`DomainError::EveryoneImplicit`](crate::DomainError::EveryoneImplicit): give every member a license with
-///   direct allocations instead); `quota: Some(0)` is
-///   [`DomainError::InvalidQuota`](crate::DomainError::InvalidQuota); the pool must exist. The rule replaces
-///   the group's previous one. Events: `LicenseRuleSet`, then
-///   `LicenseReleased` for what the old rule granted and the new one does
-///   not keep, then `LicenseGranted { Group }` for current members who now
-///   receive it. Who holds it afterwards:
-///   - when the kind is unchanged, members already holding it through the
-///     rule keep it (up to the new quota, lowest user ids first; the others
-///     are released); when the kind changes, everything the old rule granted
-///     is released;
-///   - then current members in user-id order receive it, up to the quota,
-///     skipping members with a direct allocation and members already
-///     holding the kind (through another group).
+/// `apply` checks these again and ignores an event that would break them
+/// (possible only with a tampered store).
 ///
-///   Needing more seats than are free: [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft), nothing
-///   changes. Setting the same rule again with nothing to change: no
-///   events; with seats or quota freed since, it tops the grants up (so
-///   setting a rule again is how to re-apply it).
-/// - `RemoveGroupLicenseRule { group }`: [`DomainError::UnknownGroups`](crate::DomainError::UnknownGroups) for
-///   an unknown group; no rule: no events. Otherwise one explicit
-///   `LicenseReleased` per license the rule granted (user-id order), then
-///   `LicenseRuleRemoved` (whose apply also drops anything still sourced
-///   from the rule, which in a well-formed stream is nothing).
+/// # Stores written before leases
 ///
-/// # Joining groups
-///
-/// Members joining groups (invited into them, or added with
-/// `AddGroupMembers`) receive each joined group's rule kind, in the order
-/// they join and in group-id order, when they hold no license directly,
-/// do not already hold the kind (counting grants earlier in the same
-/// command), and the rule's quota is not full (counting grants earlier in
-/// the same command). If the grants need more seats of any kind than are
-/// free, the whole command is refused with [`DomainError::NoSeatsLeft`](crate::DomainError::NoSeatsLeft)
-/// (for the first such kind): nobody is invited or added. This includes
-/// bulk CSV invitations: one row too many refuses the whole file.
-///
-/// # Leaving
-///
-/// Applying these events releases licenses implicitly (no extra events):
-/// removing a member (or revoking an invitation) releases everything they
-/// hold; a member leaving a group releases what that group's rule granted
-/// them; deleting a group drops its rule and releases what it granted.
-/// Freed seats and quota are not handed to anyone else automatically; set
-/// the rule again to re-apply it.
+/// Earlier versions had one kind per rule (`license_rule_set` events) and
+/// granted group licenses at once, pending invitees included. Such stores
+/// load unchanged: a `license_rule_set` event is read as a rule of one
+/// kind, and **a group license granted to a member still pending is
+/// released on load** (the event is ignored, as it would be now): the
+/// invitee leases it at their first sign-in, as anyone invited today. Group
+/// licenses of active members are kept as leases. A snapshot holding such
+/// a grant loads with it released, as the events would rebuild it. Direct
+/// allocations are kept, pending members' included; a member who held one
+/// is on user-level allocation, and one whose last direct license was
+/// deallocated by an earlier version is back on group-based allocation, as
+/// then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "RuleWire")]
 #[non_exhaustive]
 pub struct LicenseRule {
-    /// The license kind members receive.
-    pub kind: LicenseKind,
-    /// At most this many members receive it through the rule (at least 1).
-    pub quota: Option<u32>,
+    /// Each kind the rule gives, with its quota (`None`: every member).
+    pub licenses: BTreeMap<LicenseKind, Option<u32>>,
+}
+
+impl LicenseRule {
+    /// Whether the rule gives `kind`.
+    pub fn gives(&self, kind: &LicenseKind) -> bool {
+        self.licenses.contains_key(kind)
+    }
+
+    /// The quota of `kind` (`None`: no quota, or the rule does not give it).
+    pub fn quota(&self, kind: &LicenseKind) -> Option<u32> {
+        self.licenses.get(kind).copied().flatten()
+    }
+}
+
+/// A stored rule: today's set of kinds, or an older rule of one kind.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RuleWire {
+    Kinds {
+        licenses: BTreeMap<LicenseKind, Option<u32>>,
+    },
+    OneKind {
+        kind: LicenseKind,
+        #[serde(default)]
+        quota: Option<u32>,
+    },
+}
+
+impl From<RuleWire> for LicenseRule {
+    fn from(wire: RuleWire) -> LicenseRule {
+        match wire {
+            RuleWire::Kinds { licenses } => LicenseRule { licenses },
+            RuleWire::OneKind { kind, quota } => LicenseRule {
+                licenses: BTreeMap::from([(kind, quota)]),
+            },
+        }
+    }
 }
 
 /// Seats of one license kind.
@@ -153,11 +180,13 @@ impl SeatUsage {
 
 /// The license state of an organization.
 ///
-/// `pools`, `rules` and `holdings` are the state proper (and all a snapshot
-/// stores); `holders` and `granted` are indexes derived from `holdings`,
-/// rebuilt when a snapshot is loaded. Change holdings only through
-/// [`Licenses::grant`] and [`Licenses::release`], which keep the indexes
-/// in step.
+/// `pools`, `rules`, `holdings`, `withheld` and `idle_after` are the state
+/// proper (and all a snapshot stores); `holders` and `granted` are indexes
+/// derived from `holdings`, rebuilt when a snapshot is loaded. Change
+/// holdings only through [`Licenses::grant`] and [`Licenses::release`],
+/// which keep the indexes in step. A member who holds nothing and is on
+/// group-based allocation has no entry anywhere: licenses cost nothing per
+/// member until someone holds one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "Wire")]
 pub(crate) struct Licenses {
@@ -167,12 +196,17 @@ pub(crate) struct Licenses {
     rules: BTreeMap<GroupId, LicenseRule>,
     /// What each member holds, and from where (no empty entries).
     holdings: BTreeMap<UserId, BTreeMap<LicenseKind, LicenseSource>>,
+    /// Members on user-level allocation with nothing selected (a member
+    /// holding a license directly is on user-level allocation anyway).
+    withheld: BTreeSet<UserId>,
+    /// How long a lease lasts without sign-in (`None`: the default).
+    idle_after: Option<SignedDuration>,
     /// Index: who holds each kind (no empty entries). Seats used is its
     /// length.
     holders: BTreeMap<LicenseKind, BTreeMap<UserId, LicenseSource>>,
-    /// Index: what each group's rule granted, as (member, kind) (no empty
-    /// entries). The rule's quota counts its length.
-    granted: BTreeMap<GroupId, BTreeSet<(UserId, LicenseKind)>>,
+    /// Index: the leases each group's rule gave, per kind (no empty
+    /// entries). The quota of a kind counts its length.
+    granted: BTreeMap<GroupId, BTreeMap<LicenseKind, BTreeSet<UserId>>>,
 }
 
 /// What a snapshot stores: the state without its indexes.
@@ -184,6 +218,10 @@ struct Wire {
     rules: BTreeMap<GroupId, LicenseRule>,
     #[serde(default)]
     holdings: BTreeMap<UserId, BTreeMap<LicenseKind, LicenseSource>>,
+    #[serde(default)]
+    withheld: BTreeSet<UserId>,
+    #[serde(default)]
+    idle_after: Option<SignedDuration>,
 }
 
 #[derive(Serialize)]
@@ -191,6 +229,10 @@ struct WireRef<'a> {
     pools: &'a BTreeMap<LicenseKind, u32>,
     rules: &'a BTreeMap<GroupId, LicenseRule>,
     holdings: &'a BTreeMap<UserId, BTreeMap<LicenseKind, LicenseSource>>,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    withheld: &'a BTreeSet<UserId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_after: &'a Option<SignedDuration>,
 }
 
 impl Serialize for Licenses {
@@ -199,6 +241,8 @@ impl Serialize for Licenses {
             pools: &self.pools,
             rules: &self.rules,
             holdings: &self.holdings,
+            withheld: &self.withheld,
+            idle_after: &self.idle_after,
         }
         .serialize(s)
     }
@@ -209,6 +253,8 @@ impl From<Wire> for Licenses {
         let mut licenses = Licenses {
             pools: wire.pools,
             rules: wire.rules,
+            withheld: wire.withheld,
+            idle_after: wire.idle_after,
             ..Licenses::default()
         };
         for (user, held) in wire.holdings {
@@ -220,17 +266,26 @@ impl From<Wire> for Licenses {
     }
 }
 
+/// What the load check needs to know of a holder.
+pub(crate) struct HolderFacts {
+    /// Whether they are a member at all.
+    pub(crate) member: bool,
+    /// Whether they are a pending member.
+    pub(crate) pending: bool,
+}
+
 impl Licenses {
     /// Checks what a snapshot stored against the rules every event keeps,
     /// in one pass over the licenses: every pool's seats cover the seats
-    /// used, every held kind and every rule's kind has a pool, every holder
-    /// is a member, every rule's group exists, and a license held through a
-    /// group belongs to a member of that group whose rule gives that kind,
-    /// within its quota. `is_member` and `in_group` answer from the
-    /// loaded members and groups.
+    /// used, every held kind and every rule's kind has a pool, every
+    /// holder is a member, every rule's group exists, a group lease belongs
+    /// to an active member of that group on group-based allocation whose
+    /// rule gives that kind, within its quota, and every idle period is at
+    /// least the minimum. `holder` and `in_group` answer from the loaded
+    /// members and groups.
     pub(crate) fn check_loaded(
         &self,
-        is_member: impl Fn(UserId) -> bool,
+        holder: impl Fn(UserId) -> HolderFacts,
         group_exists: impl Fn(GroupId) -> bool,
         in_group: impl Fn(GroupId, UserId) -> bool,
     ) -> Result<(), String> {
@@ -251,22 +306,34 @@ impl Licenses {
                     "a license rule names {group}, which does not exist"
                 ));
             }
-            if !self.pools.contains_key(&rule.kind) {
-                return Err(format!(
-                    "a license rule gives {}, which has no pool",
-                    rule.kind
-                ));
+            if rule.licenses.is_empty() {
+                return Err(format!("{group}'s license rule gives nothing"));
+            }
+            for (kind, quota) in &rule.licenses {
+                if !self.pools.contains_key(kind) {
+                    return Err(format!("a license rule gives {kind}, which has no pool"));
+                }
+                if *quota == Some(0) {
+                    return Err(format!("{group}'s license rule has a quota of 0"));
+                }
             }
         }
         for (user, held) in &self.holdings {
-            if !is_member(*user) {
+            let facts = holder(*user);
+            if !facts.member {
                 return Err(format!("{user} holds licenses but is not a member"));
             }
+            let direct = held.values().any(|s| *s == LicenseSource::Direct);
             for (kind, source) in held {
                 let LicenseSource::Group(group) = source else {
                     continue;
                 };
-                let by_rule = self.rules.get(group).is_some_and(|r| r.kind == *kind);
+                if facts.pending || direct || self.withheld.contains(user) {
+                    return Err(format!(
+                        "{user} leases {kind} through {group} while pending or on user-level allocation"
+                    ));
+                }
+                let by_rule = self.rules.get(group).is_some_and(|r| r.gives(kind));
                 if !by_rule || !in_group(*group, *user) {
                     return Err(format!(
                         "{user} holds {kind} through {group}, which does not give it to them"
@@ -274,11 +341,23 @@ impl Licenses {
                 }
             }
         }
-        for (group, granted) in &self.granted {
-            let quota = self.rules.get(group).and_then(|r| r.quota);
-            if quota.is_some_and(|q| u32::try_from(granted.len()).map_or(true, |n| n > q)) {
-                return Err(format!("{group}'s license rule is over its quota"));
+        for user in &self.withheld {
+            if !holder(*user).member {
+                return Err(format!(
+                    "{user} has a user-level allocation but is not a member"
+                ));
             }
+        }
+        for (group, kinds) in &self.granted {
+            for (kind, users) in kinds {
+                let quota = self.rules.get(group).and_then(|r| r.quota(kind));
+                if quota.is_some_and(|q| u32::try_from(users.len()).map_or(true, |n| n > q)) {
+                    return Err(format!("{group}'s license rule is over its {kind} quota"));
+                }
+            }
+        }
+        if self.idle_after.is_some_and(|p| p < MIN_LICENSE_IDLE_PERIOD) {
+            return Err("the license idle period is shorter than a day".into());
         }
         Ok(())
     }
@@ -325,6 +404,17 @@ impl Licenses {
             .any(|(_, source)| source == LicenseSource::Direct)
     }
 
+    /// Whether `user` is on user-level allocation (holding licenses
+    /// directly, or nothing selected).
+    pub(crate) fn is_user_level(&self, user: UserId) -> bool {
+        self.withheld.contains(&user) || self.has_direct(user)
+    }
+
+    /// How long a lease lasts without sign-in.
+    pub(crate) fn idle_period(&self) -> SignedDuration {
+        self.idle_after.unwrap_or(DEFAULT_LICENSE_IDLE_PERIOD)
+    }
+
     /// Who holds `kind`, in user-id order.
     pub(crate) fn holders_of(
         &self,
@@ -337,17 +427,34 @@ impl Licenses {
             .map(|(user, source)| (*user, *source))
     }
 
-    /// What `group`'s rule granted, as (member, kind) in user-id order.
+    /// The leases `group`'s rule gave, as (member, kind), in kind order
+    /// then user-id order.
     pub(crate) fn granted_by(
         &self,
         group: GroupId,
-    ) -> impl Iterator<Item = &(UserId, LicenseKind)> + '_ {
-        self.granted.get(&group).into_iter().flatten()
+    ) -> impl Iterator<Item = (UserId, &LicenseKind)> + '_ {
+        self.granted
+            .get(&group)
+            .into_iter()
+            .flatten()
+            .flat_map(|(kind, users)| users.iter().map(move |u| (*u, kind)))
     }
 
-    /// How many licenses `group`'s rule granted.
-    pub(crate) fn granted_count(&self, group: GroupId) -> usize {
-        self.granted.get(&group).map_or(0, BTreeSet::len)
+    /// How many leases of `kind` `group`'s rule gave.
+    pub(crate) fn granted_count(&self, group: GroupId, kind: &LicenseKind) -> usize {
+        self.granted
+            .get(&group)
+            .and_then(|kinds| kinds.get(kind))
+            .map_or(0, BTreeSet::len)
+    }
+
+    /// Every group lease, as (member, kind, group).
+    pub(crate) fn leases(&self) -> impl Iterator<Item = (UserId, &LicenseKind, GroupId)> + '_ {
+        self.granted.iter().flat_map(|(group, kinds)| {
+            kinds
+                .iter()
+                .flat_map(move |(kind, users)| users.iter().map(move |u| (*u, kind, *group)))
+        })
     }
 
     /// `user` holds `kind` from `source` (replacing where they held it from
@@ -358,7 +465,9 @@ impl Licenses {
             self.granted
                 .entry(group)
                 .or_default()
-                .insert((user, kind.clone()));
+                .entry(kind.clone())
+                .or_default()
+                .insert(user);
         }
         self.holders
             .entry(kind.clone())
@@ -385,10 +494,15 @@ impl Licenses {
             }
         }
         if let LicenseSource::Group(group) = source
-            && let Some(granted) = self.granted.get_mut(&group)
+            && let Some(kinds) = self.granted.get_mut(&group)
         {
-            granted.remove(&(user, kind));
-            if granted.is_empty() {
+            if let Some(users) = kinds.get_mut(&kind) {
+                users.remove(&user);
+                if users.is_empty() {
+                    kinds.remove(&kind);
+                }
+            }
+            if kinds.is_empty() {
                 self.granted.remove(&group);
             }
         }
@@ -402,7 +516,7 @@ impl Licenses {
         }
     }
 
-    /// `user` gives back what `group`'s rule granted them.
+    /// `user` gives back what `group`'s rule leased them.
     pub(crate) fn release_from_group(&mut self, user: UserId, group: GroupId) {
         let kinds: Vec<LicenseKind> = self
             .held_by(user)
@@ -414,12 +528,20 @@ impl Licenses {
         }
     }
 
-    /// Everything `group`'s rule granted is given back.
-    pub(crate) fn release_group(&mut self, group: GroupId) {
-        if let Some(granted) = self.granted.remove(&group) {
-            for (user, kind) in &granted {
-                self.release(*user, kind);
-            }
+    /// Every lease `group`'s rule gave of a kind `keep` rejects is given
+    /// back.
+    pub(crate) fn release_group_kinds(
+        &mut self,
+        group: GroupId,
+        keep: impl Fn(&LicenseKind) -> bool,
+    ) {
+        let gone: Vec<(UserId, LicenseKind)> = self
+            .granted_by(group)
+            .filter(|(_, kind)| !keep(kind))
+            .map(|(user, kind)| (user, kind.clone()))
+            .collect();
+        for (user, kind) in &gone {
+            self.release(*user, kind);
         }
     }
 }

@@ -1,0 +1,176 @@
+//! License leases that sign-ins make due, and idle leases released: the
+//! service's side of the lease model (documented on
+//! [`LicenseRule`](crate::LicenseRule)).
+//!
+//! A sign-in never waits for a lease. [`AccountService::record_sign_in`]
+//! (and an accepted invitation) only notes, in this process's memory, that
+//! the member is due a lease when the cached state says a seat and quota
+//! are free for them; the lease itself is a separate command,
+//! [`Command::LeaseLicenses`], appended later by
+//! [`AccountService::grant_due_leases`] with the same optimistic
+//! concurrency as any command: of two nodes racing for the last seat, the
+//! second one's append conflicts, it decides again on the newer state, and
+//! finds no seat. Hosts call `grant_due_leases` right after a sign-in
+//! returned (for example in a `tokio::spawn`ed task:
+//! [`AccountService::spawn_due_leases`] does that), or from a periodic task.
+//! A lease noted by a process that stops before granting it is not lost for
+//! good: the member leases at their next sign-in. At most [`MAX_DUE`]
+//! leases are kept due at once per process.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, PoisonError};
+
+use jiff::Timestamp;
+
+use super::AccountService;
+use crate::ports::{OrganizationId, Store};
+use crate::{Command, Context, Email, Event, Organization, ServiceError};
+
+/// The most leases one process keeps due at once, over every
+/// organization: a host that never calls `grant_due_leases` cannot make
+/// the service grow without bound. A sign-in past it is not noted; the
+/// member leases at a later sign-in.
+const MAX_DUE: usize = 100_000;
+
+/// Members due a lease, per organization, in sign-in order (each member
+/// once), at most [`MAX_DUE`] in all.
+#[derive(Default)]
+pub(super) struct DueLeases {
+    queues: HashMap<OrganizationId, Queue>,
+    total: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    order: VecDeque<(Email, Timestamp)>,
+    queued: HashSet<Email>,
+}
+
+impl DueLeases {
+    /// Notes that `who` signed in at `at` and is due a lease (see
+    /// [`is_due`]).
+    pub(super) fn note(&mut self, id: &OrganizationId, who: &Email, at: Timestamp) {
+        if self.total >= MAX_DUE {
+            return;
+        }
+        let queue = self.queues.entry(id.clone()).or_default();
+        if queue.queued.insert(who.clone()) {
+            queue.order.push_back((who.clone(), at));
+            self.total = self.total.saturating_add(1);
+        }
+    }
+
+    fn take(&mut self, id: &OrganizationId) -> VecDeque<(Email, Timestamp)> {
+        let order = self
+            .queues
+            .remove(id)
+            .map(|queue| queue.order)
+            .unwrap_or_default();
+        self.total = self.total.saturating_sub(order.len());
+        order
+    }
+
+    fn put_back(&mut self, id: &OrganizationId, rest: VecDeque<(Email, Timestamp)>) {
+        let queue = self.queues.entry(id.clone()).or_default();
+        for (who, at) in rest.into_iter().rev() {
+            if queue.queued.insert(who.clone()) {
+                queue.order.push_front((who, at));
+                self.total = self.total.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// Whether `org` says the actor of `ctx`, signing in, is due a lease: a
+/// rule of one of their groups gives a kind they do not hold, with a free
+/// seat and quota. An organization without rules answers at once.
+pub(super) fn is_due(org: &Organization, ctx: &Context) -> bool {
+    org.has_license_rules()
+        && org
+            .decide(&Command::LeaseLicenses, ctx)
+            .is_ok_and(|events| !events.is_empty())
+}
+
+impl<S: Store> AccountService<S> {
+    /// Appends the leases this process's sign-ins made due in `id`, in
+    /// sign-in order: for each member, [`Command::LeaseLicenses`] as of
+    /// their sign-in, decided against the latest state (first come, first
+    /// served while seats and quota last) and appended with optimistic
+    /// concurrency, retried on conflict like any command. A member who
+    /// finds no seat any more, or was removed since, gets nothing. Returns
+    /// the events stored.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] or [`ServiceError::Contention`]; the leases
+    /// not granted yet stay due for the next call.
+    pub async fn grant_due_leases(&self, id: &OrganizationId) -> Result<Vec<Event>, ServiceError> {
+        let mut due = self
+            .due
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take(id);
+        let mut stored = Vec::new();
+        while let Some((who, at)) = due.pop_front() {
+            let ctx = Context::new(who.clone(), at);
+            let outcome = self
+                .retry(|| {
+                    self.attempt(id, |org| {
+                        // Removed or gone pending since: nothing to lease.
+                        let events = org
+                            .decide(&Command::LeaseLicenses, &ctx)
+                            .unwrap_or_default();
+                        Ok((events, ()))
+                    })
+                })
+                .await;
+            match outcome {
+                Ok((events, _, ())) => stored.extend(events),
+                Err(e) => {
+                    due.push_front((who, at));
+                    self.due
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .put_back(id, due);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(stored)
+    }
+
+    /// Releases the group leases of members of `id` with no sign-in for
+    /// the organization's idle period, as of `now`: the periodic work a
+    /// host runs (for example daily per organization). Each release is
+    /// recorded as its holder's (see
+    /// [`Organization::idle_lease_events`]). Returns the events stored.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] or [`ServiceError::Contention`].
+    pub async fn release_idle_leases(
+        &self,
+        id: &OrganizationId,
+        now: Timestamp,
+    ) -> Result<Vec<Event>, ServiceError> {
+        let (events, _, ()) = self
+            .retry(|| self.attempt(id, |org| Ok((org.idle_lease_events(now), ()))))
+            .await?;
+        Ok(events)
+    }
+
+    /// Runs [`grant_due_leases`](AccountService::grant_due_leases) for
+    /// `id` in a task of the current tokio runtime, so the caller (a
+    /// sign-in handler) does not wait for it. `None` outside a tokio
+    /// runtime (the leases stay due for a later call).
+    pub fn spawn_due_leases(
+        self: &Arc<Self>,
+        id: &OrganizationId,
+    ) -> Option<tokio::task::JoinHandle<Result<Vec<Event>, ServiceError>>>
+    where
+        S: 'static,
+    {
+        let handle = tokio::runtime::Handle::try_current().ok()?;
+        let service = Arc::clone(self);
+        let id = id.clone();
+        Some(handle.spawn(async move { service.grant_due_leases(&id).await }))
+    }
+}
