@@ -1,10 +1,12 @@
 //! Deciding an invite file against an organization: one batch of events for
 //! the valid rows, and a report for every row.
 
-use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use super::fast_hash::{FxHashMap, FxHashSet};
+use hashbrown::hash_table::{self, HashTable};
+
+use super::fast_hash::{FxBuild, FxHashSet};
 use super::reader::{CsvRow, InviteFile};
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::core::organization::invite_groups;
@@ -69,11 +71,9 @@ struct Resolved {
     error: Option<RowError>,
 }
 
-/// Every distinct group cell of a file, resolved once. The reader shares
-/// one allocation per distinct cell, so the cell's address identifies it
-/// (no hashing of long cells).
+/// Every distinct group cell of a file, resolved once, by the index the
+/// reader gave it (no hashing per row).
 struct GroupCells {
-    index: FxHashMap<*const u8, usize>,
     resolved: Vec<Resolved>,
     /// How many rows still use each distinct cell: the last one takes the
     /// cell's error instead of copying it (distinct cells are the costly
@@ -83,32 +83,24 @@ struct GroupCells {
 
 impl GroupCells {
     fn resolve(org: &Organization, file: &InviteFile) -> GroupCells {
-        let mut cells = GroupCells {
-            index: FxHashMap::with_capacity_and_hasher(file.len(), Default::default()),
-            resolved: Vec::new(),
-            uses: Vec::new(),
-        };
+        let resolved: Vec<Resolved> = file
+            .group_cells()
+            .iter()
+            .map(|cell| org.resolve_group_cell(cell))
+            .collect();
+        let mut uses = vec![0usize; resolved.len()];
         for row in file.rows() {
-            let at = *cells.index.entry(row.groups.as_ptr()).or_insert_with(|| {
-                cells.resolved.push(org.resolve_group_cell(row.groups));
-                cells.uses.push(0);
-                cells.resolved.len() - 1
-            });
-            if let Some(n) = cells.uses.get_mut(at) {
+            if let Some(n) = uses.get_mut(row.group_cell as usize) {
                 *n = n.saturating_add(1);
             }
         }
-        cells
+        GroupCells { resolved, uses }
     }
 
-    /// The ids and names of a row's cell, and its error (moved out on the
+    /// A row's cell: its ids and names, and its error (moved out on the
     /// cell's last use).
-    fn take(&mut self, cell: &str) -> (Arc<[GroupId]>, Arc<[GroupName]>, Option<RowError>) {
-        let at = self
-            .index
-            .get(&cell.as_ptr())
-            .copied()
-            .unwrap_or(usize::MAX);
+    fn take(&mut self, cell: u32) -> (Option<&Resolved>, Option<RowError>) {
+        let at = cell as usize;
         let last_use = self.uses.get_mut(at).is_some_and(|n| {
             *n = n.saturating_sub(1);
             *n == 0
@@ -120,22 +112,69 @@ impl GroupCells {
                 } else {
                     cell.error.clone()
                 };
-                (Arc::clone(&cell.ids), Arc::clone(&cell.names), error)
+                (Some(cell), error)
             }
-            None => (Arc::from([]), Arc::from([]), None),
+            None => (None, None),
         }
+    }
+
+    /// The ids of a cell (none for an index the file does not have).
+    fn ids(&self, cell: u32) -> Arc<[GroupId]> {
+        self.resolved
+            .get(cell as usize)
+            .map_or_else(|| Arc::from([]), |c| Arc::clone(&c.ids))
     }
 }
 
-/// The state of one pass over the rows: addresses seen (with the line of
-/// their first row) and the invitees so far.
+/// The state of one pass over the rows: the reports so far, the rows with
+/// an address (by the address's canonical key, to find repeats), and the
+/// invitees so far.
 struct Pass {
-    first_seen: FxHashMap<Email, u64>,
-    invitees: Vec<(Email, Arc<[GroupId]>)>,
+    reports: Vec<RowReport>,
+    /// Indexes into `reports` of rows whose address parsed, one per
+    /// address (the first row that has it), hashed by canonical key. Four
+    /// bytes a row: the key itself stays in the report.
+    seen: HashTable<u32>,
+    /// The address and group cell of each row to invite.
+    invitees: Vec<(Email, u32)>,
     delimiter: char,
 }
 
 impl Pass {
+    fn new(file: &InviteFile) -> Pass {
+        Pass {
+            reports: Vec::with_capacity(file.len()),
+            seen: HashTable::with_capacity(file.len()),
+            invitees: Vec::with_capacity(file.len()),
+            delimiter: file.delimiter(),
+        }
+    }
+
+    /// The line of the first row with `email`, or `None` when this is the
+    /// first (which `at`, the index its report will have, then records).
+    fn first_line(&mut self, email: &Email, at: usize) -> Option<u64> {
+        let reports = &self.reports;
+        let key_at = |i: &u32| match reports.get(*i as usize).map(|r| &r.email) {
+            Some(CellText::Parsed(email)) => email.key(),
+            _ => "",
+        };
+        let hash = |key: &str| FxBuild::default().hash_one(key);
+        let key = email.key();
+        match self
+            .seen
+            .entry(hash(key), |i| key_at(i) == key, |i| hash(key_at(i)))
+        {
+            hash_table::Entry::Occupied(first) => {
+                reports.get(*first.get() as usize).map(|r| r.line)
+            }
+            hash_table::Entry::Vacant(slot) => {
+                // Rows are at most `MAX_CSV_ROWS`, far below `u32::MAX`.
+                slot.insert(u32::try_from(at).unwrap_or(u32::MAX));
+                None
+            }
+        }
+    }
+
     /// The row's address, if it is one, and everything wrong with the row,
     /// in the report's order: invalid email, invalid groups, unnamed cells,
     /// duplicate in file.
@@ -159,15 +198,10 @@ impl Pass {
                 delimiter: self.delimiter,
             });
         }
-        if let Some(email) = &email {
-            match self.first_seen.entry(email.clone()) {
-                Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
-                    first_line: *first.get(),
-                }),
-                Entry::Vacant(slot) => {
-                    slot.insert(row.line);
-                }
-            }
+        if let Some(email) = &email
+            && let Some(first_line) = self.first_line(email, self.reports.len())
+        {
+            errors.push(RowError::DuplicateInFile { first_line });
         }
         (email, errors)
     }
@@ -210,17 +244,19 @@ impl Organization {
     ) -> Result<BulkInvite, DomainError> {
         self.as_admin(ctx, |actor| {
             let mut cells = GroupCells::resolve(self, file);
-            let mut pass = Pass {
-                first_seen: FxHashMap::with_capacity_and_hasher(file.len(), Default::default()),
-                invitees: Vec::with_capacity(file.len()),
-                delimiter: file.delimiter(),
-            };
-            let rows: Vec<RowReport> = file
-                .rows()
-                .map(|row| self.decide_row(row, &mut cells, &mut pass))
-                .collect();
+            let mut pass = Pass::new(file);
+            for row in file.rows() {
+                let report = self.decide_row(file, row, &mut cells, &mut pass);
+                pass.reports.push(report);
+            }
+            let Pass {
+                reports, invitees, ..
+            } = pass;
+            let invitees = invitees
+                .into_iter()
+                .map(|(email, cell)| (email, cells.ids(cell)));
             let events = self
-                .decide_invitations(pass.invitees.into_iter())?
+                .decide_invitations(invitees)?
                 .into_iter()
                 .map(|kind| Event::new(ctx.now, actor, kind))
                 .collect();
@@ -228,7 +264,7 @@ impl Organization {
                 events,
                 report: ImportReport {
                     dry_run: false,
-                    rows,
+                    rows: reports,
                 },
             })
         })
@@ -236,40 +272,51 @@ impl Organization {
 
     /// One row: failed (with every reason), skipped (already a member), or
     /// invited (added to the pass's invitees).
-    fn decide_row(&self, row: CsvRow<'_>, cells: &mut GroupCells, pass: &mut Pass) -> RowReport {
-        let (ids, names, cell_error) = cells.take(row.groups);
+    fn decide_row(
+        &self,
+        file: &InviteFile,
+        row: CsvRow<'_>,
+        cells: &mut GroupCells,
+        pass: &mut Pass,
+    ) -> RowReport {
+        let (resolved, cell_error) = cells.take(row.group_cell);
         let (email, errors) = pass.check(&row, cell_error);
-        let cell = match &email {
-            Some(email) => CellText::Parsed(email.clone()),
-            None => CellText::Raw(Arc::from(row.email)),
-        };
+        let names = resolved.map_or_else(|| Arc::from([]), |c| Arc::clone(&c.names));
         let mut groups_not_changed = Vec::new();
-        let outcome = match email {
+        let (cell, outcome) = match email {
             Some(email) if errors.is_empty() => match self.member(&email) {
                 Some(member) => {
-                    groups_not_changed = ids
-                        .iter()
-                        .zip(names.iter())
-                        .filter(|(id, _)| !member.is_in(**id))
-                        .map(|(_, name)| name.clone())
-                        .collect();
-                    RowOutcome::Skipped(if member.status().is_pending() {
+                    if let Some(resolved) = resolved {
+                        groups_not_changed = resolved
+                            .ids
+                            .iter()
+                            .zip(resolved.names.iter())
+                            .filter(|(id, _)| !member.is_in(**id))
+                            .map(|(_, name)| name.clone())
+                            .collect();
+                    }
+                    let reason = if member.status().is_pending() {
                         SkipReason::AlreadyInvited
                     } else {
                         SkipReason::AlreadyMember
-                    })
+                    };
+                    (CellText::Parsed(email), RowOutcome::Skipped(reason))
                 }
                 None => {
-                    pass.invitees.push((email, Arc::clone(&ids)));
-                    RowOutcome::Invited
+                    pass.invitees.push((email.clone(), row.group_cell));
+                    (CellText::Parsed(email), RowOutcome::Invited)
                 }
             },
-            _ => RowOutcome::Failed(errors),
+            Some(email) => (CellText::Parsed(email), RowOutcome::Failed(errors)),
+            None => (CellText::Raw(Arc::from(row.email)), RowOutcome::Failed(errors)),
         };
         RowReport {
             line: row.line,
             email: cell,
-            groups_cell: Arc::clone(row.groups_shared),
+            groups_cell: file
+                .group_cells()
+                .get(row.group_cell as usize)
+                .map_or_else(|| Arc::from(""), Arc::clone),
             groups: names,
             groups_not_changed,
             outcome,

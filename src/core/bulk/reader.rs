@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::cells::unescape_cell;
 use super::error::CsvError;
-use super::fast_hash::FxHashSet;
+use super::fast_hash::FxHashMap;
 
 /// The default cap on an uploaded file's size: 4 MiB, far above what 1000
 /// rows need, and checked before anything is parsed.
@@ -58,28 +58,48 @@ impl Default for CsvOptions {
 pub struct InviteFile {
     /// Every row's email cell, one after another (one allocation per file).
     emails: String,
+    /// Every distinct group cell (short cells once, long ones once per
+    /// row), in order of first appearance; rows name theirs by index.
+    group_cells: Vec<Arc<str>>,
+    /// The rare rows' cells that no header cell names.
+    unnamed: Vec<Box<[String]>>,
     rows: Vec<RowData>,
     delimiter: u8,
 }
 
+/// One row, as small as it can be kept (rows are at most [`MAX_CSV_ROWS`],
+/// so their indexes fit in `u32`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowData {
     line: u64,
+    /// The email cell's text in [`InviteFile::emails`].
     email: Range<usize>,
-    groups: Arc<str>,
-    /// Non-empty cells that no header cell names (rare).
-    unnamed: Option<Box<[String]>>,
+    /// The group cell's index in [`InviteFile::group_cells`].
+    group_cell: u32,
+    /// The index of the row's unnamed cells in [`InviteFile::unnamed`],
+    /// or [`NO_UNNAMED`].
+    unnamed: u32,
 }
+
+/// A row whose every cell has a header name.
+const NO_UNNAMED: u32 = u32::MAX;
 
 impl InviteFile {
     /// The data rows, in file order (blank rows are left out).
     pub fn rows(&self) -> impl ExactSizeIterator<Item = CsvRow<'_>> + '_ {
-        self.rows.iter().map(|r| CsvRow {
-            line: r.line,
-            email: self.emails.get(r.email.clone()).unwrap_or_default(),
-            groups: &r.groups,
-            unnamed_cells: r.unnamed.as_deref().unwrap_or_default(),
-            groups_shared: &r.groups,
+        self.rows.iter().map(|r| {
+            let group_cell = self
+                .group_cells
+                .get(r.group_cell as usize)
+                .map_or("", |cell| &**cell);
+            let unnamed = self.unnamed.get(r.unnamed as usize);
+            CsvRow {
+                line: r.line,
+                email: self.emails.get(r.email.clone()).unwrap_or_default(),
+                groups: group_cell,
+                unnamed_cells: unnamed.map(|cells| &**cells).unwrap_or_default(),
+                group_cell: r.group_cell,
+            }
         })
     }
     /// How many data rows.
@@ -93,6 +113,13 @@ impl InviteFile {
     /// The delimiter used: `,`, `;`, tab, or what a `sep=` line named.
     pub fn delimiter(&self) -> char {
         char::from(self.delimiter)
+    }
+    /// The distinct group cells; [`CsvRow::group_cell`] indexes them. Rows
+    /// naming the same short cell share it, so the bulk decision resolves
+    /// each distinct cell once (no hashing per row) and the report keeps
+    /// the cell without copying it.
+    pub(crate) fn group_cells(&self) -> &[Arc<str>] {
+        &self.group_cells
     }
 }
 
@@ -114,11 +141,9 @@ pub struct CsvRow<'a> {
     /// [`RowError::UnnamedCells`](crate::RowError::UnnamedCells)): its data
     /// would otherwise be dropped without a word.
     pub unnamed_cells: &'a [String],
-    /// The group cell as the file keeps it: one allocation per distinct
-    /// short cell, so rows naming the same groups share it (the bulk
-    /// decision resolves each distinct cell once, and the report keeps it
-    /// without copying).
-    pub(crate) groups_shared: &'a Arc<str>,
+    /// The index of the row's group cell in
+    /// [`InviteFile::group_cells`].
+    pub(crate) group_cell: u32,
 }
 
 /// Reads an uploaded invite file.
@@ -182,7 +207,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let mut record = csv::ByteRecord::new();
     let mut last_record_start = 0;
     let mut header: Option<Header> = None;
-    let mut rows = RowsRead::default();
+    let mut rows = RowsRead::with_capacity(body.len());
     loop {
         let more = reader
             .read_byte_record(&mut record)
@@ -221,14 +246,27 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
 struct RowsRead {
     rows: Vec<RowData>,
     emails: String,
+    group_cells: Vec<Arc<str>>,
+    unnamed: Vec<Box<[String]>>,
     /// Data rows seen, kept ones or not (past [`MAX_CSV_ROWS`] they are
     /// only counted, to tell the administrator how many).
     count: usize,
-    /// Group cells repeat a lot: one copy of each.
-    group_cells: FxHashSet<Arc<str>>,
+    /// Group cells repeat a lot: the index of each short one.
+    shared: FxHashMap<Arc<str>, u32>,
 }
 
 impl RowsRead {
+    /// Room for the rows of a file of `body_len` bytes: the row table for
+    /// every row the file can hold (a few kilobytes), and the email text
+    /// for typical addresses, so neither is copied while it grows.
+    fn with_capacity(body_len: usize) -> RowsRead {
+        RowsRead {
+            rows: Vec::with_capacity(MAX_CSV_ROWS.min(body_len / 4)),
+            emails: String::with_capacity(body_len.min(MAX_CSV_ROWS * 32)),
+            ..RowsRead::default()
+        }
+    }
+
     /// Keeps one record (blank ones are skipped); `line` says where it
     /// starts.
     fn push(&mut self, header: &Header, record: &csv::ByteRecord, line: impl FnOnce() -> u64) {
@@ -241,29 +279,39 @@ impl RowsRead {
             return;
         }
         let email = cell(record, fields, header.email);
-        let groups = self.share(unescape_cell(cell(record, fields, header.groups)));
+        let group_cell = self.share(unescape_cell(cell(record, fields, header.groups)));
+        let unnamed = match header.unnamed_cells(record, fields) {
+            None => NO_UNNAMED,
+            Some(cells) => {
+                self.unnamed.push(cells);
+                index(self.unnamed.len() - 1)
+            }
+        };
         let start = self.emails.len();
         self.emails.push_str(unescape_cell(email));
         self.rows.push(RowData {
             line: line(),
             email: start..self.emails.len(),
-            groups,
-            unnamed: header.unnamed_cells(record, fields),
+            group_cell,
+            unnamed,
         });
     }
 
-    /// Short cells (group lists people write) repeat and are shared; long
-    /// ones are not worth hashing.
-    fn share(&mut self, groups: &str) -> Arc<str> {
-        if groups.len() > MAX_SHARED_CELL_BYTES {
-            Arc::from(groups)
-        } else if let Some(shared) = self.group_cells.get(groups) {
-            Arc::clone(shared)
-        } else {
-            let shared: Arc<str> = Arc::from(groups);
-            self.group_cells.insert(Arc::clone(&shared));
-            shared
+    /// The index of the group cell: short cells (group lists people write)
+    /// repeat and are kept once; long ones are not worth hashing.
+    fn share(&mut self, groups: &str) -> u32 {
+        if groups.len() <= MAX_SHARED_CELL_BYTES
+            && let Some(at) = self.shared.get(groups)
+        {
+            return *at;
         }
+        let cell: Arc<str> = Arc::from(groups);
+        let at = index(self.group_cells.len());
+        if groups.len() <= MAX_SHARED_CELL_BYTES {
+            self.shared.insert(Arc::clone(&cell), at);
+        }
+        self.group_cells.push(cell);
+        at
     }
 
     /// The file, or why it has too few or too many rows.
@@ -279,10 +327,18 @@ impl RowsRead {
         }
         Ok(InviteFile {
             emails: self.emails,
+            group_cells: self.group_cells,
+            unnamed: self.unnamed,
             rows: self.rows,
             delimiter,
         })
     }
+}
+
+/// An index below [`MAX_CSV_ROWS`] (rows past it are only counted) as
+/// `u32`.
+fn index(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 /// The bytes as UTF-8 text without a BOM, or why they are not.
