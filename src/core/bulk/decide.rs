@@ -255,11 +255,8 @@ impl Organization {
             let invitees = invitees
                 .into_iter()
                 .map(|(email, cell)| (email, cells.ids(cell)));
-            let events = self
-                .decide_invitations(invitees)?
-                .into_iter()
-                .map(|kind| Event::new(ctx.now, actor, kind))
-                .collect();
+            let events =
+                self.decide_invitations(invitees, |kind| Event::new(ctx.now, actor, kind))?;
             Ok(BulkInvite {
                 events,
                 report: ImportReport {

@@ -618,7 +618,7 @@ impl<'a> LineCounter<'a> {
         let mut pos = 0;
         while let Some(i) = bytes
             .get(pos..)
-            .and_then(|rest| rest.iter().position(|b| *b == b'\r'))
+            .and_then(|rest| memchr::memchr(b'\r', rest))
         {
             let at = pos + i;
             if bytes.get(at + 1) != Some(&b'\n') {
@@ -644,15 +644,16 @@ impl<'a> LineCounter<'a> {
         }
         let span = self.bytes.get(self.pos..offset).unwrap_or_default();
         let breaks = if self.lone_cr {
+            // A CR counts unless an LF follows it (that LF counts).
             let base = self.pos;
-            span.iter()
-                .enumerate()
-                .filter(|(i, b)| {
-                    **b == b'\n' || (**b == b'\r' && self.bytes.get(base + i + 1) != Some(&b'\n'))
+            memchr::memchr2_iter(b'\n', b'\r', span)
+                .filter(|i| {
+                    self.bytes.get(base + i) == Some(&b'\n')
+                        || self.bytes.get(base + i + 1) != Some(&b'\n')
                 })
                 .count()
         } else {
-            span.iter().filter(|b| **b == b'\n').count()
+            memchr::memchr_iter(b'\n', span).count()
         };
         self.line += u64::try_from(breaks).unwrap_or(u64::MAX);
         self.pos = offset;
