@@ -179,6 +179,22 @@ pub struct CsvRow<'a> {
 /// too large, not UTF-8, a missing or repeated column, more than
 /// [`MAX_CSV_ROWS`] rows, or a quote that is never closed.
 pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile, CsvError> {
+    read(bytes, options, Lines::FromCsv)
+}
+
+/// How a row's line number is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// From the `csv` reader's own count of `\n` bytes where it can be
+    /// used (no lone CR in the file), else as [`Lines::Counted`].
+    FromCsv,
+    /// Counted from the bytes by a [`LineCounter`] (the reference the
+    /// other is tested against).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Counted,
+}
+
+fn read(bytes: &[u8], options: &CsvOptions, mode: Lines) -> Result<InviteFile, CsvError> {
     if bytes.len() > options.max_file_bytes {
         return Err(CsvError::FileTooLarge {
             bytes: bytes.len(),
@@ -193,6 +209,11 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let (body_start, sep) = excel_sep_line(text);
     let body = text.get(body_start..).unwrap_or_default();
     let mut lines = LineCounter::new(text);
+    // Without a lone CR, a line ends at each `\n`, which the csv reader
+    // counts: a record's line is its count, plus the line breaks skipped
+    // before the record starts. (A `sep=` line ends in one `\n` then, and
+    // is not counted, as the body's own count already does not.)
+    let csv_lines = mode == Lines::FromCsv && !lines.lone_cr;
     let hidden_lines = u64::from(body_start > 0);
     let mut line_of =
         |offset: usize| lines.line_of(body_start.saturating_add(offset)) - hidden_lines;
@@ -220,11 +241,23 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         if !more {
             break;
         }
-        let offset = record.position().map_or(0, |p| p.byte());
+        let position = record.position();
+        let offset = position.map_or(0, |p| p.byte());
         last_record_start = start_of_record(body, offset);
         match &header {
             None => header = Some(Header::find(&record)?),
-            Some(header) => rows.push(header, &record, || line_of(last_record_start)),
+            Some(header) => rows.push(header, &record, || match position {
+                Some(p) if csv_lines => {
+                    let skipped = body
+                        .as_bytes()
+                        .get(usize::try_from(offset).unwrap_or(usize::MAX)..last_record_start)
+                        .unwrap_or_default();
+                    let breaks = skipped.iter().filter(|b| **b == b'\n').count();
+                    p.line()
+                        .saturating_add(u64::try_from(breaks).unwrap_or(u64::MAX))
+                }
+                _ => line_of(last_record_start),
+            }),
         }
     }
     // A quote that is never closed swallows the rest of the file into the
@@ -821,6 +854,23 @@ mod tests {
                 max: 1000
             })
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Line numbers taken from the csv reader's count are the ones
+        /// counted from the bytes, whatever the line ends, blank lines,
+        /// quotes and `sep=` line.
+        #[test]
+        fn csv_line_numbers_agree_with_counted_ones(
+            sep in "(sep=;(\r\n|\n))?",
+            body in "([a-c@.;,\" ]{0,6}(\r\n|\n|\n\n|\r\n\r\n)?){0,12}\r?",
+        ) {
+            let text = format!("{sep}email;group membership\r\n{body}");
+            let fast = read_invite_csv(text.as_bytes(), &CsvOptions::default());
+            let counted = super::read(text.as_bytes(), &CsvOptions::default(), Lines::Counted);
+            proptest::prop_assert_eq!(fast, counted);
+        }
     }
 
     #[test]
