@@ -138,6 +138,16 @@ impl Email {
     /// [`EmailError`] names the input and the first rule it breaks, in words
     /// an administrator can act on.
     pub fn parse(input: &str) -> Result<Email, EmailError> {
+        Email::parse_kind(input).map_err(|kind| EmailError {
+            input: input.to_owned(),
+            kind,
+        })
+    }
+
+    /// [`Email::parse`], saying only which rule the input breaks (a bulk
+    /// file's report keeps the cell already, and a cell can be megabytes:
+    /// no copy of it in the error).
+    pub(crate) fn parse_kind(input: &str) -> Result<Email, EmailErrorKind> {
         let text = input.trim();
         // The common case of a bulk upload: a plain ASCII address without
         // `xn--` labels (whose key is its lower case), decided in one pass.
@@ -148,10 +158,7 @@ impl Email {
                 return Ok(Email::ascii(text, plain.upper_case));
             }
         }
-        Email::strict(text).map_err(|kind| EmailError {
-            input: input.to_owned(),
-            kind,
-        })
+        Email::strict(text)
     }
 
     /// Every rule of [`Email::parse`], on trimmed text.

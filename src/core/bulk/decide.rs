@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use hashbrown::hash_table::{self, HashTable};
 
-use super::fast_hash::{FxBuild, FxHashSet};
+use super::fast_hash::{FastBuild, FastHashSet};
 use super::reader::{CsvRow, InviteFile};
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::core::organization::invite_groups;
@@ -158,7 +158,7 @@ impl Pass {
             Some(CellText::Parsed(email)) => email.key(),
             _ => "",
         };
-        let hash = |key: &str| FxBuild::default().hash_one(key);
+        let hash = |key: &str| FastBuild::default().hash_one(key);
         let key = email.key();
         match self
             .seen
@@ -184,10 +184,10 @@ impl Pass {
         cell_error: Option<RowError>,
     ) -> (Option<Email>, Vec<RowError>) {
         let mut errors = Vec::new();
-        let email = match Email::parse(row.email) {
+        let email = match Email::parse_kind(row.email) {
             Ok(email) => Some(email),
-            Err(e) => {
-                errors.push(RowError::InvalidEmail(e.kind().clone()));
+            Err(kind) => {
+                errors.push(RowError::InvalidEmail(kind));
                 None
             }
         };
@@ -332,16 +332,22 @@ impl Organization {
         // Names repeated (ignoring case) count once, as in an invitation.
         // A name longer than any group name can be is compared as written
         // (hashing it ignoring case costs a step per character, and no
-        // group matches it anyway); others ignoring case.
-        let mut distinct: FxHashSet<UniCase<&str>> = FxHashSet::default();
-        let mut too_long: FxHashSet<&str> = FxHashSet::default();
-        let parts = cell.split(',').map(str::trim).filter(|p| !p.is_empty());
+        // group matches it anyway); others ignoring case. Each set gets
+        // room for the limit on its first name (no rehashing as it grows).
+        let mut distinct: FastHashSet<UniCase<&str>> = FastHashSet::default();
+        let mut too_long: FastHashSet<&str> = FastHashSet::default();
+        let parts = split_commas(cell).map(str::trim).filter(|p| !p.is_empty());
         for part in parts {
-            let long = part.len() > MAX_GROUP_NAME_CHARS * 4
-                || part.chars().nth(MAX_GROUP_NAME_CHARS).is_some();
-            let new = if long {
+            let cut = past_group_name(part);
+            let new = if cut.is_some() {
+                if too_long.capacity() == 0 {
+                    too_long.reserve(MAX_INVITE_GROUPS + 1);
+                }
                 too_long.insert(part)
             } else {
+                if distinct.capacity() == 0 {
+                    distinct.reserve(MAX_INVITE_GROUPS + 1);
+                }
                 distinct.insert(UniCase::new(part))
             };
             if !new {
@@ -356,14 +362,15 @@ impl Organization {
                 };
             }
             // Too long for any group name: unknown, without checking it.
-            let group = (!long)
+            let group = cut
+                .is_none()
                 .then(|| GroupName::parse(part).ok())
                 .flatten()
                 .and_then(|n| self.group(&n));
             match group {
                 Some(g) => found.push(g),
                 // A repeat was skipped above: each unknown name once.
-                None => unknown.push(shown_name(part)),
+                None => unknown.push(shown_name(part, cut)),
             }
         }
         let ids = invite_groups(found);
@@ -379,12 +386,74 @@ impl Organization {
     }
 }
 
+/// The parts of a group cell between commas (found with `memchr`: a
+/// hostile cell holds megabytes).
+fn split_commas(cell: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b',', cell.as_bytes())
+        .chain(std::iter::once(cell.len()))
+        .map(move |end| {
+            // Commas are ASCII: both ends are character boundaries.
+            let part = cell.get(start..end).unwrap_or_default();
+            start = end.saturating_add(1);
+            part
+        })
+}
+
+/// Where a name longer than any group name can be
+/// ([`MAX_GROUP_NAME_CHARS`] characters) is cut, or `None` when it is not
+/// that long.
+fn past_group_name(part: &str) -> Option<usize> {
+    if part.len() <= MAX_GROUP_NAME_CHARS {
+        return None;
+    }
+    // The usual long name is ASCII at least that far: one byte a character.
+    if part
+        .as_bytes()
+        .get(..=MAX_GROUP_NAME_CHARS)
+        .is_some_and(<[u8]>::is_ascii)
+    {
+        return Some(MAX_GROUP_NAME_CHARS);
+    }
+    part.char_indices()
+        .nth(MAX_GROUP_NAME_CHARS)
+        .map(|(end, _)| end)
+}
+
 /// An unknown name as the report shows it: as written, or, when it is
-/// longer than any group name can be, cut to that length with an ellipsis
-/// (the whole cell stays in [`RowReport::groups_cell`]).
-fn shown_name(part: &str) -> String {
-    match part.char_indices().nth(MAX_GROUP_NAME_CHARS) {
+/// longer than any group name can be (`cut` says where), cut to that
+/// length with an ellipsis (the whole cell stays in
+/// [`RowReport::groups_cell`]).
+fn shown_name(part: &str, cut: Option<usize>) -> String {
+    match cut.and_then(|end| part.get(..end)) {
         None => part.to_owned(),
-        Some((end, _)) => format!("{}…", part.get(..end).unwrap_or(part)),
+        Some(head) => {
+            let mut shown = String::with_capacity(head.len() + '…'.len_utf8());
+            shown.push_str(head);
+            shown.push('…');
+            shown
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The quick helpers of a group cell are the plain ones: splitting
+        /// at commas, and where a name past the group-name length is cut.
+        #[test]
+        fn cell_helpers_agree_with_the_plain_ones(
+            cell in "[a,é ]{0,20}",
+            name in "[aé]{0,70}[ab]{0,70}",
+        ) {
+            let quick: Vec<&str> = split_commas(&cell).collect();
+            let plain: Vec<&str> = cell.split(',').collect();
+            proptest::prop_assert_eq!(quick, plain);
+            let cut = name.char_indices().nth(MAX_GROUP_NAME_CHARS).map(|(end, _)| end);
+            proptest::prop_assert_eq!(past_group_name(&name), cut);
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::cells::unescape_cell;
 use super::error::CsvError;
-use super::fast_hash::FxHashMap;
+use super::fast_hash::FastHashMap;
 
 /// The default cap on an uploaded file's size: 4 MiB, far above what 1000
 /// rows need, and checked before anything is parsed.
@@ -285,7 +285,7 @@ struct RowsRead {
     /// only counted, to tell the administrator how many).
     count: usize,
     /// Group cells repeat a lot: the index of each short one.
-    shared: FxHashMap<Arc<str>, u32>,
+    shared: FastHashMap<Arc<str>, u32>,
 }
 
 impl RowsRead {
@@ -522,7 +522,28 @@ fn cell<'a>(record: &csv::ByteRecord, fields: &'a str, index: usize) -> &'a str 
     record
         .range(index)
         .and_then(|r| fields.get(r))
-        .map_or("", str::trim)
+        .map_or("", trim_cell)
+}
+
+/// The cell without surrounding whitespace, as [`str::trim`] does it; runs
+/// of spaces at either end (the padding of a fixed-width export, or of a
+/// hostile file: megabytes of it) are skipped eight bytes at a time first.
+fn trim_cell(cell: &str) -> &str {
+    const SPACES: &[u8] = b"        ";
+    let bytes = cell.as_bytes();
+    let tail = bytes
+        .rchunks_exact(SPACES.len())
+        .take_while(|chunk| *chunk == SPACES)
+        .count()
+        * SPACES.len();
+    let end = bytes.len().saturating_sub(tail);
+    let head = bytes
+        .chunks_exact(SPACES.len())
+        .take_while(|chunk| *chunk == SPACES)
+        .count()
+        * SPACES.len();
+    // Both ends border spaces (ASCII), so they are character boundaries.
+    cell.get(head.min(end)..end).unwrap_or(cell).trim()
 }
 
 /// Skips line breaks that the csv reader counts as part of a record's
@@ -854,6 +875,17 @@ mod tests {
                 max: 1000
             })
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Trimming a cell is `str::trim`, whatever the runs of spaces.
+        #[test]
+        fn trim_cell_is_trim(
+            cell in "[ ]{0,20}[a \t\u{3000}é]{0,6}[ ]{0,20}[\u{a0}\r\n]?[ ]{0,20}",
+        ) {
+            proptest::prop_assert_eq!(trim_cell(&cell), cell.trim());
+        }
     }
 
     proptest::proptest! {
