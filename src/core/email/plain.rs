@@ -207,6 +207,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+        /// Over near-valid ASCII addresses (dots and hyphens anywhere), the
+        /// pass accepts exactly what the general checks accept.
+        #[test]
+        fn the_pass_accepts_what_the_general_checks_accept(
+            text in "[a-z.+-]{0,4}@[a-zA-Z0-9.-]{0,10}"
+        ) {
+            proptest::prop_assert_eq!(plain_ascii(&text).is_some(), super::super::check_general(&text).is_ok());
+        }
+    }
+
     #[test]
     fn the_table_classifies_ascii_only() {
         assert_eq!(class(b'a'), ATEXT | LETTER);
