@@ -152,8 +152,8 @@ impl Email {
         // The common case of a bulk upload: a plain ASCII address without
         // `xn--` labels (whose key is its lower case), decided in one pass.
         if let Some(plain) = plain::plain_ascii(text) {
-            let ace = plain.domain_hyphen
-                && has_ace_label(text.get(plain.at + 1..).unwrap_or_default());
+            let ace =
+                plain.domain_hyphen && has_ace_label(text.get(plain.at + 1..).unwrap_or_default());
             if !ace {
                 return Ok(Email::ascii(text, plain.upper_case));
             }

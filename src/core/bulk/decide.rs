@@ -305,7 +305,10 @@ impl Organization {
                 }
             },
             Some(email) => (CellText::Parsed(email), RowOutcome::Failed(errors)),
-            None => (CellText::Raw(Arc::from(row.email)), RowOutcome::Failed(errors)),
+            None => (
+                CellText::Raw(Arc::from(row.email)),
+                RowOutcome::Failed(errors),
+            ),
         };
         RowReport {
             line: row.line,
