@@ -305,10 +305,12 @@ impl Organization {
                 }
             },
             Some(email) => (CellText::Parsed(email), RowOutcome::Failed(errors)),
-            None => (
-                CellText::Raw(Arc::from(row.email)),
-                RowOutcome::Failed(errors),
-            ),
+            None => {
+                let cell = row
+                    .long_email
+                    .map_or_else(|| Arc::from(row.email), Arc::clone);
+                (CellText::Raw(cell), RowOutcome::Failed(errors))
+            }
         };
         RowReport {
             line: row.line,

@@ -56,10 +56,13 @@ impl Default for CsvOptions {
 /// with the line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteFile {
-    /// Every row's email cell, one after another (one allocation per file).
+    /// Every row's email cell, one after another (one allocation per file),
+    /// but for cells too long to be an address.
     emails: String,
     /// Every distinct group cell (short cells once, long ones once per
-    /// row), in order of first appearance; rows name theirs by index.
+    /// row), in order of first appearance, and the email cells too long to
+    /// be an address; rows name theirs by index. The report keeps these
+    /// without copying them (a hostile cell can be megabytes).
     group_cells: Vec<Arc<str>>,
     /// The rare rows' cells that no header cell names.
     unnamed: Vec<Box<[String]>>,
@@ -72,17 +75,27 @@ pub struct InviteFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowData {
     line: u64,
-    /// The email cell's text in [`InviteFile::emails`].
-    email: Range<usize>,
+    /// The email cell's text in [`InviteFile::emails`] (which holds only
+    /// cells of at most [`LONG_EMAIL_CELL`] bytes, so `u32` offsets fit).
+    email: Range<u32>,
+    /// A longer email cell's index in [`InviteFile::group_cells`], or
+    /// [`NONE`].
+    long_email: u32,
     /// The group cell's index in [`InviteFile::group_cells`].
     group_cell: u32,
     /// The index of the row's unnamed cells in [`InviteFile::unnamed`],
-    /// or [`NO_UNNAMED`].
+    /// or [`NONE`].
     unnamed: u32,
 }
 
-/// A row whose every cell has a header name.
-const NO_UNNAMED: u32 = u32::MAX;
+/// No such cell: a row whose every cell has a header name, or whose email
+/// cell is short.
+const NONE: u32 = u32::MAX;
+
+/// Email cells longer than this cannot be an address (see
+/// [`MAX_EMAIL_BYTES`](crate::MAX_EMAIL_BYTES)); they are kept like long
+/// group cells, once, shared with the report.
+const LONG_EMAIL_CELL: usize = 4 * crate::MAX_EMAIL_BYTES;
 
 impl InviteFile {
     /// The data rows, in file order (blank rows are left out).
@@ -93,9 +106,18 @@ impl InviteFile {
                 .get(r.group_cell as usize)
                 .map_or("", |cell| &**cell);
             let unnamed = self.unnamed.get(r.unnamed as usize);
+            let long_email = self.group_cells.get(r.long_email as usize);
+            let email = match long_email {
+                Some(cell) => cell,
+                None => self
+                    .emails
+                    .get(r.email.start as usize..r.email.end as usize)
+                    .unwrap_or_default(),
+            };
             CsvRow {
                 line: r.line,
-                email: self.emails.get(r.email.clone()).unwrap_or_default(),
+                email,
+                long_email,
                 groups: group_cell,
                 unnamed_cells: unnamed.map(|cells| &**cells).unwrap_or_default(),
                 group_cell: r.group_cell,
@@ -144,6 +166,9 @@ pub struct CsvRow<'a> {
     /// The index of the row's group cell in
     /// [`InviteFile::group_cells`].
     pub(crate) group_cell: u32,
+    /// The email cell as the file keeps it when it is too long to be an
+    /// address (the report shares it instead of copying it).
+    pub(crate) long_email: Option<&'a Arc<str>>,
 }
 
 /// Reads an uploaded invite file.
@@ -314,17 +339,25 @@ impl RowsRead {
         let email = cell(record, fields, header.email);
         let group_cell = self.share(unescape_cell(cell(record, fields, header.groups)));
         let unnamed = match header.unnamed_cells(record, fields) {
-            None => NO_UNNAMED,
+            None => NONE,
             Some(cells) => {
                 self.unnamed.push(cells);
                 index(self.unnamed.len() - 1)
             }
         };
-        let start = self.emails.len();
-        self.emails.push_str(unescape_cell(email));
+        let email = unescape_cell(email);
+        let start = index(self.emails.len());
+        let long_email = if email.len() > LONG_EMAIL_CELL {
+            self.group_cells.push(Arc::from(email));
+            index(self.group_cells.len() - 1)
+        } else {
+            self.emails.push_str(email);
+            NONE
+        };
         self.rows.push(RowData {
             line: line(),
-            email: start..self.emails.len(),
+            email: start..index(self.emails.len()),
+            long_email,
             group_cell,
             unnamed,
         });
@@ -368,8 +401,9 @@ impl RowsRead {
     }
 }
 
-/// An index below [`MAX_CSV_ROWS`] (rows past it are only counted) as
-/// `u32`.
+/// An index below [`MAX_CSV_ROWS`] (rows past it are only counted), or an
+/// offset in the short email cells (at most `MAX_CSV_ROWS` times
+/// [`LONG_EMAIL_CELL`] bytes), as `u32`.
 fn index(at: usize) -> u32 {
     u32::try_from(at).unwrap_or(u32::MAX)
 }
@@ -903,6 +937,27 @@ mod tests {
             let counted = super::read(text.as_bytes(), &CsvOptions::default(), Lines::Counted);
             proptest::prop_assert_eq!(fast, counted);
         }
+    }
+
+    #[test]
+    fn email_cells_too_long_for_an_address_are_kept_whole_beside_short_ones() {
+        let long = format!("{}@example.com", "a".repeat(LONG_EMAIL_CELL));
+        let text = format!("email,group membership\na@x.com,g\n{long},h\nb@x.com,g\n");
+        let file = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            lines(&file),
+            [
+                (2, "a@x.com", "g"),
+                (3, long.as_str(), "h"),
+                (4, "b@x.com", "g")
+            ]
+        );
+        let rows: Vec<CsvRow<'_>> = file.rows().collect();
+        assert!(
+            rows.iter()
+                .map(|r| r.long_email.is_some())
+                .eq([false, true, false])
+        );
     }
 
     #[test]
