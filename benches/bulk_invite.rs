@@ -1,9 +1,15 @@
 //! Deciding a 1000-row invite file versus the floor of merely reading the
 //! same bytes with `csv` and parsing each address with `email_address`.
 //!
-//! Target: ours / floor <= 1.5 (medians, measured in the same run, samples
+//! Target: ours / floor <= 1.3 (medians, measured in the same run, samples
 //! interleaved so machine noise hits both alike). Run with
 //! `cargo bench --bench bulk_invite`; the last line prints the ratio.
+//!
+//! Ours does more than the floor by design: the file-level checks (size,
+//! encoding, BOM, `sep=`, delimiter, line numbers), the canonical key of
+//! every address (NFC, IDNA, case folding) and the script checks,
+//! duplicate detection, group resolution, the member look-up, the events
+//! and the Error Summary for every row; the ratio is what that costs.
 // Tests and benches assert by panicking.
 #![allow(
     clippy::unwrap_used,
@@ -149,7 +155,7 @@ fn main() {
     }
     let (f, o) = (median(f), median(o));
     println!(
-        "bulk_invite_1000_rows: floor median {f:?}, ours median {o:?}, ratio ours/floor = {:.2} (target <= 1.50)",
+        "bulk_invite_1000_rows: floor median {f:?}, ours median {o:?}, ratio ours/floor = {:.2} (target <= 1.30)",
         o.as_secs_f64() / f.as_secs_f64()
     );
 }

@@ -11,6 +11,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_normalization::{UnicodeNormalization, is_nfc};
 use unicode_security::mixed_script::AugmentedScriptSet;
 
+mod plain;
+
 /// Longest local part (before the `@`), in bytes (RFC 5321 §4.5.3.1.1).
 pub const MAX_LOCAL_PART_BYTES: usize = 64;
 /// Longest whole address, in bytes (RFC 5321 path limit less the angle brackets).
@@ -136,18 +138,27 @@ impl Email {
     /// [`EmailError`] names the input and the first rule it breaks, in words
     /// an administrator can act on.
     pub fn parse(input: &str) -> Result<Email, EmailError> {
-        let text = input.trim();
-        // The common case of a bulk upload: a plain ASCII address without
-        // `xn--` labels (whose key is its lower case), decided at once.
-        let domain = text.rsplit_once('@').map_or("", |(_, d)| d);
-        if plain_ascii_address(text) && !has_ace_label(domain) {
-            let upper_case = text.bytes().any(|b| b.is_ascii_uppercase());
-            return Ok(Email::ascii(text, upper_case));
-        }
-        Email::strict(text).map_err(|kind| EmailError {
+        Email::parse_kind(input).map_err(|kind| EmailError {
             input: input.to_owned(),
             kind,
         })
+    }
+
+    /// [`Email::parse`], saying only which rule the input breaks (a bulk
+    /// file's report keeps the cell already, and a cell can be megabytes:
+    /// no copy of it in the error).
+    pub(crate) fn parse_kind(input: &str) -> Result<Email, EmailErrorKind> {
+        let text = input.trim();
+        // The common case of a bulk upload: a plain ASCII address without
+        // `xn--` labels (whose key is its lower case), decided in one pass.
+        if let Some(plain) = plain::plain_ascii(text) {
+            let ace =
+                plain.domain_hyphen && has_ace_label(text.get(plain.at + 1..).unwrap_or_default());
+            if !ace {
+                return Ok(Email::ascii(text, plain.upper_case));
+            }
+        }
+        Email::strict(text)
     }
 
     /// Every rule of [`Email::parse`], on trimmed text.
@@ -787,104 +798,10 @@ pub(crate) fn deserialize_stored<'de, D: Deserializer<'de>>(d: D) -> Result<Emai
     Email::from_stored(&s).map_err(serde::de::Error::custom)
 }
 
-/// Whether `text` is a plain ASCII address that passes every check, found
-/// in one pass: a dot-atom local part of at most 64 bytes, and a domain of
-/// at least two labels of letters, digits and inner hyphens, not all
-/// digits, the last ending in a letter, the whole at most 254 bytes. This
-/// is the common case of a bulk upload and keeps it fast; `false` says
-/// nothing, and the general checks (which use `email_address`) then decide
-/// and name the precise error. A property test checks that both paths
-/// always agree.
+/// Whether `text` is a plain ASCII address that passes every check (see
+/// [`plain::plain_ascii`]).
 fn plain_ascii_address(text: &str) -> bool {
-    plain_ascii_shape(text).is_some()
-}
-
-fn plain_ascii_shape(text: &str) -> Option<()> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() > MAX_EMAIL_BYTES {
-        return None;
-    }
-    let at = bytes.iter().rposition(|b| *b == b'@')?;
-    let (local, domain) = (bytes.get(..at)?, bytes.get(at + 1..)?);
-    if local.is_empty() || local.len() > MAX_LOCAL_PART_BYTES {
-        return None;
-    }
-    // Local part: a dot-atom (RFC 5322 atext separated by single dots), the
-    // same test `email_address` applies to an unquoted local part.
-    let is_atext = |b: u8| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'/'
-                    | b'='
-                    | b'?'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'{'
-                    | b'|'
-                    | b'}'
-                    | b'~'
-            )
-    };
-    let mut prev = b'.';
-    for &b in local {
-        if b == b'.' {
-            if prev == b'.' {
-                return None;
-            }
-        } else if !is_atext(b) {
-            return None;
-        }
-        prev = b;
-    }
-    if prev == b'.' {
-        return None;
-    }
-    // Domain: dot-separated labels of letters, digits and inner hyphens,
-    // at least two labels, not all digits, the last ending in a letter. One
-    // pass; `prev` is the byte before the current one (`.` at the start).
-    let mut labels = 1;
-    let mut label_len = 0;
-    let mut all_numeric = true;
-    let mut label_numeric = true;
-    let mut prev = b'.';
-    for &b in domain {
-        match b {
-            b'.' => {
-                if label_len == 0 || prev == b'-' {
-                    return None;
-                }
-                all_numeric &= label_numeric;
-                label_numeric = true;
-                label_len = 0;
-                labels += 1;
-            }
-            b'-' if prev == b'.' => return None,
-            b'-' => label_numeric = false,
-            b'0'..=b'9' => {}
-            b if b.is_ascii_alphabetic() => label_numeric = false,
-            _ => return None,
-        }
-        if b != b'.' {
-            label_len += 1;
-            if label_len > 63 {
-                return None;
-            }
-        }
-        prev = b;
-    }
-    all_numeric &= label_numeric;
-    let last_end = prev;
-    (labels >= 2 && !all_numeric && last_end.is_ascii_alphabetic()).then_some(())
+    plain::plain_ascii(text).is_some()
 }
 
 fn check_domain(domain: &str) -> Result<(), EmailErrorKind> {

@@ -1,10 +1,12 @@
 //! Deciding an invite file against an organization: one batch of events for
 //! the valid rows, and a report for every row.
 
-use std::collections::hash_map::Entry;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use super::fast_hash::{FxHashMap, FxHashSet};
+use hashbrown::hash_table::{self, HashTable};
+
+use super::fast_hash::{FastBuild, FastHashSet};
 use super::reader::{CsvRow, InviteFile};
 use super::report::{CellText, ImportReport, RowError, RowOutcome, RowReport, SkipReason};
 use crate::core::organization::invite_groups;
@@ -69,11 +71,9 @@ struct Resolved {
     error: Option<RowError>,
 }
 
-/// Every distinct group cell of a file, resolved once. The reader shares
-/// one allocation per distinct cell, so the cell's address identifies it
-/// (no hashing of long cells).
+/// Every distinct group cell of a file, resolved once, by the index the
+/// reader gave it (no hashing per row).
 struct GroupCells {
-    index: FxHashMap<*const u8, usize>,
     resolved: Vec<Resolved>,
     /// How many rows still use each distinct cell: the last one takes the
     /// cell's error instead of copying it (distinct cells are the costly
@@ -83,32 +83,24 @@ struct GroupCells {
 
 impl GroupCells {
     fn resolve(org: &Organization, file: &InviteFile) -> GroupCells {
-        let mut cells = GroupCells {
-            index: FxHashMap::with_capacity_and_hasher(file.len(), Default::default()),
-            resolved: Vec::new(),
-            uses: Vec::new(),
-        };
+        let resolved: Vec<Resolved> = file
+            .group_cells()
+            .iter()
+            .map(|cell| org.resolve_group_cell(cell))
+            .collect();
+        let mut uses = vec![0usize; resolved.len()];
         for row in file.rows() {
-            let at = *cells.index.entry(row.groups.as_ptr()).or_insert_with(|| {
-                cells.resolved.push(org.resolve_group_cell(row.groups));
-                cells.uses.push(0);
-                cells.resolved.len() - 1
-            });
-            if let Some(n) = cells.uses.get_mut(at) {
+            if let Some(n) = uses.get_mut(row.group_cell as usize) {
                 *n = n.saturating_add(1);
             }
         }
-        cells
+        GroupCells { resolved, uses }
     }
 
-    /// The ids and names of a row's cell, and its error (moved out on the
+    /// A row's cell: its ids and names, and its error (moved out on the
     /// cell's last use).
-    fn take(&mut self, cell: &str) -> (Arc<[GroupId]>, Arc<[GroupName]>, Option<RowError>) {
-        let at = self
-            .index
-            .get(&cell.as_ptr())
-            .copied()
-            .unwrap_or(usize::MAX);
+    fn take(&mut self, cell: u32) -> (Option<&Resolved>, Option<RowError>) {
+        let at = cell as usize;
         let last_use = self.uses.get_mut(at).is_some_and(|n| {
             *n = n.saturating_sub(1);
             *n == 0
@@ -120,22 +112,69 @@ impl GroupCells {
                 } else {
                     cell.error.clone()
                 };
-                (Arc::clone(&cell.ids), Arc::clone(&cell.names), error)
+                (Some(cell), error)
             }
-            None => (Arc::from([]), Arc::from([]), None),
+            None => (None, None),
         }
+    }
+
+    /// The ids of a cell (none for an index the file does not have).
+    fn ids(&self, cell: u32) -> Arc<[GroupId]> {
+        self.resolved
+            .get(cell as usize)
+            .map_or_else(|| Arc::from([]), |c| Arc::clone(&c.ids))
     }
 }
 
-/// The state of one pass over the rows: addresses seen (with the line of
-/// their first row) and the invitees so far.
+/// The state of one pass over the rows: the reports so far, the rows with
+/// an address (by the address's canonical key, to find repeats), and the
+/// invitees so far.
 struct Pass {
-    first_seen: FxHashMap<Email, u64>,
-    invitees: Vec<(Email, Arc<[GroupId]>)>,
+    reports: Vec<RowReport>,
+    /// Indexes into `reports` of rows whose address parsed, one per
+    /// address (the first row that has it), hashed by canonical key. Four
+    /// bytes a row: the key itself stays in the report.
+    seen: HashTable<u32>,
+    /// The address and group cell of each row to invite.
+    invitees: Vec<(Email, u32)>,
     delimiter: char,
 }
 
 impl Pass {
+    fn new(file: &InviteFile) -> Pass {
+        Pass {
+            reports: Vec::with_capacity(file.len()),
+            seen: HashTable::with_capacity(file.len()),
+            invitees: Vec::with_capacity(file.len()),
+            delimiter: file.delimiter(),
+        }
+    }
+
+    /// The line of the first row with `email`, or `None` when this is the
+    /// first (which `at`, the index its report will have, then records).
+    fn first_line(&mut self, email: &Email, at: usize) -> Option<u64> {
+        let reports = &self.reports;
+        let key_at = |i: &u32| match reports.get(*i as usize).map(|r| &r.email) {
+            Some(CellText::Parsed(email)) => email.key(),
+            _ => "",
+        };
+        let hash = |key: &str| FastBuild::default().hash_one(key);
+        let key = email.key();
+        match self
+            .seen
+            .entry(hash(key), |i| key_at(i) == key, |i| hash(key_at(i)))
+        {
+            hash_table::Entry::Occupied(first) => {
+                reports.get(*first.get() as usize).map(|r| r.line)
+            }
+            hash_table::Entry::Vacant(slot) => {
+                // Rows are at most `MAX_CSV_ROWS`, far below `u32::MAX`.
+                slot.insert(u32::try_from(at).unwrap_or(u32::MAX));
+                None
+            }
+        }
+    }
+
     /// The row's address, if it is one, and everything wrong with the row,
     /// in the report's order: invalid email, invalid groups, unnamed cells,
     /// duplicate in file.
@@ -145,10 +184,10 @@ impl Pass {
         cell_error: Option<RowError>,
     ) -> (Option<Email>, Vec<RowError>) {
         let mut errors = Vec::new();
-        let email = match Email::parse(row.email) {
+        let email = match Email::parse_kind(row.email) {
             Ok(email) => Some(email),
-            Err(e) => {
-                errors.push(RowError::InvalidEmail(e.kind().clone()));
+            Err(kind) => {
+                errors.push(RowError::InvalidEmail(kind));
                 None
             }
         };
@@ -159,15 +198,10 @@ impl Pass {
                 delimiter: self.delimiter,
             });
         }
-        if let Some(email) = &email {
-            match self.first_seen.entry(email.clone()) {
-                Entry::Occupied(first) => errors.push(RowError::DuplicateInFile {
-                    first_line: *first.get(),
-                }),
-                Entry::Vacant(slot) => {
-                    slot.insert(row.line);
-                }
-            }
+        if let Some(email) = &email
+            && let Some(first_line) = self.first_line(email, self.reports.len())
+        {
+            errors.push(RowError::DuplicateInFile { first_line });
         }
         (email, errors)
     }
@@ -208,25 +242,24 @@ impl Organization {
     ) -> Result<BulkInvite, DomainError> {
         self.as_admin(ctx, |actor| {
             let mut cells = GroupCells::resolve(self, file);
-            let mut pass = Pass {
-                first_seen: FxHashMap::with_capacity_and_hasher(file.len(), Default::default()),
-                invitees: Vec::with_capacity(file.len()),
-                delimiter: file.delimiter(),
-            };
-            let rows: Vec<RowReport> = file
-                .rows()
-                .map(|row| self.decide_row(row, &mut cells, &mut pass))
-                .collect();
-            let events = self
-                .decide_invitations(pass.invitees.into_iter())?
+            let mut pass = Pass::new(file);
+            for row in file.rows() {
+                let report = self.decide_row(file, row, &mut cells, &mut pass);
+                pass.reports.push(report);
+            }
+            let Pass {
+                reports, invitees, ..
+            } = pass;
+            let invitees = invitees
                 .into_iter()
-                .map(|kind| Event::new(ctx.now, actor, kind))
-                .collect();
+                .map(|(email, cell)| (email, cells.ids(cell)));
+            let events =
+                self.decide_invitations(invitees, |kind| Event::new(ctx.now, actor, kind))?;
             Ok(BulkInvite {
                 events,
                 report: ImportReport {
                     dry_run: false,
-                    rows,
+                    rows: reports,
                     sign_in: Vec::new(),
                 },
             })
@@ -235,40 +268,56 @@ impl Organization {
 
     /// One row: failed (with every reason), skipped (already a member), or
     /// invited (added to the pass's invitees).
-    fn decide_row(&self, row: CsvRow<'_>, cells: &mut GroupCells, pass: &mut Pass) -> RowReport {
-        let (ids, names, cell_error) = cells.take(row.groups);
+    fn decide_row(
+        &self,
+        file: &InviteFile,
+        row: CsvRow<'_>,
+        cells: &mut GroupCells,
+        pass: &mut Pass,
+    ) -> RowReport {
+        let (resolved, cell_error) = cells.take(row.group_cell);
         let (email, errors) = pass.check(&row, cell_error);
-        let cell = match &email {
-            Some(email) => CellText::Parsed(email.clone()),
-            None => CellText::Raw(Arc::from(row.email)),
-        };
+        let names = resolved.map_or_else(|| Arc::from([]), |c| Arc::clone(&c.names));
         let mut groups_not_changed = Vec::new();
-        let outcome = match email {
+        let (cell, outcome) = match email {
             Some(email) if errors.is_empty() => match self.member(&email) {
                 Some(member) => {
-                    groups_not_changed = ids
-                        .iter()
-                        .zip(names.iter())
-                        .filter(|(id, _)| !member.is_in(**id))
-                        .map(|(_, name)| name.clone())
-                        .collect();
-                    RowOutcome::Skipped(if member.status().is_pending() {
+                    if let Some(resolved) = resolved {
+                        groups_not_changed = resolved
+                            .ids
+                            .iter()
+                            .zip(resolved.names.iter())
+                            .filter(|(id, _)| !member.is_in(**id))
+                            .map(|(_, name)| name.clone())
+                            .collect();
+                    }
+                    let reason = if member.status().is_pending() {
                         SkipReason::AlreadyInvited
                     } else {
                         SkipReason::AlreadyMember
-                    })
+                    };
+                    (CellText::Parsed(email), RowOutcome::Skipped(reason))
                 }
                 None => {
-                    pass.invitees.push((email, Arc::clone(&ids)));
-                    RowOutcome::Invited
+                    pass.invitees.push((email.clone(), row.group_cell));
+                    (CellText::Parsed(email), RowOutcome::Invited)
                 }
             },
-            _ => RowOutcome::Failed(errors),
+            Some(email) => (CellText::Parsed(email), RowOutcome::Failed(errors)),
+            None => {
+                let cell = row
+                    .long_email
+                    .map_or_else(|| Arc::from(row.email), Arc::clone);
+                (CellText::Raw(cell), RowOutcome::Failed(errors))
+            }
         };
         RowReport {
             line: row.line,
             email: cell,
-            groups_cell: Arc::clone(row.groups_shared),
+            groups_cell: file
+                .group_cells()
+                .get(row.group_cell as usize)
+                .map_or_else(|| Arc::from(""), Arc::clone),
             groups: names,
             groups_not_changed,
             outcome,
@@ -287,16 +336,22 @@ impl Organization {
         // Names repeated (ignoring case) count once, as in an invitation.
         // A name longer than any group name can be is compared as written
         // (hashing it ignoring case costs a step per character, and no
-        // group matches it anyway); others ignoring case.
-        let mut distinct: FxHashSet<UniCase<&str>> = FxHashSet::default();
-        let mut too_long: FxHashSet<&str> = FxHashSet::default();
-        let parts = cell.split(',').map(str::trim).filter(|p| !p.is_empty());
+        // group matches it anyway); others ignoring case. Each set gets
+        // room for the limit on its first name (no rehashing as it grows).
+        let mut distinct: FastHashSet<UniCase<&str>> = FastHashSet::default();
+        let mut too_long: FastHashSet<&str> = FastHashSet::default();
+        let parts = split_commas(cell).map(str::trim).filter(|p| !p.is_empty());
         for part in parts {
-            let long = part.len() > MAX_GROUP_NAME_CHARS * 4
-                || part.chars().nth(MAX_GROUP_NAME_CHARS).is_some();
-            let new = if long {
+            let cut = past_group_name(part);
+            let new = if cut.is_some() {
+                if too_long.capacity() == 0 {
+                    too_long.reserve(MAX_INVITE_GROUPS + 1);
+                }
                 too_long.insert(part)
             } else {
+                if distinct.capacity() == 0 {
+                    distinct.reserve(MAX_INVITE_GROUPS + 1);
+                }
                 distinct.insert(UniCase::new(part))
             };
             if !new {
@@ -311,14 +366,15 @@ impl Organization {
                 };
             }
             // Too long for any group name: unknown, without checking it.
-            let group = (!long)
+            let group = cut
+                .is_none()
                 .then(|| GroupName::parse(part).ok())
                 .flatten()
                 .and_then(|n| self.group(&n));
             match group {
                 Some(g) => found.push(g),
                 // A repeat was skipped above: each unknown name once.
-                None => unknown.push(shown_name(part)),
+                None => unknown.push(shown_name(part, cut)),
             }
         }
         let ids = invite_groups(found);
@@ -334,12 +390,74 @@ impl Organization {
     }
 }
 
+/// The parts of a group cell between commas (found with `memchr`: a
+/// hostile cell holds megabytes).
+fn split_commas(cell: &str) -> impl Iterator<Item = &str> {
+    let mut start = 0;
+    memchr::memchr_iter(b',', cell.as_bytes())
+        .chain(std::iter::once(cell.len()))
+        .map(move |end| {
+            // Commas are ASCII: both ends are character boundaries.
+            let part = cell.get(start..end).unwrap_or_default();
+            start = end.saturating_add(1);
+            part
+        })
+}
+
+/// Where a name longer than any group name can be
+/// ([`MAX_GROUP_NAME_CHARS`] characters) is cut, or `None` when it is not
+/// that long.
+fn past_group_name(part: &str) -> Option<usize> {
+    if part.len() <= MAX_GROUP_NAME_CHARS {
+        return None;
+    }
+    // The usual long name is ASCII at least that far: one byte a character.
+    if part
+        .as_bytes()
+        .get(..=MAX_GROUP_NAME_CHARS)
+        .is_some_and(<[u8]>::is_ascii)
+    {
+        return Some(MAX_GROUP_NAME_CHARS);
+    }
+    part.char_indices()
+        .nth(MAX_GROUP_NAME_CHARS)
+        .map(|(end, _)| end)
+}
+
 /// An unknown name as the report shows it: as written, or, when it is
-/// longer than any group name can be, cut to that length with an ellipsis
-/// (the whole cell stays in [`RowReport::groups_cell`]).
-fn shown_name(part: &str) -> String {
-    match part.char_indices().nth(MAX_GROUP_NAME_CHARS) {
+/// longer than any group name can be (`cut` says where), cut to that
+/// length with an ellipsis (the whole cell stays in
+/// [`RowReport::groups_cell`]).
+fn shown_name(part: &str, cut: Option<usize>) -> String {
+    match cut.and_then(|end| part.get(..end)) {
         None => part.to_owned(),
-        Some((end, _)) => format!("{}…", part.get(..end).unwrap_or(part)),
+        Some(head) => {
+            let mut shown = String::with_capacity(head.len() + '…'.len_utf8());
+            shown.push_str(head);
+            shown.push('…');
+            shown
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The quick helpers of a group cell are the plain ones: splitting
+        /// at commas, and where a name past the group-name length is cut.
+        #[test]
+        fn cell_helpers_agree_with_the_plain_ones(
+            cell in "[a,é ]{0,20}",
+            name in "[aé]{0,70}[ab]{0,70}",
+        ) {
+            let quick: Vec<&str> = split_commas(&cell).collect();
+            let plain: Vec<&str> = cell.split(',').collect();
+            proptest::prop_assert_eq!(quick, plain);
+            let cut = name.char_indices().nth(MAX_GROUP_NAME_CHARS).map(|(end, _)| end);
+            proptest::prop_assert_eq!(past_group_name(&name), cut);
+        }
     }
 }

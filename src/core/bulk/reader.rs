@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::cells::unescape_cell;
 use super::error::CsvError;
-use super::fast_hash::FxHashSet;
+use super::fast_hash::FastHashMap;
 
 /// The default cap on an uploaded file's size: 4 MiB, far above what 1000
 /// rows need, and checked before anything is parsed.
@@ -56,30 +56,72 @@ impl Default for CsvOptions {
 /// with the line it starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteFile {
-    /// Every row's email cell, one after another (one allocation per file).
+    /// Every row's email cell, one after another (one allocation per file),
+    /// but for cells too long to be an address.
     emails: String,
+    /// Every distinct group cell (short cells once, long ones once per
+    /// row), in order of first appearance, and the email cells too long to
+    /// be an address; rows name theirs by index. The report keeps these
+    /// without copying them (a hostile cell can be megabytes).
+    group_cells: Vec<Arc<str>>,
+    /// The rare rows' cells that no header cell names.
+    unnamed: Vec<Box<[String]>>,
     rows: Vec<RowData>,
     delimiter: u8,
 }
 
+/// One row, as small as it can be kept (rows are at most [`MAX_CSV_ROWS`],
+/// so their indexes fit in `u32`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RowData {
     line: u64,
-    email: Range<usize>,
-    groups: Arc<str>,
-    /// Non-empty cells that no header cell names (rare).
-    unnamed: Option<Box<[String]>>,
+    /// The email cell's text in [`InviteFile::emails`] (which holds only
+    /// cells of at most [`LONG_EMAIL_CELL`] bytes, so `u32` offsets fit).
+    email: Range<u32>,
+    /// A longer email cell's index in [`InviteFile::group_cells`], or
+    /// [`NONE`].
+    long_email: u32,
+    /// The group cell's index in [`InviteFile::group_cells`].
+    group_cell: u32,
+    /// The index of the row's unnamed cells in [`InviteFile::unnamed`],
+    /// or [`NONE`].
+    unnamed: u32,
 }
+
+/// No such cell: a row whose every cell has a header name, or whose email
+/// cell is short.
+const NONE: u32 = u32::MAX;
+
+/// Email cells longer than this cannot be an address (see
+/// [`MAX_EMAIL_BYTES`](crate::MAX_EMAIL_BYTES)); they are kept like long
+/// group cells, once, shared with the report.
+const LONG_EMAIL_CELL: usize = 4 * crate::MAX_EMAIL_BYTES;
 
 impl InviteFile {
     /// The data rows, in file order (blank rows are left out).
     pub fn rows(&self) -> impl ExactSizeIterator<Item = CsvRow<'_>> + '_ {
-        self.rows.iter().map(|r| CsvRow {
-            line: r.line,
-            email: self.emails.get(r.email.clone()).unwrap_or_default(),
-            groups: &r.groups,
-            unnamed_cells: r.unnamed.as_deref().unwrap_or_default(),
-            groups_shared: &r.groups,
+        self.rows.iter().map(|r| {
+            let group_cell = self
+                .group_cells
+                .get(r.group_cell as usize)
+                .map_or("", |cell| &**cell);
+            let unnamed = self.unnamed.get(r.unnamed as usize);
+            let long_email = self.group_cells.get(r.long_email as usize);
+            let email = match long_email {
+                Some(cell) => cell,
+                None => self
+                    .emails
+                    .get(r.email.start as usize..r.email.end as usize)
+                    .unwrap_or_default(),
+            };
+            CsvRow {
+                line: r.line,
+                email,
+                long_email,
+                groups: group_cell,
+                unnamed_cells: unnamed.map(|cells| &**cells).unwrap_or_default(),
+                group_cell: r.group_cell,
+            }
         })
     }
     /// How many data rows.
@@ -93,6 +135,13 @@ impl InviteFile {
     /// The delimiter used: `,`, `;`, tab, or what a `sep=` line named.
     pub fn delimiter(&self) -> char {
         char::from(self.delimiter)
+    }
+    /// The distinct group cells; [`CsvRow::group_cell`] indexes them. Rows
+    /// naming the same short cell share it, so the bulk decision resolves
+    /// each distinct cell once (no hashing per row) and the report keeps
+    /// the cell without copying it.
+    pub(crate) fn group_cells(&self) -> &[Arc<str>] {
+        &self.group_cells
     }
 }
 
@@ -114,11 +163,12 @@ pub struct CsvRow<'a> {
     /// [`RowError::UnnamedCells`](crate::RowError::UnnamedCells)): its data
     /// would otherwise be dropped without a word.
     pub unnamed_cells: &'a [String],
-    /// The group cell as the file keeps it: one allocation per distinct
-    /// short cell, so rows naming the same groups share it (the bulk
-    /// decision resolves each distinct cell once, and the report keeps it
-    /// without copying).
-    pub(crate) groups_shared: &'a Arc<str>,
+    /// The index of the row's group cell in
+    /// [`InviteFile::group_cells`].
+    pub(crate) group_cell: u32,
+    /// The email cell as the file keeps it when it is too long to be an
+    /// address (the report shares it instead of copying it).
+    pub(crate) long_email: Option<&'a Arc<str>>,
 }
 
 /// Reads an uploaded invite file.
@@ -154,6 +204,22 @@ pub struct CsvRow<'a> {
 /// too large, not UTF-8, a missing or repeated column, more than
 /// [`MAX_CSV_ROWS`] rows, or a quote that is never closed.
 pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile, CsvError> {
+    read(bytes, options, Lines::FromCsv)
+}
+
+/// How a row's line number is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lines {
+    /// From the `csv` reader's own count of `\n` bytes where it can be
+    /// used (no lone CR in the file), else as [`Lines::Counted`].
+    FromCsv,
+    /// Counted from the bytes by a [`LineCounter`] (the reference the
+    /// other is tested against).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Counted,
+}
+
+fn read(bytes: &[u8], options: &CsvOptions, mode: Lines) -> Result<InviteFile, CsvError> {
     if bytes.len() > options.max_file_bytes {
         return Err(CsvError::FileTooLarge {
             bytes: bytes.len(),
@@ -168,6 +234,11 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let (body_start, sep) = excel_sep_line(text);
     let body = text.get(body_start..).unwrap_or_default();
     let mut lines = LineCounter::new(text);
+    // Without a lone CR, a line ends at each `\n`, which the csv reader
+    // counts: a record's line is its count, plus the line breaks skipped
+    // before the record starts. (A `sep=` line ends in one `\n` then, and
+    // is not counted, as the body's own count already does not.)
+    let csv_lines = mode == Lines::FromCsv && !lines.lone_cr;
     let hidden_lines = u64::from(body_start > 0);
     let mut line_of =
         |offset: usize| lines.line_of(body_start.saturating_add(offset)) - hidden_lines;
@@ -182,7 +253,7 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
     let mut record = csv::ByteRecord::new();
     let mut last_record_start = 0;
     let mut header: Option<Header> = None;
-    let mut rows = RowsRead::default();
+    let mut rows = RowsRead::with_capacity(body.len());
     loop {
         let more = reader
             .read_byte_record(&mut record)
@@ -195,11 +266,23 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
         if !more {
             break;
         }
-        let offset = record.position().map_or(0, |p| p.byte());
+        let position = record.position();
+        let offset = position.map_or(0, |p| p.byte());
         last_record_start = start_of_record(body, offset);
         match &header {
             None => header = Some(Header::find(&record)?),
-            Some(header) => rows.push(header, &record, || line_of(last_record_start)),
+            Some(header) => rows.push(header, &record, || match position {
+                Some(p) if csv_lines => {
+                    let skipped = body
+                        .as_bytes()
+                        .get(usize::try_from(offset).unwrap_or(usize::MAX)..last_record_start)
+                        .unwrap_or_default();
+                    let breaks = skipped.iter().filter(|b| **b == b'\n').count();
+                    p.line()
+                        .saturating_add(u64::try_from(breaks).unwrap_or(u64::MAX))
+                }
+                _ => line_of(last_record_start),
+            }),
         }
     }
     // A quote that is never closed swallows the rest of the file into the
@@ -221,14 +304,27 @@ pub fn read_invite_csv(bytes: &[u8], options: &CsvOptions) -> Result<InviteFile,
 struct RowsRead {
     rows: Vec<RowData>,
     emails: String,
+    group_cells: Vec<Arc<str>>,
+    unnamed: Vec<Box<[String]>>,
     /// Data rows seen, kept ones or not (past [`MAX_CSV_ROWS`] they are
     /// only counted, to tell the administrator how many).
     count: usize,
-    /// Group cells repeat a lot: one copy of each.
-    group_cells: FxHashSet<Arc<str>>,
+    /// Group cells repeat a lot: the index of each short one.
+    shared: FastHashMap<Arc<str>, u32>,
 }
 
 impl RowsRead {
+    /// Room for the rows of a file of `body_len` bytes: the row table for
+    /// every row the file can hold (a few kilobytes), and the email text
+    /// for typical addresses, so neither is copied while it grows.
+    fn with_capacity(body_len: usize) -> RowsRead {
+        RowsRead {
+            rows: Vec::with_capacity(MAX_CSV_ROWS.min(body_len / 4)),
+            emails: String::with_capacity(body_len.min(MAX_CSV_ROWS * 32)),
+            ..RowsRead::default()
+        }
+    }
+
     /// Keeps one record (blank ones are skipped); `line` says where it
     /// starts.
     fn push(&mut self, header: &Header, record: &csv::ByteRecord, line: impl FnOnce() -> u64) {
@@ -241,29 +337,47 @@ impl RowsRead {
             return;
         }
         let email = cell(record, fields, header.email);
-        let groups = self.share(unescape_cell(cell(record, fields, header.groups)));
-        let start = self.emails.len();
-        self.emails.push_str(unescape_cell(email));
+        let group_cell = self.share(unescape_cell(cell(record, fields, header.groups)));
+        let unnamed = match header.unnamed_cells(record, fields) {
+            None => NONE,
+            Some(cells) => {
+                self.unnamed.push(cells);
+                index(self.unnamed.len() - 1)
+            }
+        };
+        let email = unescape_cell(email);
+        let start = index(self.emails.len());
+        let long_email = if email.len() > LONG_EMAIL_CELL {
+            self.group_cells.push(Arc::from(email));
+            index(self.group_cells.len() - 1)
+        } else {
+            self.emails.push_str(email);
+            NONE
+        };
         self.rows.push(RowData {
             line: line(),
-            email: start..self.emails.len(),
-            groups,
-            unnamed: header.unnamed_cells(record, fields),
+            email: start..index(self.emails.len()),
+            long_email,
+            group_cell,
+            unnamed,
         });
     }
 
-    /// Short cells (group lists people write) repeat and are shared; long
-    /// ones are not worth hashing.
-    fn share(&mut self, groups: &str) -> Arc<str> {
-        if groups.len() > MAX_SHARED_CELL_BYTES {
-            Arc::from(groups)
-        } else if let Some(shared) = self.group_cells.get(groups) {
-            Arc::clone(shared)
-        } else {
-            let shared: Arc<str> = Arc::from(groups);
-            self.group_cells.insert(Arc::clone(&shared));
-            shared
+    /// The index of the group cell: short cells (group lists people write)
+    /// repeat and are kept once; long ones are not worth hashing.
+    fn share(&mut self, groups: &str) -> u32 {
+        if groups.len() <= MAX_SHARED_CELL_BYTES
+            && let Some(at) = self.shared.get(groups)
+        {
+            return *at;
         }
+        let cell: Arc<str> = Arc::from(groups);
+        let at = index(self.group_cells.len());
+        if groups.len() <= MAX_SHARED_CELL_BYTES {
+            self.shared.insert(Arc::clone(&cell), at);
+        }
+        self.group_cells.push(cell);
+        at
     }
 
     /// The file, or why it has too few or too many rows.
@@ -279,10 +393,19 @@ impl RowsRead {
         }
         Ok(InviteFile {
             emails: self.emails,
+            group_cells: self.group_cells,
+            unnamed: self.unnamed,
             rows: self.rows,
             delimiter,
         })
     }
+}
+
+/// An index below [`MAX_CSV_ROWS`] (rows past it are only counted), or an
+/// offset in the short email cells (at most `MAX_CSV_ROWS` times
+/// [`LONG_EMAIL_CELL`] bytes), as `u32`.
+fn index(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
 }
 
 /// The bytes as UTF-8 text without a BOM, or why they are not.
@@ -433,7 +556,28 @@ fn cell<'a>(record: &csv::ByteRecord, fields: &'a str, index: usize) -> &'a str 
     record
         .range(index)
         .and_then(|r| fields.get(r))
-        .map_or("", str::trim)
+        .map_or("", trim_cell)
+}
+
+/// The cell without surrounding whitespace, as [`str::trim`] does it; runs
+/// of spaces at either end (the padding of a fixed-width export, or of a
+/// hostile file: megabytes of it) are skipped eight bytes at a time first.
+fn trim_cell(cell: &str) -> &str {
+    const SPACES: &[u8] = b"        ";
+    let bytes = cell.as_bytes();
+    let tail = bytes
+        .rchunks_exact(SPACES.len())
+        .take_while(|chunk| *chunk == SPACES)
+        .count()
+        * SPACES.len();
+    let end = bytes.len().saturating_sub(tail);
+    let head = bytes
+        .chunks_exact(SPACES.len())
+        .take_while(|chunk| *chunk == SPACES)
+        .count()
+        * SPACES.len();
+    // Both ends border spaces (ASCII), so they are character boundaries.
+    cell.get(head.min(end)..end).unwrap_or(cell).trim()
 }
 
 /// Skips line breaks that the csv reader counts as part of a record's
@@ -562,7 +706,7 @@ impl<'a> LineCounter<'a> {
         let mut pos = 0;
         while let Some(i) = bytes
             .get(pos..)
-            .and_then(|rest| rest.iter().position(|b| *b == b'\r'))
+            .and_then(|rest| memchr::memchr(b'\r', rest))
         {
             let at = pos + i;
             if bytes.get(at + 1) != Some(&b'\n') {
@@ -588,15 +732,16 @@ impl<'a> LineCounter<'a> {
         }
         let span = self.bytes.get(self.pos..offset).unwrap_or_default();
         let breaks = if self.lone_cr {
+            // A CR counts unless an LF follows it (that LF counts).
             let base = self.pos;
-            span.iter()
-                .enumerate()
-                .filter(|(i, b)| {
-                    **b == b'\n' || (**b == b'\r' && self.bytes.get(base + i + 1) != Some(&b'\n'))
+            memchr::memchr2_iter(b'\n', b'\r', span)
+                .filter(|i| {
+                    self.bytes.get(base + i) == Some(&b'\n')
+                        || self.bytes.get(base + i + 1) != Some(&b'\n')
                 })
                 .count()
         } else {
-            span.iter().filter(|b| **b == b'\n').count()
+            memchr::memchr_iter(b'\n', span).count()
         };
         self.line += u64::try_from(breaks).unwrap_or(u64::MAX);
         self.pos = offset;
@@ -763,6 +908,55 @@ mod tests {
                 rows: 1001,
                 max: 1000
             })
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        /// Trimming a cell is `str::trim`, whatever the runs of spaces.
+        #[test]
+        fn trim_cell_is_trim(
+            cell in "[ ]{0,20}[a \t\u{3000}é]{0,6}[ ]{0,20}[\u{a0}\r\n]?[ ]{0,20}",
+        ) {
+            proptest::prop_assert_eq!(trim_cell(&cell), cell.trim());
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Line numbers taken from the csv reader's count are the ones
+        /// counted from the bytes, whatever the line ends, blank lines,
+        /// quotes and `sep=` line.
+        #[test]
+        fn csv_line_numbers_agree_with_counted_ones(
+            sep in "(sep=;(\r\n|\n))?",
+            body in "([a-c@.;,\" ]{0,6}(\r\n|\n|\n\n|\r\n\r\n)?){0,12}\r?",
+        ) {
+            let text = format!("{sep}email;group membership\r\n{body}");
+            let fast = read_invite_csv(text.as_bytes(), &CsvOptions::default());
+            let counted = super::read(text.as_bytes(), &CsvOptions::default(), Lines::Counted);
+            proptest::prop_assert_eq!(fast, counted);
+        }
+    }
+
+    #[test]
+    fn email_cells_too_long_for_an_address_are_kept_whole_beside_short_ones() {
+        let long = format!("{}@example.com", "a".repeat(LONG_EMAIL_CELL));
+        let text = format!("email,group membership\na@x.com,g\n{long},h\nb@x.com,g\n");
+        let file = read(text.as_bytes()).unwrap();
+        assert_eq!(
+            lines(&file),
+            [
+                (2, "a@x.com", "g"),
+                (3, long.as_str(), "h"),
+                (4, "b@x.com", "g")
+            ]
+        );
+        let rows: Vec<CsvRow<'_>> = file.rows().collect();
+        assert!(
+            rows.iter()
+                .map(|r| r.long_email.is_some())
+                .eq([false, true, false])
         );
     }
 

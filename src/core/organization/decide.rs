@@ -315,7 +315,10 @@ impl Organization {
         if !members.is_empty() {
             return Err(DomainError::AlreadyMembers { emails: members });
         }
-        self.decide_invitations(emails.iter().map(|email| (email.clone(), groups.clone())))
+        self.decide_invitations(
+            emails.iter().map(|email| (email.clone(), groups.clone())),
+            |kind| kind,
+        )
     }
 
     /// The events of new invitations, for single and bulk invites alike:
@@ -323,15 +326,19 @@ impl Organization {
     /// repeated, groups resolved), numbered from the user counter, then
     /// what follows them: one queued email each when the organization has
     /// mail settings. Invitees lease no group license until they sign in,
-    /// so a shortage of seats never refuses an invitation.
+    /// so a shortage of seats never refuses an invitation. `wrap` turns
+    /// each event kind into the caller's item (the bulk path makes its
+    /// `Event`s here, so a thousand-row batch is built in one buffer, not
+    /// copied from a buffer of kinds).
     ///
     /// # Errors
     /// [`DomainError::IdsExhausted`] when the counters cannot number them
     /// (only a damaged store gets there).
-    pub(crate) fn decide_invitations(
+    pub(crate) fn decide_invitations<T>(
         &self,
         invitees: impl ExactSizeIterator<Item = (Email, Arc<[GroupId]>)>,
-    ) -> Result<Vec<EventKind>, DomainError> {
+        wrap: impl FnMut(EventKind) -> T,
+    ) -> Result<Vec<T>, DomainError> {
         if invitees.len() == 0 {
             return Ok(Vec::new());
         }
@@ -360,6 +367,7 @@ impl Organization {
                 groups,
             })
             .chain(emails)
+            .map(wrap)
             .collect())
     }
 
