@@ -1,18 +1,25 @@
 //! Sorted indexes behind the users page, kept up to date by `apply`.
 //!
-//! One [`ScopeIndex`] per listing scope (everyone, pending, active, each
-//! group) holds the scope's members sorted by email and by Last active, so a
-//! page filtered by status or group starts in O(log n) and costs O(page).
+//! One [`ScopeIndex`] per status (pending, active) and per group holds the
+//! scope's members sorted by address and by Last active, so a page
+//! filtered by status or group starts in O(log n) and costs O(page). The
+//! unfiltered listing merges the two status scopes as it goes (every
+//! member is in exactly one), rather than keeping a third copy of every
+//! key.
 //!
 //! Several members may share one address under [`Email`]'s identity rule
 //! (stores written before the rule became stricter hold such pairs; new
 //! invitations of a held address are refused). Every index holds them all:
-//! the sorted indexes are keyed by (address, id), and the look-up map points
-//! at the lowest id while [`MemberIndex::shared`] lists every member of an
-//! address held more than once.
+//! the address indexes are keyed by (address, id).
+//!
+//! Keys are kept small, because at a million members the indexes weigh
+//! more than the members: Last active is kept only for active members
+//! (pending members sort first, by id, so their order is their ids'), and
+//! an address key shares its text with the member (an [`Email`] is a
+//! reference-counted pointer).
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 use jiff::Timestamp;
 
@@ -22,70 +29,170 @@ use crate::{Email, GroupId, UserId};
 /// Sort key by activity: pending members (`None`) sort before any time.
 pub(crate) type ActivityKey = (Option<Timestamp>, UserId);
 
+/// One listing scope: its members by address and by activity.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ScopeIndex {
     /// By canonical address, then id (members may share an address).
-    pub(crate) by_email: BTreeSet<(Email, UserId)>,
-    pub(crate) by_activity: BTreeSet<ActivityKey>,
+    by_email: BTreeSet<(Email, UserId)>,
+    /// Pending members, whose activity order is their id order.
+    pending: BTreeSet<UserId>,
+    /// Active members by Last active, then id.
+    active: BTreeSet<(Timestamp, UserId)>,
 }
+
+/// A scope's keys in one direction, from a bound.
+pub(crate) type Keys<'a, K> = Box<dyn Iterator<Item = K> + 'a>;
 
 impl ScopeIndex {
     fn insert(&mut self, member: &Member) {
         self.by_email.insert((member.email.clone(), member.id));
-        self.by_activity.insert(activity_key(member));
+        match member.status {
+            MemberStatus::Pending => self.pending.insert(member.id),
+            MemberStatus::Active { last_active } => self.active.insert((last_active, member.id)),
+        };
     }
 
     fn remove(&mut self, member: &Member) {
         self.by_email.remove(&(member.email.clone(), member.id));
-        self.by_activity.remove(&activity_key(member));
+        match member.status {
+            MemberStatus::Pending => self.pending.remove(&member.id),
+            MemberStatus::Active { last_active } => self.active.remove(&(last_active, member.id)),
+        };
     }
 
     pub(crate) fn len(&self) -> usize {
         self.by_email.len()
     }
+
+    /// The scope's (address, id) keys after `after` (exclusive), ascending
+    /// or descending.
+    pub(crate) fn emails<'a>(
+        &'a self,
+        after: Option<(Email, UserId)>,
+        descending: bool,
+    ) -> Keys<'a, &'a (Email, UserId)> {
+        let bound = after.map_or(Bound::Unbounded, Bound::Excluded);
+        if descending {
+            Box::new(self.by_email.range((Bound::Unbounded, bound)).rev())
+        } else {
+            Box::new(self.by_email.range((bound, Bound::Unbounded)))
+        }
+    }
+
+    /// The scope's activity keys after `after` (exclusive), ascending
+    /// (pending first, by id; then by Last active) or descending.
+    pub(crate) fn activity<'a>(
+        &'a self,
+        after: Option<ActivityKey>,
+        descending: bool,
+    ) -> Keys<'a, ActivityKey> {
+        let pending = |range: std::collections::btree_set::Range<'a, UserId>| {
+            range.map(|id| (None, *id))
+        };
+        let active = |range: std::collections::btree_set::Range<'a, (Timestamp, UserId)>| {
+            range.map(|(t, id)| (Some(*t), *id))
+        };
+        let all_pending = self.pending.range::<UserId, _>(..);
+        let all_active = self.active.range::<(Timestamp, UserId), _>(..);
+        match (after, descending) {
+            (None, false) => Box::new(pending(all_pending).chain(active(all_active))),
+            (None, true) => Box::new(active(all_active).rev().chain(pending(all_pending).rev())),
+            (Some((None, id)), false) => Box::new(
+                pending(self.pending.range((Bound::Excluded(id), Bound::Unbounded)))
+                    .chain(active(all_active)),
+            ),
+            (Some((None, id)), true) => {
+                Box::new(pending(self.pending.range((Bound::Unbounded, Bound::Excluded(id)))).rev())
+            }
+            (Some((Some(t), id)), false) => Box::new(active(
+                self.active
+                    .range((Bound::Excluded((t, id)), Bound::Unbounded)),
+            )),
+            (Some((Some(t), id)), true) => Box::new(
+                active(self.active.range((Bound::Unbounded, Bound::Excluded((t, id)))))
+                    .rev()
+                    .chain(pending(all_pending).rev()),
+            ),
+        }
+    }
 }
 
-pub(crate) fn activity_key(member: &Member) -> ActivityKey {
-    (member.status.last_active(), member.id)
+/// A scope's keys gathered before its sets are built at once.
+#[derive(Default)]
+struct ScopeBuilder {
+    by_email: Vec<(Email, UserId)>,
+    pending: Vec<UserId>,
+    active: Vec<(Timestamp, UserId)>,
 }
 
+impl ScopeBuilder {
+    fn push(&mut self, m: &Member) {
+        self.by_email.push((m.email.clone(), m.id));
+        match m.status {
+            MemberStatus::Pending => self.pending.push(m.id),
+            MemberStatus::Active { last_active } => self.active.push((last_active, m.id)),
+        }
+    }
+
+    /// Each set built from a sorted list (linear once sorted).
+    fn finish(mut self) -> ScopeIndex {
+        // Snapshots list members by address, so this is usually a check.
+        if !self.by_email.is_sorted() {
+            self.by_email.sort_unstable();
+        }
+        self.pending.sort_unstable();
+        self.active.sort_unstable();
+        ScopeIndex {
+            by_email: self.by_email.into_iter().collect(),
+            pending: self.pending.into_iter().collect(),
+            active: self.active.into_iter().collect(),
+        }
+    }
+}
+
+/// The users-page indexes of an organization's members.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct MemberIndex {
-    /// Address to member, for O(1) look-ups (commands and imports look up
-    /// every address they name; a B-tree walk costs a cache miss per key).
-    /// When several members share an address, the lowest id.
-    pub(crate) lookup: HashMap<Email, UserId>,
-    /// Addresses held by more than one member, each with all of their ids.
-    /// Empty unless a store written under older identity rules holds such
-    /// members.
-    pub(crate) shared: BTreeMap<Email, BTreeSet<UserId>>,
-    pub(crate) all: ScopeIndex,
     pub(crate) pending: ScopeIndex,
     pub(crate) active: ScopeIndex,
-    /// Explicit group members; `Everyone` has no entry (it is `all`).
+    /// Explicit group members; `Everyone` has no entry (it is everyone).
     pub(crate) groups: BTreeMap<GroupId, ScopeIndex>,
 }
 
 impl MemberIndex {
-    /// Adds `member` to every scope it belongs to.
-    pub(crate) fn insert(&mut self, member: &Member) {
-        match self.lookup.entry(member.email.clone()) {
-            Entry::Vacant(slot) => {
-                slot.insert(member.id);
+    /// The indexes of `members` at once, with a (possibly empty) scope for
+    /// each of `groups`.
+    pub(crate) fn build(
+        members: &[Member],
+        groups: impl IntoIterator<Item = GroupId>,
+    ) -> MemberIndex {
+        let (mut pending, mut active) = (ScopeBuilder::default(), ScopeBuilder::default());
+        let mut in_groups: BTreeMap<GroupId, ScopeBuilder> = groups
+            .into_iter()
+            .map(|g| (g, ScopeBuilder::default()))
+            .collect();
+        for m in members {
+            if m.status.is_pending() {
+                pending.push(m);
+            } else {
+                active.push(m);
             }
-            Entry::Occupied(mut slot) => {
-                let first = *slot.get();
-                if first != member.id {
-                    let ids = self.shared.entry(member.email.clone()).or_default();
-                    ids.insert(first);
-                    ids.insert(member.id);
-                    if member.id < first {
-                        slot.insert(member.id);
-                    }
-                }
+            for group in &m.groups {
+                in_groups.entry(*group).or_default().push(m);
             }
         }
-        self.all.insert(member);
+        MemberIndex {
+            pending: pending.finish(),
+            active: active.finish(),
+            groups: in_groups
+                .into_iter()
+                .map(|(g, scope)| (g, scope.finish()))
+                .collect(),
+        }
+    }
+
+    /// Adds `member` to every scope it belongs to.
+    pub(crate) fn insert(&mut self, member: &Member) {
         self.status_scope(&member.status).insert(member);
         for group in &member.groups {
             self.groups.entry(*group).or_default().insert(member);
@@ -94,41 +201,12 @@ impl MemberIndex {
 
     /// Removes `member` (as it is now) from every scope.
     pub(crate) fn remove(&mut self, member: &Member) {
-        if let Some(ids) = self.shared.get_mut(&member.email) {
-            ids.remove(&member.id);
-            let first = ids.first().copied();
-            if ids.len() < 2 {
-                self.shared.remove(&member.email);
-            }
-            match first {
-                Some(first) => {
-                    self.lookup.insert(member.email.clone(), first);
-                }
-                None => {
-                    self.lookup.remove(&member.email);
-                }
-            }
-        } else if self.lookup.get(&member.email) == Some(&member.id) {
-            self.lookup.remove(&member.email);
-        }
-        self.all.remove(member);
         self.status_scope(&member.status).remove(member);
         for group in &member.groups {
             if let Some(scope) = self.groups.get_mut(group) {
                 scope.remove(member);
             }
         }
-    }
-
-    /// The ids of every member with this address (under [`Email`]'s
-    /// identity rule), lowest first.
-    pub(crate) fn ids_of<'a>(&'a self, email: &Email) -> impl Iterator<Item = UserId> + 'a {
-        let shared = self.shared.get(email);
-        let single = match shared {
-            Some(_) => None,
-            None => self.lookup.get(email).copied(),
-        };
-        shared.into_iter().flatten().copied().chain(single)
     }
 
     pub(crate) fn join(&mut self, group: GroupId, member: &Member) {
