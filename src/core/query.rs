@@ -5,7 +5,7 @@ use std::iter::Peekable;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::core::organization::index::{ActivityKey, Keys, ScopeIndex};
+use crate::core::organization::index::{ActivityKey, EmailKey, Keys, ScopeIndex};
 use crate::{Email, GroupName, Member, MemberStatus, Organization, UserId};
 
 /// The page size when none is set.
@@ -331,13 +331,13 @@ fn keyed_ids<'a>(
                 )),
                 _ => None,
             };
-            let map = |(email, user): &(Email, UserId)| {
+            let map = |key: &EmailKey| {
                 (
                     CursorKey::EmailUser {
-                        email: email.clone(),
-                        user: *user,
+                        email: key.email.clone(),
+                        user: key.id,
                     },
-                    *user,
+                    key.id,
                 )
             };
             match scopes {

@@ -137,7 +137,7 @@ impl Organization {
             status: MemberStatus::Active { last_active: at },
             invited_at: at,
             invitation_sent_at: at,
-            groups: vec![DefaultGroup::Administrators.id()],
+            groups: Box::new([DefaultGroup::Administrators.id()]),
         });
     }
 
@@ -157,7 +157,7 @@ impl Organization {
             status: MemberStatus::Pending,
             invited_at: at,
             invitation_sent_at: at,
-            groups,
+            groups: groups.into_boxed_slice(),
         });
     }
 
