@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 use cap::Cap;
 use criterion::Criterion;
 use org_accounts::{
-    Command, Context, Email, EventKind, GroupId, GroupName, Organization, Snapshot,
-    Timestamp, UserId,
+    Command, Context, Email, EventKind, GroupId, GroupName, Organization, Snapshot, Timestamp,
+    UserId,
 };
 
 #[global_allocator]

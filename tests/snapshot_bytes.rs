@@ -89,7 +89,11 @@ fn listings(org: &Organization) -> Vec<Vec<u64>> {
         .chain(org.groups().map(|g| Some(g.name().clone())))
         .collect();
     for group in &groups {
-        for status in [None, Some(StatusFilter::Pending), Some(StatusFilter::Active)] {
+        for status in [
+            None,
+            Some(StatusFilter::Pending),
+            Some(StatusFilter::Active),
+        ] {
             for sort in [SortBy::Email, SortBy::LastActive] {
                 for order in [SortOrder::Ascending, SortOrder::Descending] {
                     let mut q = MemberQuery::new().sort(sort, order).limit(2);

@@ -650,7 +650,10 @@ async fn a_version_2_schema_keeps_its_json_snapshots_readable() {
     .await;
     let store = PostgresStore::connect_with_schema(&url, &s).await.unwrap();
     let id = org("acme");
-    assert_eq!(store.load_snapshot(&id).await.unwrap(), Some(snapshot.clone()));
+    assert_eq!(
+        store.load_snapshot(&id).await.unwrap(),
+        Some(snapshot.clone())
+    );
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
     let column_type: String = sqlx::query_scalar(
         "SELECT data_type FROM information_schema.columns

@@ -120,9 +120,8 @@ impl ScopeIndex {
         after: Option<ActivityKey>,
         descending: bool,
     ) -> Keys<'a, ActivityKey> {
-        let pending = |range: std::collections::btree_set::Range<'a, UserId>| {
-            range.map(|id| (None, *id))
-        };
+        let pending =
+            |range: std::collections::btree_set::Range<'a, UserId>| range.map(|id| (None, *id));
         let active = |range: std::collections::btree_set::Range<'a, (Timestamp, UserId)>| {
             range.map(|(t, id)| (Some(*t), *id))
         };
@@ -143,9 +142,12 @@ impl ScopeIndex {
                     .range((Bound::Excluded((t, id)), Bound::Unbounded)),
             )),
             (Some((Some(t), id)), true) => Box::new(
-                active(self.active.range((Bound::Unbounded, Bound::Excluded((t, id)))))
-                    .rev()
-                    .chain(pending(all_pending).rev()),
+                active(
+                    self.active
+                        .range((Bound::Unbounded, Bound::Excluded((t, id)))),
+                )
+                .rev()
+                .chain(pending(all_pending).rev()),
             ),
         }
     }

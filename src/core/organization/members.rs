@@ -185,7 +185,10 @@ impl SlotIds {
                     .sparse
                     .split_off(&u64::try_from(new_len).unwrap_or(u64::MAX));
                 for (moved, s) in std::mem::replace(&mut self.sparse, stay) {
-                    if let Some(entry) = usize::try_from(moved).ok().and_then(|m| self.dense.get_mut(m)) {
+                    if let Some(entry) = usize::try_from(moved)
+                        .ok()
+                        .and_then(|m| self.dense.get_mut(m))
+                    {
                         *entry = s;
                     }
                 }
@@ -199,7 +202,10 @@ impl SlotIds {
     }
 
     fn clear(&mut self, id: UserId) {
-        match usize::try_from(id.0).ok().and_then(|i| self.dense.get_mut(i)) {
+        match usize::try_from(id.0)
+            .ok()
+            .and_then(|i| self.dense.get_mut(i))
+        {
             Some(entry) => *entry = NO_SLOT,
             None => {
                 self.sparse.remove(&id.0);
@@ -287,7 +293,9 @@ impl Members {
             let hash = hasher.hash_one(&member.email);
             if !sorted
                 && let Some(other) = lookup
-                    .find(hash, |s| slots.get(at(*s)).is_some_and(|m| m.email == member.email))
+                    .find(hash, |s| {
+                        slots.get(at(*s)).is_some_and(|m| m.email == member.email)
+                    })
                     .and_then(|s| slots.get(at(*s)))
             {
                 share(other, member);
@@ -332,8 +340,12 @@ impl Members {
     /// Every member, in (address, id) order: the users page's order.
     pub(crate) fn iter_by_email(&self) -> impl Iterator<Item = &Member> {
         let (pending, active) = (&self.index.pending, &self.index.active);
-        crate::core::query::merge(pending.emails(None, false), active.emails(None, false), false)
-            .filter_map(|key| self.get(key.id))
+        crate::core::query::merge(
+            pending.emails(None, false),
+            active.emails(None, false),
+            false,
+        )
+        .filter_map(|key| self.get(key.id))
     }
 
     /// The number of members.
@@ -364,7 +376,9 @@ impl Members {
     fn slot_of(&self, email: &Email) -> Option<u32> {
         let hash = self.hasher.hash_one(email);
         self.lookup
-            .find(hash, |s| self.slots.get(at(*s)).is_some_and(|m| m.email == *email))
+            .find(hash, |s| {
+                self.slots.get(at(*s)).is_some_and(|m| m.email == *email)
+            })
             .copied()
     }
 
@@ -409,7 +423,10 @@ impl Members {
         };
         self.next = self.next.max(member.id.0.saturating_add(1));
         let hash = self.hasher.hash_one(&member.email);
-        if let Some(other) = self.slot_of(&member.email).and_then(|s| self.slots.get(at(s))) {
+        if let Some(other) = self
+            .slot_of(&member.email)
+            .and_then(|s| self.slots.get(at(s)))
+        {
             let ids = self.shared.entry(member.email.clone()).or_default();
             ids.insert(other.id);
             ids.insert(member.id);

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Snapshot, SnapshotError, SnapshotGroup, SnapshotMember};
 use crate::core::organization::Licenses;
-use crate::{Email, GroupId, GroupName, MailSettings, NotificationId, QueuedEmail, Service, UserId};
+use crate::{
+    Email, GroupId, GroupName, MailSettings, NotificationId, QueuedEmail, Service, UserId,
+};
 
 /// The first bytes of every binary snapshot.
 pub(crate) const MAGIC: [u8; 8] = *b"\0OrgSnap";
@@ -42,8 +44,12 @@ impl Time {
     }
 
     fn get(&self) -> Result<Timestamp, String> {
-        Timestamp::new(self.0, self.1)
-            .map_err(|e| format!("a timestamp ({}s {}ns) is out of range: {e}", self.0, self.1))
+        Timestamp::new(self.0, self.1).map_err(|e| {
+            format!(
+                "a timestamp ({}s {}ns) is out of range: {e}",
+                self.0, self.1
+            )
+        })
     }
 }
 
@@ -165,10 +171,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Snapshot, SnapshotError> {
     let (body, trailing): (Body<'_>, &[u8]) =
         postcard::take_from_bytes(body).map_err(|e| fail(format!("it does not decode: {e}")))?;
     if !trailing.is_empty() {
-        return Err(fail(format!(
-            "{} bytes follow its end",
-            trailing.len()
-        )));
+        return Err(fail(format!("{} bytes follow its end", trailing.len())));
     }
     from_body(body).map_err(fail)
 }
