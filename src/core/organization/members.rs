@@ -560,3 +560,122 @@ impl Members {
         self.index.drop_group(group);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn member(id: u64, address: &str) -> Member {
+        let at = Timestamp::UNIX_EPOCH;
+        Member {
+            id: UserId(id),
+            email: Email::parse(address).unwrap(),
+            status: MemberStatus::Pending,
+            invited_at: at,
+            invitation_sent_at: at,
+            groups: Box::new([]),
+        }
+    }
+
+    #[test]
+    fn ids_far_past_the_others_are_kept_without_a_table_that_large() {
+        let mut members = Members::default();
+        let ids = [1, MAX_USER_ID - 1, 5, 1 << 40, 3];
+        for (n, id) in ids.into_iter().enumerate() {
+            assert!(members.insert(member(id, &format!("m{n}@example.com"))));
+        }
+        assert!(
+            members.ids.dense.len() < 2048,
+            "{}",
+            members.ids.dense.len()
+        );
+        let listed: Vec<u64> = members.iter().map(|m| m.id.0).collect();
+        assert_eq!(listed, [1, 3, 5, 1 << 40, MAX_USER_ID - 1]);
+        assert_eq!(
+            members.get(UserId(1 << 40)).unwrap().email.as_str(),
+            "m3@example.com"
+        );
+        assert!(members.remove(UserId(1 << 40)).is_some());
+        assert!(members.get(UserId(1 << 40)).is_none());
+        // Ids growing one by one past the table move the far ones in, in
+        // order.
+        for id in 6..3000 {
+            assert!(members.insert(member(id, &format!("n{id}@example.com"))));
+        }
+        assert!(members.iter().map(|m| m.id).is_sorted());
+        assert_eq!(members.len(), 4 + 2994);
+    }
+
+    #[test]
+    fn members_sharing_an_address_are_all_found_and_removal_keeps_the_rest() {
+        let mut members = Members::default();
+        assert!(members.insert(member(2, "user@xn--bcher-kva.de")));
+        assert!(members.insert(member(1, "other@example.com")));
+        assert!(members.insert(member(3, "user@bücher.de")));
+        let typed = Email::parse("user@bücher.de").unwrap();
+        let ascii = Email::parse("user@xn--bcher-kva.de").unwrap();
+        assert_eq!(members.by_email(&typed).unwrap().id, UserId(3));
+        assert_eq!(members.by_email(&ascii).unwrap().id, UserId(2));
+        assert_eq!(members.sharing_an_address().len(), 1);
+        members.remove(UserId(2));
+        assert!(members.sharing_an_address().is_empty());
+        assert_eq!(members.by_email(&ascii).unwrap().id, UserId(3));
+        // The member moved into the freed slot is still found both ways.
+        let other = Email::parse("other@example.com").unwrap();
+        assert_eq!(members.by_email(&other).unwrap().id, UserId(1));
+        assert_eq!(members.get(UserId(1)).unwrap().email, other);
+    }
+
+    proptest! {
+        /// Any sequence of insertions and removals leaves the members, their
+        /// look-ups by id and by address, and a bulk restore of them, as a
+        /// plain map of the same members says.
+        #[test]
+        fn slots_and_look_ups_follow_a_plain_map(
+            steps in proptest::collection::vec((any::<bool>(), 0u64..40, 0u8..12), 1..200),
+        ) {
+            let mut members = Members::default();
+            let mut model: BTreeMap<u64, String> = BTreeMap::new();
+            for (add, id, name) in steps {
+                let address = format!("p{name}@example.com");
+                if add {
+                    let added = members.insert(member(id, &address));
+                    prop_assert_eq!(added, !model.contains_key(&id));
+                    model.entry(id).or_insert(address);
+                } else {
+                    let removed = members.remove(UserId(id)).map(|m| m.id.0);
+                    prop_assert_eq!(removed, model.remove(&id).map(|_| id));
+                }
+                let listed: Vec<(u64, String)> = members
+                    .iter()
+                    .map(|m| (m.id.0, m.email.as_str().to_owned()))
+                    .collect();
+                let expected: Vec<(u64, String)> =
+                    model.iter().map(|(id, a)| (*id, a.clone())).collect();
+                prop_assert_eq!(listed, expected);
+                for (id, address) in &model {
+                    let email = Email::parse(address).unwrap();
+                    let found = members.by_email(&email).map(|m| m.id.0);
+                    let lowest = model.iter().find(|(_, a)| *a == address).map(|(i, _)| *i);
+                    prop_assert_eq!(found, lowest);
+                    prop_assert!(members.get(UserId(*id)).is_some());
+                }
+            }
+            let restored = Members::restore(
+                members.iter_by_email().cloned().collect(),
+                [],
+                [],
+                members.counter(),
+            )
+            .unwrap();
+            prop_assert_eq!(&restored, &members);
+            prop_assert_eq!(restored.sharing_an_address(), members.sharing_an_address());
+        }
+    }
+}
