@@ -154,8 +154,10 @@ impl Eq for Members {}
 /// The slot of each id: a dense table for ids up to a little past the
 /// highest so far (ids are handed out one by one, so this is nearly every
 /// id), and a sorted map for ids far past it (only a damaged store makes
-/// them), so no id can make the table huge. Every id in `sparse` is at or
-/// past `dense.len()`, so `dense` then `sparse` is id order.
+/// them). The table grows only to twice the number of members (plus
+/// 1024), so no id, nor any sequence of ids, makes it large for the
+/// members it holds. Every id in `sparse` is at or past `dense.len()`, so
+/// `dense` then `sparse` is id order.
 #[derive(Debug, Clone, Default)]
 struct SlotIds {
     dense: Vec<u32>,
@@ -170,14 +172,14 @@ impl SlotIds {
         }
     }
 
-    fn set(&mut self, id: UserId, slot: u32) {
-        let len = self.dense.len();
+    /// Records `id`'s slot, with `population` members (this one included).
+    fn set(&mut self, id: UserId, slot: u32, population: usize) {
         if let Ok(i) = usize::try_from(id.0) {
             if let Some(entry) = self.dense.get_mut(i) {
                 *entry = slot;
                 return;
             }
-            if i < len.saturating_mul(2).saturating_add(1024) {
+            if i < population.saturating_mul(2).saturating_add(1024) {
                 let new_len = i.saturating_add(1);
                 self.dense.resize(new_len, NO_SLOT);
                 // Ids that were far past the table and now fall in it move in.
@@ -252,11 +254,12 @@ impl Members {
         if u32::try_from(restored.slots.len()).is_err() {
             return Err("it lists more members than an organization can hold".into());
         }
+        let population = restored.slots.len();
         for (slot, member) in (0u32..).zip(&restored.slots) {
             if restored.ids.get(member.id).is_some() {
                 return Err(format!("member {} is listed twice", member.id));
             }
-            restored.ids.set(member.id, slot);
+            restored.ids.set(member.id, slot, population);
         }
         for (group, users) in groups {
             for user in users {
@@ -432,7 +435,8 @@ impl Members {
             ids.insert(member.id);
         }
         self.index.insert(&member);
-        self.ids.set(member.id, slot);
+        self.ids
+            .set(member.id, slot, self.slots.len().saturating_add(1));
         self.slots.push(member);
         let Members {
             slots,
@@ -466,7 +470,7 @@ impl Members {
         // The last member moved into the freed slot: its look-ups follow.
         if let Some(moved) = self.slots.get(at(slot)) {
             let old = u32::try_from(self.slots.len()).unwrap_or(NO_SLOT);
-            self.ids.set(moved.id, slot);
+            self.ids.set(moved.id, slot, self.slots.len());
             let hash = self.hasher.hash_one(&moved.email);
             if let Some(entry) = self.lookup.find_mut(hash, |s| *s == old) {
                 *entry = slot;
@@ -610,6 +614,25 @@ mod tests {
         }
         assert!(members.iter().map(|m| m.id).is_sorted());
         assert_eq!(members.len(), 4 + 2994);
+
+        // Ids each just inside the table's reach do not double it again
+        // and again: it stays within twice the members (plus 1024).
+        let mut members = Members::default();
+        let mut id = 1u64;
+        for n in 0..50 {
+            assert!(members.insert(member(id, &format!("h{n}@example.com"))));
+            id = id
+                .saturating_mul(2)
+                .saturating_add(1000)
+                .min(MAX_USER_ID - 1);
+        }
+        assert!(
+            members.ids.dense.len() <= 2 * 50 + 1024,
+            "{}",
+            members.ids.dense.len()
+        );
+        assert_eq!(members.iter().count(), 50);
+        assert!(members.iter().map(|m| m.id).is_sorted());
     }
 
     #[test]
