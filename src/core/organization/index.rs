@@ -162,11 +162,16 @@ struct ScopeBuilder {
 }
 
 impl ScopeBuilder {
-    fn push_email(&mut self, m: &Member) {
-        self.by_email.push(EmailKey::new(m.email.clone(), m.id));
+    fn with_capacity(members: usize, pending: usize, active: usize) -> ScopeBuilder {
+        ScopeBuilder {
+            by_email: Vec::with_capacity(members),
+            pending: Vec::with_capacity(pending),
+            active: Vec::with_capacity(active),
+        }
     }
 
-    fn push_activity(&mut self, m: &Member) {
+    fn push(&mut self, m: &Member) {
+        self.by_email.push(EmailKey::new(m.email.clone(), m.id));
         match m.status {
             MemberStatus::Pending => self.pending.push(m.id),
             MemberStatus::Active { last_active } => self.active.push((last_active, m.id)),
@@ -179,9 +184,7 @@ impl ScopeBuilder {
         if !by_email_sorted {
             self.by_email.sort_unstable();
         }
-        if !self.pending.is_sorted() {
-            self.pending.sort_unstable();
-        }
+        self.pending.sort_unstable();
         self.active.sort_unstable();
         ScopeIndex {
             by_email: self.by_email.into_iter().collect(),
@@ -226,29 +229,27 @@ pub(crate) struct MemberIndex {
 
 impl MemberIndex {
     /// The indexes of `members` at once, with a (possibly empty) scope for
-    /// each of `groups`: `by_address` lists the members in (address, id)
-    /// order (`sorted` says whether it truly is; a snapshot lists them so),
-    /// `by_id` in id order.
-    pub(crate) fn build<'a>(
-        by_address: &'a [Member],
+    /// each of `groups`. `sorted` says whether `members` are in (address,
+    /// id) order, as a snapshot lists them; the address indexes are then
+    /// built without sorting.
+    pub(crate) fn build(
+        members: &[Member],
         sorted: bool,
-        by_id: impl Iterator<Item = &'a Member>,
         groups: impl IntoIterator<Item = GroupId>,
     ) -> MemberIndex {
+        let pending = members.iter().filter(|m| m.status.is_pending()).count();
+        let active = members.len().saturating_sub(pending);
         let mut builder = IndexBuilder {
-            pending: ScopeBuilder::default(),
-            active: ScopeBuilder::default(),
+            pending: ScopeBuilder::with_capacity(pending, pending, 0),
+            active: ScopeBuilder::with_capacity(active, 0, active),
             groups: groups
                 .into_iter()
-                .chain(by_address.iter().flat_map(|m| m.groups.iter().copied()))
+                .chain(members.iter().flat_map(|m| m.groups.iter().copied()))
                 .map(|g| (g, ScopeBuilder::default()))
                 .collect(),
         };
-        for m in by_address {
-            builder.each_scope(m, ScopeBuilder::push_email);
-        }
-        for m in by_id {
-            builder.each_scope(m, ScopeBuilder::push_activity);
+        for m in members {
+            builder.each_scope(m, ScopeBuilder::push);
         }
         MemberIndex {
             pending: builder.pending.finish(sorted),
