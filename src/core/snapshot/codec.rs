@@ -96,15 +96,26 @@ struct Rest {
     outbox: Vec<(NotificationId, QueuedEmail)>,
 }
 
-/// The binary encoding of `snapshot` (see the module docs).
+/// The binary encoding of `snapshot` (see the module docs). A snapshot
+/// read from an older schema is written in the current one: schema 1's
+/// counters (the last id used) become the next free id, as loading it
+/// would make them.
 pub(crate) fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, String> {
+    let (next_service, next_notification) = match snapshot.schema {
+        1 => (
+            snapshot.next_service.saturating_add(1),
+            snapshot.next_notification.saturating_add(1),
+        ),
+        2 | BINARY_SCHEMA => (snapshot.next_service, snapshot.next_notification),
+        other => return Err(format!("schema {other} is not one this library writes")),
+    };
     let rest = serde_json::to_vec(&Rest {
-        next_service: snapshot.next_service,
+        next_service,
         services: snapshot.services.clone(),
         licenses: snapshot.licenses.clone(),
         mail: snapshot.mail.clone(),
         invitation_expiry: snapshot.invitation_expiry,
-        next_notification: snapshot.next_notification,
+        next_notification,
         outbox: snapshot.outbox.clone(),
     })
     .map_err(|e| e.to_string())?;

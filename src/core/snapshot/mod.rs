@@ -519,6 +519,21 @@ mod tests {
     }
 
     #[test]
+    fn a_schema_1_snapshot_written_as_bytes_keeps_its_meaning() {
+        let old: Snapshot = serde_json::from_str(SCHEMA_1).unwrap();
+        let again = Snapshot::from_bytes(&old.to_bytes().unwrap()).unwrap();
+        assert_eq!(again.schema, SNAPSHOT_SCHEMA_VERSION);
+        assert_eq!((again.next_service, again.next_notification), (2, 2));
+        assert_eq!(
+            Organization::from_snapshot(&again).unwrap(),
+            Organization::from_snapshot(&old).unwrap()
+        );
+        let mut unknown = old;
+        unknown.schema = 0;
+        assert!(unknown.to_bytes().is_err());
+    }
+
+    #[test]
     fn unknown_schemas_are_refused() {
         for schema in [0, SNAPSHOT_SCHEMA_VERSION + 1] {
             let json = SCHEMA_1.replacen(r#""schema":1"#, &format!(r#""schema":{schema}"#), 1);
