@@ -572,6 +572,10 @@ async fn a_version_1_schema_is_upgraded() {
         .iter()
         .map(|e| serde_json::to_string(e).unwrap().replace('\'', "''"))
         .collect();
+    let snapshot = Organization::replay(&events).snapshot();
+    let json_snapshot = serde_json::to_string(&snapshot)
+        .unwrap()
+        .replace('\'', "''");
     raw(
         &url,
         &format!(
@@ -587,14 +591,21 @@ async fn a_version_1_schema_is_upgraded() {
              CREATE INDEX activity_by_position ON {s}.activity (org, position);
              INSERT INTO {s}.schema_version (version) VALUES (1);
              INSERT INTO {s}.events VALUES ('acme', 1, '{}'), ('acme', 2, '{}'), ('acme', 3, '{}');
-             INSERT INTO {s}.activity VALUES ('acme', 1, 1000, 41), ('acme', 2, 2000, 42);",
-            data[0], data[1], data[2]
+             INSERT INTO {s}.activity VALUES ('acme', 1, 1000, 41), ('acme', 2, 2000, 42);
+             INSERT INTO {s}.snapshots VALUES ('acme', {}, '{}');",
+            data[0],
+            data[1],
+            data[2],
+            snapshot.version(),
+            json_snapshot
         ),
     )
     .await;
     let store = PostgresStore::connect_with_schema(&url, &s).await.unwrap();
     let id = org("acme");
     assert_eq!(store.read(&id, 0).await.unwrap(), events);
+    // The JSON snapshot written then still loads from the bytes column.
+    assert_eq!(store.load_snapshot(&id).await.unwrap(), Some(snapshot));
     let (old, p) = store.sign_ins_after(&id, 0).await.unwrap();
     assert_eq!((old.len(), p), (2, 42));
     store.record_sign_in(&id, user(3), start()).await.unwrap();
@@ -603,6 +614,68 @@ async fn a_version_1_schema_is_upgraded() {
     // Opening it again finds it current.
     let again = PostgresStore::connect_with_schema(&url, &s).await.unwrap();
     assert_eq!(again.append(&id, 3, &[]).await.unwrap(), 3);
+    store.drop_schema().await.unwrap();
+}
+
+/// A schema of layout version 2 (snapshots as JSON text) is upgraded in
+/// place: the snapshot column becomes bytes, the JSON snapshot stored
+/// then still loads, and new snapshots are written in the binary encoding.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_2_schema_keeps_its_json_snapshots_readable() {
+    let Some(url) = url() else { return };
+    let s = schema();
+    let events = conformance::sample_events(3);
+    let snapshot = Organization::replay(&events).snapshot();
+    let json_snapshot = serde_json::to_string(&snapshot)
+        .unwrap()
+        .replace('\'', "''");
+    raw(
+        &url,
+        &format!(
+            "CREATE SCHEMA {s};
+             CREATE TABLE {s}.schema_version (version INTEGER NOT NULL);
+             CREATE TABLE {s}.events (org TEXT NOT NULL, version BIGINT NOT NULL,
+                 data TEXT NOT NULL, PRIMARY KEY (org, version));
+             CREATE TABLE {s}.snapshots (org TEXT NOT NULL PRIMARY KEY,
+                 version BIGINT NOT NULL, data TEXT NOT NULL);
+             CREATE TABLE {s}.activity (org TEXT NOT NULL, user_id BIGINT NOT NULL,
+                 at_ns BIGINT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (org, user_id));
+             CREATE INDEX activity_by_position ON {s}.activity (org, position);
+             CREATE TABLE {s}.activity_seq (org TEXT NOT NULL PRIMARY KEY, last BIGINT NOT NULL);
+             INSERT INTO {s}.schema_version (version) VALUES (2);
+             INSERT INTO {s}.snapshots VALUES ('acme', {}, '{json_snapshot}');",
+            snapshot.version()
+        ),
+    )
+    .await;
+    let store = PostgresStore::connect_with_schema(&url, &s).await.unwrap();
+    let id = org("acme");
+    assert_eq!(
+        store.load_snapshot(&id).await.unwrap(),
+        Some(snapshot.clone())
+    );
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let column_type: String = sqlx::query_scalar(
+        "SELECT data_type FROM information_schema.columns
+         WHERE table_schema = $1 AND table_name = 'snapshots' AND column_name = 'data'",
+    )
+    .bind(&s)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(column_type, "bytea");
+    // A newer snapshot is written as bytes with the binary header.
+    let newer = Organization::replay(&conformance::sample_events(events.len() + 2)).snapshot();
+    store.save_snapshot(&id, &newer).await.unwrap();
+    let stored: Vec<u8> = sqlx::query_scalar(&format!(
+        "SELECT data FROM {s}.snapshots WHERE org = 'acme'"
+    ))
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(&stored[..8], b"\0OrgSnap");
+    assert_eq!(store.load_snapshot(&id).await.unwrap(), Some(newer));
+    pool.close().await;
     store.drop_schema().await.unwrap();
 }
 

@@ -19,7 +19,9 @@ use crate::{Event, Snapshot, UserId};
 #[derive(Debug, Default)]
 pub struct InMemoryStore {
     events: RwLock<HashMap<OrganizationId, Vec<Event>>>,
-    snapshots: Mutex<HashMap<OrganizationId, Snapshot>>,
+    /// Each organization's latest snapshot: its version and
+    /// [`Snapshot::to_bytes`].
+    snapshots: Mutex<HashMap<OrganizationId, (u64, Vec<u8>)>>,
     activity: Mutex<HashMap<OrganizationId, Activity>>,
 }
 
@@ -78,18 +80,30 @@ impl SnapshotStore for InMemoryStore {
         org: &OrganizationId,
         snapshot: &Snapshot,
     ) -> Result<(), StoreError> {
+        let bytes = snapshot
+            .to_bytes()
+            .map_err(|e| StoreError::Corrupt(format!("cannot encode a snapshot: {e}")))?;
         let mut all = lock(&self.snapshots);
         let newer = all
             .get(org)
-            .is_none_or(|old| old.version() < snapshot.version());
+            .is_none_or(|(old, _)| *old < snapshot.version());
         if newer {
-            all.insert(org.clone(), snapshot.clone());
+            all.insert(org.clone(), (snapshot.version(), bytes));
         }
         Ok(())
     }
 
+    /// The stored snapshot, decoded from the bytes kept (as the other
+    /// stores do, so every test through this store also reads the
+    /// encoding back).
     async fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
-        Ok(lock(&self.snapshots).get(org).cloned())
+        let all = lock(&self.snapshots);
+        let Some((_, bytes)) = all.get(org) else {
+            return Ok(None);
+        };
+        Snapshot::from_bytes(bytes)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("the snapshot of organization {org}: {e}")))
     }
 }
 

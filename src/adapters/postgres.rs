@@ -68,7 +68,7 @@
 //! | table | columns | key |
 //! |---|---|---|
 //! | `events` | `org TEXT, version BIGINT, data TEXT` (JSON) | `(org, version)` |
-//! | `snapshots` | `org TEXT, version BIGINT, data TEXT` (JSON) | `org` |
+//! | `snapshots` | `org TEXT, version BIGINT, data BYTEA` ([`Snapshot::to_bytes`]; JSON bytes in rows written before version 3 of the layout, which still load) | `org` |
 //! | `activity` | `org TEXT, user_id BIGINT, at_ns BIGINT, position BIGINT` | `(org, user_id)`, index `(org, position)` |
 //! | `activity_seq` | `org TEXT, last BIGINT` | `org` |
 //! | `schema_version` | `version INTEGER` | |
@@ -90,7 +90,7 @@ use crate::{Event, Snapshot, UserId};
 /// The schema version this library creates and reads. Version 1 numbered
 /// sign-ins from a sequence; version 2 numbers them per organization in
 /// `activity_seq`.
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 /// The schema [`PostgresStore::new`] and [`PostgresStore::connect`] use.
 pub const DEFAULT_SCHEMA: &str = "org_accounts";
@@ -411,8 +411,18 @@ async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
             )));
         }
         Some(SCHEMA_VERSION) => None,
+        // Version 3: snapshots are bytes (`Snapshot::to_bytes`, binary);
+        // the JSON text of older rows becomes its UTF-8 bytes, which
+        // `Snapshot::from_bytes` still reads.
+        Some(2) => Some(format!(
+            "ALTER TABLE {schema}.snapshots ALTER COLUMN data TYPE BYTEA
+                 USING convert_to(data, 'UTF8');
+             UPDATE {schema}.schema_version SET version = {SCHEMA_VERSION};"
+        )),
         Some(1) => Some(format!(
-            "CREATE TABLE {schema}.activity_seq (
+            "ALTER TABLE {schema}.snapshots ALTER COLUMN data TYPE BYTEA
+                 USING convert_to(data, 'UTF8');
+             CREATE TABLE {schema}.activity_seq (
                  org  TEXT   NOT NULL PRIMARY KEY,
                  last BIGINT NOT NULL
              );
@@ -436,7 +446,7 @@ async fn migrate(pool: &PgPool, schema: &str) -> Result<(), StoreError> {
              CREATE TABLE {schema}.snapshots (
                  org     TEXT   NOT NULL PRIMARY KEY,
                  version BIGINT NOT NULL,
-                 data    TEXT   NOT NULL
+                 data    BYTEA  NOT NULL
              );
              CREATE TABLE {schema}.activity (
                  org      TEXT   NOT NULL,
@@ -588,8 +598,9 @@ impl SnapshotStore for PostgresStore {
         snapshot: &Snapshot,
     ) -> Result<(), StoreError> {
         let version = to_i64(snapshot.version(), "the snapshot version")?;
-        let data = serde_json::to_string(snapshot)
-            .map_err(|e| corrupt("cannot serialize a snapshot", e))?;
+        let data = snapshot
+            .to_bytes()
+            .map_err(|e| corrupt("cannot encode a snapshot", e))?;
         sqlx::query(&self.sql.save_snapshot)
             .bind(org.as_str())
             .bind(version)
@@ -614,8 +625,8 @@ impl SnapshotStore for PostgresStore {
         };
         let what = format!("the snapshot of organization {org}");
         let version: i64 = column(&row, 0, &what)?;
-        let data: &str = column(&row, 1, &what)?;
-        let snapshot: Snapshot = serde_json::from_str(data).map_err(|e| corrupt(&what, e))?;
+        let data: &[u8] = column(&row, 1, &what)?;
+        let snapshot = Snapshot::from_bytes(data).map_err(|e| corrupt(&what, e))?;
         if u64::try_from(version).ok() != Some(snapshot.version()) {
             return Err(StoreError::Corrupt(format!(
                 "{what} is stored as version {version} but holds version {}",

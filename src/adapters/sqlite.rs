@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 use crate::ports::{
@@ -522,7 +523,7 @@ impl Db {
         &self,
         org: &OrganizationId,
         version: Version,
-        data: &str,
+        data: &[u8],
     ) -> Result<(), StoreError> {
         self.writable("save a snapshot")?;
         self.conn()
@@ -537,23 +538,35 @@ impl Db {
     }
 
     /// The stored snapshot; [`StoreError::Corrupt`] when its data does not
-    /// parse or its version column disagrees with the version inside it
+    /// decode or its version column disagrees with the version inside it
     /// (the service then rebuilds the organization from its events).
+    ///
+    /// `data` holds [`Snapshot::to_bytes`] as a BLOB, or, written by
+    /// earlier versions, JSON text; both decode (SQLite keeps a BLOB in
+    /// the TEXT-declared column as it is, so no migration is needed).
     fn load_snapshot(&self, org: &OrganizationId) -> Result<Option<Snapshot>, StoreError> {
         let what = format!("the snapshot of organization {org}");
-        let row: Option<(i64, String)> = self
+        let row: Option<(i64, Result<Snapshot, String>)> = self
             .conn()
             .query_row(
                 "SELECT version, data FROM snapshots WHERE org = ?1",
                 [org.as_str()],
-                |row| Ok((row.get(0)?, row.get(1)?)),
+                |row| {
+                    let data = match row.get_ref(1)? {
+                        ValueRef::Blob(bytes) | ValueRef::Text(bytes) => {
+                            Snapshot::from_bytes(bytes).map_err(|e| e.to_string())
+                        }
+                        _ => Err("its data is neither bytes nor text".to_owned()),
+                    };
+                    Ok((row.get(0)?, data))
+                },
             )
             .optional()
             .map_err(row_error(&what))?;
         let Some((version, data)) = row else {
             return Ok(None);
         };
-        let snapshot: Snapshot = serde_json::from_str(&data).map_err(|e| corrupt(&what, e))?;
+        let snapshot = data.map_err(|e| corrupt(&what, e))?;
         if u64::try_from(version).ok() != Some(snapshot.version()) {
             return Err(StoreError::Corrupt(format!(
                 "{what} is stored as version {version} but holds version {}",
@@ -717,8 +730,9 @@ impl SnapshotStore for SqliteStore {
         org: &OrganizationId,
         snapshot: &Snapshot,
     ) -> Result<(), StoreError> {
-        let data = serde_json::to_string(snapshot)
-            .map_err(|e| corrupt("cannot serialize a snapshot", e))?;
+        let data = snapshot
+            .to_bytes()
+            .map_err(|e| corrupt("cannot encode a snapshot", e))?;
         let (org, version) = (org.clone(), snapshot.version());
         self.run(move |db| db.save_snapshot(&org, version, &data))
             .await

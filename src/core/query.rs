@@ -1,11 +1,11 @@
 //! The users page: list members with filters, sorting and pagination.
 
-use std::ops::Bound;
+use std::iter::Peekable;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::core::organization::index::{ActivityKey, ScopeIndex};
+use crate::core::organization::index::{ActivityKey, EmailKey, Keys, ScopeIndex};
 use crate::{Email, GroupName, Member, MemberStatus, Organization, UserId};
 
 /// The page size when none is set.
@@ -224,20 +224,21 @@ impl Organization {
             .map_or((query.sort, query.order), |c| (c.sort, c.order));
         let empty = ScopeIndex::default();
         let mut status_filter = query.status;
-        let scope = match &query.group {
+        let scopes = match &query.group {
             Some(name) => match self.group(name) {
-                Some(g) if g.is_everyone() => self.status_scope(&mut status_filter),
-                Some(g) => self
-                    .members_state()
-                    .index()
-                    .groups
-                    .get(&g.id)
-                    .unwrap_or(&empty),
-                None => &empty,
+                Some(g) if g.is_everyone() => self.status_scopes(&mut status_filter),
+                Some(g) => Scopes::One(
+                    self.members_state()
+                        .index()
+                        .groups
+                        .get(&g.id)
+                        .unwrap_or(&empty),
+                ),
+                None => Scopes::One(&empty),
             },
-            None => self.status_scope(&mut status_filter),
+            None => self.status_scopes(&mut status_filter),
         };
-        let ids = keyed_ids(scope, sort, order, query.after.as_ref().map(|c| &c.key));
+        let ids = keyed_ids(scopes, sort, order, query.after.as_ref().map(|c| &c.key));
         let mut rows = Vec::new();
         let mut last = None;
         let mut more = false;
@@ -286,80 +287,121 @@ impl Organization {
         }
     }
 
-    /// The index serving a status filter; consumes the filter when it does.
-    fn status_scope(&self, status: &mut Option<StatusFilter>) -> &ScopeIndex {
+    /// The indexes serving a status filter (both statuses' without one);
+    /// consumes the filter.
+    fn status_scopes(&self, status: &mut Option<StatusFilter>) -> Scopes<'_> {
         let index = self.members_state().index();
         match status.take() {
-            Some(StatusFilter::Pending) => &index.pending,
-            Some(StatusFilter::Active) => &index.active,
-            None => &index.all,
+            Some(StatusFilter::Pending) => Scopes::One(&index.pending),
+            Some(StatusFilter::Active) => Scopes::One(&index.active),
+            None => Scopes::Two(&index.pending, &index.active),
         }
     }
 }
 
+/// The indexes a listing reads: one scope, or two whose members it merges
+/// (every member is pending or active, so the unfiltered listing merges
+/// those two).
+#[derive(Clone, Copy)]
+enum Scopes<'a> {
+    One(&'a ScopeIndex),
+    Two(&'a ScopeIndex, &'a ScopeIndex),
+}
+
 fn keyed_ids<'a>(
-    scope: &'a ScopeIndex,
+    scopes: Scopes<'a>,
     sort: SortBy,
     order: SortOrder,
     after: Option<&CursorKey>,
 ) -> KeyedIds<'a> {
+    let descending = order == SortOrder::Descending;
     match sort {
         SortBy::Email => {
             let bound = match after {
-                Some(CursorKey::EmailUser { email, user }) => {
-                    Bound::Excluded((email.clone(), *user))
-                }
+                Some(CursorKey::EmailUser { email, user }) => Some((email.clone(), *user)),
                 // An old cursor: past every member with the address, in
                 // either direction.
-                Some(CursorKey::Email(email)) => Bound::Excluded((
+                Some(CursorKey::Email(email)) => Some((
                     email.clone(),
-                    match order {
-                        SortOrder::Ascending => UserId(u64::MAX),
-                        SortOrder::Descending => UserId(0),
+                    if descending {
+                        UserId(0)
+                    } else {
+                        UserId(u64::MAX)
                     },
                 )),
-                _ => Bound::Unbounded,
+                _ => None,
             };
-            let map = |(email, user): &(Email, UserId)| {
+            let map = |key: &EmailKey| {
                 (
                     CursorKey::EmailUser {
-                        email: email.clone(),
-                        user: *user,
+                        email: key.email.clone(),
+                        user: key.id,
                     },
-                    *user,
+                    key.id,
                 )
             };
-            match order {
-                SortOrder::Ascending => {
-                    Box::new(scope.by_email.range((bound, Bound::Unbounded)).map(map))
-                }
-                SortOrder::Descending => Box::new(
-                    scope
-                        .by_email
-                        .range((Bound::Unbounded, bound))
-                        .rev()
-                        .map(map),
+            match scopes {
+                Scopes::One(scope) => Box::new(scope.emails(bound, descending).map(map)),
+                Scopes::Two(a, b) => Box::new(
+                    merge(
+                        a.emails(bound.clone(), descending),
+                        b.emails(bound, descending),
+                        descending,
+                    )
+                    .map(map),
                 ),
             }
         }
         SortBy::LastActive => {
-            let bound: Bound<ActivityKey> = match after {
-                Some(CursorKey::Activity(t, id)) => Bound::Excluded((*t, *id)),
-                _ => Bound::Unbounded,
+            let bound = match after {
+                Some(CursorKey::Activity(t, id)) => Some((*t, *id)),
+                _ => None,
             };
-            let map = |k: &ActivityKey| (CursorKey::Activity(k.0, k.1), k.1);
-            match order {
-                SortOrder::Ascending => {
-                    Box::new(scope.by_activity.range((bound, Bound::Unbounded)).map(map))
-                }
-                SortOrder::Descending => Box::new(
-                    scope
-                        .by_activity
-                        .range((Bound::Unbounded, bound))
-                        .rev()
-                        .map(map),
+            let map = |k: ActivityKey| (CursorKey::Activity(k.0, k.1), k.1);
+            match scopes {
+                Scopes::One(scope) => Box::new(scope.activity(bound, descending).map(map)),
+                Scopes::Two(a, b) => Box::new(
+                    merge(
+                        a.activity(bound, descending),
+                        b.activity(bound, descending),
+                        descending,
+                    )
+                    .map(map),
                 ),
             }
         }
+    }
+}
+
+/// Two sorted sequences of distinct keys as one, ascending or descending.
+pub(crate) fn merge<'a, K: Ord + 'a>(
+    a: Keys<'a, K>,
+    b: Keys<'a, K>,
+    descending: bool,
+) -> Merge<'a, K> {
+    Merge {
+        a: a.peekable(),
+        b: b.peekable(),
+        descending,
+    }
+}
+
+/// See [`merge`].
+pub(crate) struct Merge<'a, K> {
+    a: Peekable<Keys<'a, K>>,
+    b: Peekable<Keys<'a, K>>,
+    descending: bool,
+}
+
+impl<K: Ord> Iterator for Merge<'_, K> {
+    type Item = K;
+
+    fn next(&mut self) -> Option<K> {
+        let take_a = match (self.a.peek(), self.b.peek()) {
+            (Some(x), Some(y)) => (x <= y) != self.descending,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if take_a { self.a.next() } else { self.b.next() }
     }
 }

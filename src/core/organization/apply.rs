@@ -5,8 +5,6 @@
 //! One exhaustive match routes every event to the sub-state that owns it;
 //! what crosses sub-states (membership, removal, deletion) is written here.
 
-use std::collections::BTreeSet;
-
 use jiff::Timestamp;
 
 use super::{Member, MemberStatus, Organization, OrganizationInfo};
@@ -147,33 +145,33 @@ impl Organization {
                 self.members.open_group(group.id);
             }
         }
-        let mut groups = BTreeSet::new();
-        groups.insert(DefaultGroup::Administrators.id());
         self.insert_member(Member {
             id: user,
             email: email.clone(),
             status: MemberStatus::Active { last_active: at },
             invited_at: at,
             invitation_sent_at: at,
-            groups,
+            groups: Box::new([DefaultGroup::Administrators.id()]),
         });
     }
 
     /// `UserInvited`: a pending member in the event's groups that exist
     /// (never `Everyone`).
     fn apply_invited(&mut self, user: UserId, email: &Email, groups: &[GroupId], at: Timestamp) {
-        let groups = groups
+        let mut groups: Vec<GroupId> = groups
             .iter()
             .copied()
             .filter(|g| self.groups.get(*g).is_some_and(|g| !g.is_everyone()))
             .collect();
+        groups.sort_unstable();
+        groups.dedup();
         self.insert_member(Member {
             id: user,
             email: email.clone(),
             status: MemberStatus::Pending,
             invited_at: at,
             invitation_sent_at: at,
-            groups,
+            groups: groups.into_boxed_slice(),
         });
     }
 

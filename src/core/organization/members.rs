@@ -3,7 +3,9 @@
 //! resent, removed) and each member's side of group membership.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::hash::BuildHasher;
 
+use hashbrown::{DefaultHashBuilder, HashTable};
 use jiff::Timestamp;
 
 use super::index::MemberIndex;
@@ -24,8 +26,11 @@ pub struct Member {
     /// When the invitation was last sent (invited or resent): expiry counts
     /// from here.
     pub(crate) invitation_sent_at: Timestamp,
-    /// Explicit groups; never `Everyone`.
-    pub(crate) groups: BTreeSet<GroupId>,
+    /// Explicit groups, in id order, each once; never `Everyone`. A
+    /// sorted boxed slice: a member is in a handful of groups, an empty one
+    /// allocates nothing, and it is 8 bytes smaller than a vector (a
+    /// million members are a million of these).
+    pub(crate) groups: Box<[GroupId]>,
 }
 
 impl Member {
@@ -53,7 +58,33 @@ impl Member {
     }
     /// Whether the member is explicitly in `group`.
     pub fn is_in(&self, group: GroupId) -> bool {
-        self.groups.contains(&group)
+        self.groups.binary_search(&group).is_ok()
+    }
+
+    /// Joins `group` (kept sorted, once); returns whether it was new.
+    pub(crate) fn add_group(&mut self, group: GroupId) -> bool {
+        match self.groups.binary_search(&group) {
+            Ok(_) => false,
+            Err(_) if self.groups.is_empty() => {
+                self.groups = Box::new([group]);
+                true
+            }
+            Err(at) => {
+                let mut groups = std::mem::take(&mut self.groups).into_vec();
+                groups.insert(at, group);
+                self.groups = groups.into_boxed_slice();
+                true
+            }
+        }
+    }
+
+    /// Leaves `group`.
+    pub(crate) fn drop_group(&mut self, group: GroupId) {
+        if let Ok(at) = self.groups.binary_search(&group) {
+            let mut groups = std::mem::take(&mut self.groups).into_vec();
+            groups.remove(at);
+            self.groups = groups.into_boxed_slice();
+        }
     }
 }
 
@@ -84,49 +115,271 @@ impl MemberStatus {
     }
 }
 
-/// The members of an organization and their indexes. The map and the
-/// indexes change together, only through the methods below.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// No slot: the id is not a member.
+const NO_SLOT: u32 = u32::MAX;
+
+/// The members of an organization and their indexes. The slots, the
+/// look-ups and the indexes change together, only through the methods
+/// below.
+///
+/// Members live in dense slots (a vector, in no particular order: removal
+/// moves the last member into the gap). An id finds its slot through
+/// [`SlotIds`]; an address finds it through `lookup`, a hash table of slot
+/// numbers hashed by the slot's address, so no address is copied into it.
+/// Addresses are chosen by outsiders (bulk uploads), so the hasher is
+/// seeded at random (hashbrown's foldhash), against hash flooding.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Members {
-    map: BTreeMap<UserId, Member>,
+    slots: Vec<Member>,
+    ids: SlotIds,
+    /// Every member's slot, by address. Members sharing an address (see
+    /// `shared`) each have their entry.
+    lookup: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    /// Addresses held by more than one member, each with all of their ids.
+    /// Empty unless a store written under older identity rules holds such
+    /// members.
+    shared: BTreeMap<Email, BTreeSet<UserId>>,
     index: MemberIndex,
     /// The next free user id.
     next: u64,
 }
 
+/// Members compare by their contents (members in id order and the
+/// counter); slots, look-ups and indexes follow from those.
+impl PartialEq for Members {
+    fn eq(&self, other: &Members) -> bool {
+        self.next == other.next && self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Members {}
+
+/// The slot of each id: a dense table for ids up to a little past the
+/// highest so far (ids are handed out one by one, so this is nearly every
+/// id), and a sorted map for ids far past it (only a damaged store makes
+/// them). The table grows only to twice the number of members (plus
+/// 1024), so no id, nor any sequence of ids, makes it large for the
+/// members it holds. Every id in `sparse` is at or past `dense.len()`, so
+/// `dense` then `sparse` is id order.
+#[derive(Debug, Clone, Default)]
+struct SlotIds {
+    dense: Vec<u32>,
+    sparse: BTreeMap<u64, u32>,
+}
+
+impl SlotIds {
+    fn get(&self, id: UserId) -> Option<u32> {
+        match usize::try_from(id.0).ok().and_then(|i| self.dense.get(i)) {
+            Some(&slot) => (slot != NO_SLOT).then_some(slot),
+            None => self.sparse.get(&id.0).copied(),
+        }
+    }
+
+    /// Records `id`'s slot, with `population` members (this one included).
+    fn set(&mut self, id: UserId, slot: u32, population: usize) {
+        if let Ok(i) = usize::try_from(id.0) {
+            if let Some(entry) = self.dense.get_mut(i) {
+                *entry = slot;
+                return;
+            }
+            if i < population.saturating_mul(2).saturating_add(1024) {
+                let new_len = i.saturating_add(1);
+                self.dense.resize(new_len, NO_SLOT);
+                // Ids that were far past the table and now fall in it move in.
+                let stay = self
+                    .sparse
+                    .split_off(&u64::try_from(new_len).unwrap_or(u64::MAX));
+                for (moved, s) in std::mem::replace(&mut self.sparse, stay) {
+                    if let Some(entry) = usize::try_from(moved)
+                        .ok()
+                        .and_then(|m| self.dense.get_mut(m))
+                    {
+                        *entry = s;
+                    }
+                }
+                if let Some(entry) = self.dense.get_mut(i) {
+                    *entry = slot;
+                }
+                return;
+            }
+        }
+        self.sparse.insert(id.0, slot);
+    }
+
+    fn clear(&mut self, id: UserId) {
+        match usize::try_from(id.0)
+            .ok()
+            .and_then(|i| self.dense.get_mut(i))
+        {
+            Some(entry) => *entry = NO_SLOT,
+            None => {
+                self.sparse.remove(&id.0);
+            }
+        }
+    }
+
+    /// Every slot, in id order.
+    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.dense
+            .iter()
+            .copied()
+            .filter(|s| *s != NO_SLOT)
+            .chain(self.sparse.values().copied())
+    }
+}
+
+fn at(slot: u32) -> usize {
+    // u32 always fits usize on the targets this crate builds for (32 and
+    // 64 bits); a slot that did not would find nothing.
+    usize::try_from(slot).unwrap_or(usize::MAX)
+}
+
 impl Members {
-    /// Members restored from a snapshot (each with its groups), with the
-    /// next free id.
-    pub(crate) fn restore(members: impl IntoIterator<Item = Member>, next: u64) -> Members {
+    /// Members restored from a snapshot, each listed once, in any order
+    /// (snapshots list them by address, so the address indexes are built
+    /// without sorting), with the members of each group and the next free
+    /// id. The indexes are built at once rather than one insert at a time.
+    ///
+    /// # Errors
+    /// Why the snapshot is inconsistent: an id listed twice, or a group
+    /// listing someone who is not a member.
+    pub(crate) fn restore<'a>(
+        members: Vec<Member>,
+        groups: impl IntoIterator<Item = (GroupId, &'a [UserId])>,
+        open: impl IntoIterator<Item = GroupId>,
+        next: u64,
+    ) -> Result<Members, String> {
         let mut restored = Members {
             next,
+            slots: members,
             ..Members::default()
         };
-        for member in members {
-            restored.index.insert(&member);
-            restored.map.insert(member.id, member);
+        if u32::try_from(restored.slots.len()).is_err() {
+            return Err("it lists more members than an organization can hold".into());
         }
-        restored
+        let population = restored.slots.len();
+        for (slot, member) in (0u32..).zip(&restored.slots) {
+            if restored.ids.get(member.id).is_some() {
+                return Err(format!("member {} is listed twice", member.id));
+            }
+            restored.ids.set(member.id, slot, population);
+        }
+        for (group, users) in groups {
+            for user in users {
+                let member = restored
+                    .ids
+                    .get(*user)
+                    .and_then(|slot| restored.slots.get_mut(at(slot)));
+                let Some(member) = member else {
+                    return Err(format!("group {group} lists a member that does not exist"));
+                };
+                member.add_group(group);
+            }
+        }
+        let Members {
+            slots,
+            lookup,
+            hasher,
+            shared,
+            index,
+            ..
+        } = &mut restored;
+        // Snapshots list members by (address, id): members sharing an
+        // address are then neighbours, and the address indexes need no
+        // sorting. Any other order is still loaded, looking each up.
+        let sorted = slots.is_sorted_by(|a, b| (&a.email, a.id) <= (&b.email, b.id));
+        let mut share = |a: &Member, b: &Member| {
+            let ids = shared.entry(a.email.clone()).or_default();
+            ids.insert(a.id);
+            ids.insert(b.id);
+        };
+        lookup.reserve(slots.len(), |_| 0);
+        if sorted {
+            // Inserted in the order of the table's positions, so the
+            // writes walk the table instead of jumping about it (a cache
+            // miss each, at a million members): the position is the
+            // hash's low bits, which the rotation puts on top. Only a
+            // matter of speed: any order builds the same table.
+            let position_bits = lookup
+                .capacity()
+                .saturating_mul(8)
+                .checked_div(7)
+                .map_or(0, |b| {
+                    b.saturating_add(1).next_power_of_two().trailing_zeros()
+                });
+            let mut hashed: Vec<(u64, u32)> = (0u32..)
+                .zip(slots.iter())
+                .map(|(slot, m)| (hasher.hash_one(&m.email), slot))
+                .collect();
+            hashed.sort_unstable_by_key(|(hash, _)| hash.rotate_right(position_bits));
+            for (hash, slot) in hashed {
+                lookup.insert_unique(hash, slot, |s| {
+                    slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
+                });
+            }
+        } else {
+            for (slot, member) in (0u32..).zip(slots.iter()) {
+                let hash = hasher.hash_one(&member.email);
+                if let Some(other) = lookup
+                    .find(hash, |s| {
+                        slots.get(at(*s)).is_some_and(|m| m.email == member.email)
+                    })
+                    .and_then(|s| slots.get(at(*s)))
+                {
+                    share(other, member);
+                }
+                lookup.insert_unique(hash, slot, |s| {
+                    slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
+                });
+            }
+        }
+        if sorted {
+            for pair in slots.windows(2) {
+                if let [a, b] = pair
+                    && a.email == b.email
+                {
+                    share(a, b);
+                }
+            }
+        }
+        *index = MemberIndex::build(slots, sorted, open);
+        Ok(restored)
     }
 
     /// The member with this id.
     pub(crate) fn get(&self, id: UserId) -> Option<&Member> {
-        self.map.get(&id)
+        self.slots.get(at(self.ids.get(id)?))
+    }
+
+    fn get_mut(&mut self, id: UserId) -> Option<&mut Member> {
+        self.slots.get_mut(at(self.ids.get(id)?))
     }
 
     /// Whether `id` is a member.
     pub(crate) fn contains(&self, id: UserId) -> bool {
-        self.map.contains_key(&id)
+        self.ids.get(id).is_some()
     }
 
     /// Every member, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Member> {
-        self.map.values()
+        self.ids.iter().filter_map(|slot| self.slots.get(at(slot)))
+    }
+
+    /// Every member, in (address, id) order: the users page's order.
+    pub(crate) fn iter_by_email(&self) -> impl Iterator<Item = &Member> {
+        let (pending, active) = (&self.index.pending, &self.index.active);
+        crate::core::query::merge(
+            pending.emails(None, false),
+            active.emails(None, false),
+            false,
+        )
+        .filter_map(|key| self.get(key.id))
     }
 
     /// The number of members.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.slots.len()
     }
 
     /// The indexes behind the users page.
@@ -147,27 +400,36 @@ impl Members {
         (next < MAX_USER_ID).then_some(next)
     }
 
+    /// The slot of the member with this address (any of them, when several
+    /// share it).
+    fn slot_of(&self, email: &Email) -> Option<u32> {
+        let hash = self.hasher.hash_one(email);
+        self.lookup
+            .find(hash, |s| {
+                self.slots.get(at(*s)).is_some_and(|m| m.email == *email)
+            })
+            .copied()
+    }
+
     /// The member with this address; see [`Organization::member`](super::Organization::member).
     pub(crate) fn by_email(&self, email: &Email) -> Option<&Member> {
-        let first = *self.index.lookup.get(email)?;
-        if !self.index.shared.is_empty()
-            && let Some(exact) = self
-                .index
-                .ids_of(email)
-                .filter_map(|id| self.map.get(&id))
-                .find(|m| m.email.as_str() == email.as_str())
+        if !self.shared.is_empty()
+            && let Some(ids) = self.shared.get(email)
         {
-            return Some(exact);
+            let mut sharing = ids.iter().filter_map(|id| self.get(*id));
+            let first = sharing.clone().next();
+            return sharing
+                .find(|m| m.email.as_str() == email.as_str())
+                .or(first);
         }
-        self.map.get(&first)
+        self.slots.get(at(self.slot_of(email)?))
     }
 
     /// Every address held by more than one member, as groups of members.
     pub(crate) fn sharing_an_address(&self) -> Vec<Vec<&Member>> {
-        self.index
-            .shared
+        self.shared
             .values()
-            .map(|ids| ids.iter().filter_map(|id| self.map.get(id)).collect())
+            .map(|ids| ids.iter().filter_map(|id| self.get(*id)).collect())
             .collect()
     }
 
@@ -175,28 +437,80 @@ impl Members {
     /// (under [`Email`]'s identity rule) is kept as well: `decide` never
     /// invites a held address, so such an event comes from a store written
     /// under an older, finer identity rule, and dropping it would lose a
-    /// member. An id that is already taken changes nothing; returns whether
-    /// the member was added.
+    /// member. An id that is already taken changes nothing (nor does a
+    /// member past the 4 294 967 294th, which no memory holds); returns
+    /// whether the member was added.
     pub(crate) fn insert(&mut self, member: Member) -> bool {
-        if self.map.contains_key(&member.id) {
+        if self.contains(member.id) {
             return false;
         }
+        let Some(slot) = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|s| *s != NO_SLOT)
+        else {
+            return false;
+        };
         self.next = self.next.max(member.id.0.saturating_add(1));
+        let hash = self.hasher.hash_one(&member.email);
+        if let Some(other) = self
+            .slot_of(&member.email)
+            .and_then(|s| self.slots.get(at(s)))
+        {
+            let ids = self.shared.entry(member.email.clone()).or_default();
+            ids.insert(other.id);
+            ids.insert(member.id);
+        }
         self.index.insert(&member);
-        self.map.insert(member.id, member);
+        self.ids
+            .set(member.id, slot, self.slots.len().saturating_add(1));
+        self.slots.push(member);
+        let Members {
+            slots,
+            lookup,
+            hasher,
+            ..
+        } = self;
+        lookup.insert_unique(hash, slot, |s| {
+            slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
+        });
         true
     }
 
     /// Takes a member out, with their index entries.
     pub(crate) fn remove(&mut self, user: UserId) -> Option<Member> {
-        let member = self.map.remove(&user)?;
-        self.index.remove(&member);
+        let slot = self.ids.get(user)?;
+        let member = self.slots.get(at(slot))?;
+        let hash = self.hasher.hash_one(&member.email);
+        if let Ok(entry) = self.lookup.find_entry(hash, |s| *s == slot) {
+            entry.remove();
+        }
+        if let Some(ids) = self.shared.get_mut(&member.email) {
+            ids.remove(&user);
+            if ids.len() < 2 {
+                self.shared.remove(&member.email);
+            }
+        }
+        self.index.remove(member);
+        self.ids.clear(user);
+        let member = self.slots.swap_remove(at(slot));
+        // The last member moved into the freed slot: its look-ups follow.
+        if let Some(moved) = self.slots.get(at(slot)) {
+            let old = u32::try_from(self.slots.len()).unwrap_or(NO_SLOT);
+            self.ids.set(moved.id, slot, self.slots.len());
+            let hash = self.hasher.hash_one(&moved.email);
+            if let Some(entry) = self.lookup.find_mut(hash, |s| *s == old) {
+                *entry = slot;
+            }
+        }
         Some(member)
     }
 
     /// Changes a member, keeping the indexes in step.
     fn update(&mut self, id: UserId, change: impl FnOnce(&mut Member)) {
-        if let Some(member) = self.map.get_mut(&id) {
+        let Some(slot) = self.ids.get(id) else {
+            return;
+        };
+        if let Some(member) = self.slots.get_mut(at(slot)) {
             self.index.remove(member);
             change(member);
             self.index.insert(member);
@@ -217,8 +531,7 @@ impl Members {
     /// alone. Returns whether anything changed.
     pub(crate) fn apply_signed_in(&mut self, user: UserId, at: Timestamp) -> bool {
         let later = self
-            .map
-            .get(&user)
+            .get(user)
             .and_then(|m| m.status.last_active())
             .is_some_and(|last| at > last);
         if later {
@@ -231,7 +544,7 @@ impl Members {
 
     /// `InvitationResent`: expiry counts from `at` again.
     pub(crate) fn apply_resent(&mut self, user: UserId, at: Timestamp) {
-        if let Some(m) = self.map.get_mut(&user)
+        if let Some(m) = self.get_mut(user)
             && m.status.is_pending()
         {
             m.invitation_sent_at = at;
@@ -245,18 +558,24 @@ impl Members {
 
     /// `user` joins `group`; returns whether they were a member.
     pub(crate) fn join(&mut self, user: UserId, group: GroupId) -> bool {
-        let Some(m) = self.map.get_mut(&user) else {
+        let Some(slot) = self.ids.get(user) else {
             return false;
         };
-        m.groups.insert(group);
+        let Some(m) = self.slots.get_mut(at(slot)) else {
+            return false;
+        };
+        m.add_group(group);
         self.index.join(group, m);
         true
     }
 
     /// `user` leaves `group`.
     pub(crate) fn leave(&mut self, user: UserId, group: GroupId) {
-        if let Some(m) = self.map.get_mut(&user) {
-            m.groups.remove(&group);
+        let Some(slot) = self.ids.get(user) else {
+            return;
+        };
+        if let Some(m) = self.slots.get_mut(at(slot)) {
+            m.drop_group(group);
             self.index.leave(group, m);
         }
     }
@@ -264,10 +583,148 @@ impl Members {
     /// A deleted group's members leave it, and its scope goes.
     pub(crate) fn forget_group(&mut self, group: GroupId, users: &BTreeSet<UserId>) {
         for user in users {
-            if let Some(m) = self.map.get_mut(user) {
-                m.groups.remove(&group);
+            if let Some(m) = self.get_mut(*user) {
+                m.drop_group(group);
             }
         }
         self.index.drop_group(group);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn member(id: u64, address: &str) -> Member {
+        let at = Timestamp::UNIX_EPOCH;
+        Member {
+            id: UserId(id),
+            email: Email::parse(address).unwrap(),
+            status: MemberStatus::Pending,
+            invited_at: at,
+            invitation_sent_at: at,
+            groups: Box::new([]),
+        }
+    }
+
+    #[test]
+    fn ids_far_past_the_others_are_kept_without_a_table_that_large() {
+        let mut members = Members::default();
+        let ids = [1, MAX_USER_ID - 1, 5, 1 << 40, 3];
+        for (n, id) in ids.into_iter().enumerate() {
+            assert!(members.insert(member(id, &format!("m{n}@example.com"))));
+        }
+        assert!(
+            members.ids.dense.len() < 2048,
+            "{}",
+            members.ids.dense.len()
+        );
+        let listed: Vec<u64> = members.iter().map(|m| m.id.0).collect();
+        assert_eq!(listed, [1, 3, 5, 1 << 40, MAX_USER_ID - 1]);
+        assert_eq!(
+            members.get(UserId(1 << 40)).unwrap().email.as_str(),
+            "m3@example.com"
+        );
+        assert!(members.remove(UserId(1 << 40)).is_some());
+        assert!(members.get(UserId(1 << 40)).is_none());
+        // Ids growing one by one past the table move the far ones in, in
+        // order.
+        for id in 6..3000 {
+            assert!(members.insert(member(id, &format!("n{id}@example.com"))));
+        }
+        assert!(members.iter().map(|m| m.id).is_sorted());
+        assert_eq!(members.len(), 4 + 2994);
+
+        // Ids each just inside the table's reach do not double it again
+        // and again: it stays within twice the members (plus 1024).
+        let mut members = Members::default();
+        let mut id = 1u64;
+        for n in 0..50 {
+            assert!(members.insert(member(id, &format!("h{n}@example.com"))));
+            id = id
+                .saturating_mul(2)
+                .saturating_add(1000)
+                .min(MAX_USER_ID - 1);
+        }
+        assert!(
+            members.ids.dense.len() <= 2 * 50 + 1024,
+            "{}",
+            members.ids.dense.len()
+        );
+        assert_eq!(members.iter().count(), 50);
+        assert!(members.iter().map(|m| m.id).is_sorted());
+    }
+
+    #[test]
+    fn members_sharing_an_address_are_all_found_and_removal_keeps_the_rest() {
+        let mut members = Members::default();
+        assert!(members.insert(member(2, "user@xn--bcher-kva.de")));
+        assert!(members.insert(member(1, "other@example.com")));
+        assert!(members.insert(member(3, "user@bücher.de")));
+        let typed = Email::parse("user@bücher.de").unwrap();
+        let ascii = Email::parse("user@xn--bcher-kva.de").unwrap();
+        assert_eq!(members.by_email(&typed).unwrap().id, UserId(3));
+        assert_eq!(members.by_email(&ascii).unwrap().id, UserId(2));
+        assert_eq!(members.sharing_an_address().len(), 1);
+        members.remove(UserId(2));
+        assert!(members.sharing_an_address().is_empty());
+        assert_eq!(members.by_email(&ascii).unwrap().id, UserId(3));
+        // The member moved into the freed slot is still found both ways.
+        let other = Email::parse("other@example.com").unwrap();
+        assert_eq!(members.by_email(&other).unwrap().id, UserId(1));
+        assert_eq!(members.get(UserId(1)).unwrap().email, other);
+    }
+
+    proptest! {
+        /// Any sequence of insertions and removals leaves the members, their
+        /// look-ups by id and by address, and a bulk restore of them, as a
+        /// plain map of the same members says.
+        #[test]
+        fn slots_and_look_ups_follow_a_plain_map(
+            steps in proptest::collection::vec((any::<bool>(), 0u64..40, 0u8..12), 1..200),
+        ) {
+            let mut members = Members::default();
+            let mut model: BTreeMap<u64, String> = BTreeMap::new();
+            for (add, id, name) in steps {
+                let address = format!("p{name}@example.com");
+                if add {
+                    let added = members.insert(member(id, &address));
+                    prop_assert_eq!(added, !model.contains_key(&id));
+                    model.entry(id).or_insert(address);
+                } else {
+                    let removed = members.remove(UserId(id)).map(|m| m.id.0);
+                    prop_assert_eq!(removed, model.remove(&id).map(|_| id));
+                }
+                let listed: Vec<(u64, String)> = members
+                    .iter()
+                    .map(|m| (m.id.0, m.email.as_str().to_owned()))
+                    .collect();
+                let expected: Vec<(u64, String)> =
+                    model.iter().map(|(id, a)| (*id, a.clone())).collect();
+                prop_assert_eq!(listed, expected);
+                for (id, address) in &model {
+                    let email = Email::parse(address).unwrap();
+                    let found = members.by_email(&email).map(|m| m.id.0);
+                    let lowest = model.iter().find(|(_, a)| *a == address).map(|(i, _)| *i);
+                    prop_assert_eq!(found, lowest);
+                    prop_assert!(members.get(UserId(*id)).is_some());
+                }
+            }
+            let restored = Members::restore(
+                members.iter_by_email().cloned().collect(),
+                [],
+                [],
+                members.counter(),
+            )
+            .unwrap();
+            prop_assert_eq!(&restored, &members);
+            prop_assert_eq!(restored.sharing_an_address(), members.sharing_an_address());
+        }
     }
 }
