@@ -1,14 +1,18 @@
 //! The application service: load -> decide -> append -> (retry on
 //! conflict), over any [`Store`], async end to end.
 
-use std::collections::{BTreeMap, HashMap};
+mod cache;
+mod snapshots;
+
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Semaphore;
 
+use self::cache::{Cache, Entry, Slot};
+use self::snapshots::Snapshots;
 use crate::ports::{MailPolicy, MailRefusal, Mailer, OrganizationId, Store, StoreError, Version};
 use crate::{
     BulkInvite, Command, Context, DomainError, Email, Event, EventKind, ImportReport,
@@ -60,6 +64,23 @@ impl ServiceConfig {
     }
     /// Save a snapshot each time the version crosses a multiple of this
     /// many events; `None` (or `Some(0)`) never snapshots. Default 500.
+    ///
+    /// Snapshots are written **off the command path**: the command whose
+    /// append crosses the boundary returns without waiting, and a task
+    /// spawned on the tokio runtime writes the snapshot. That task builds
+    /// its own copy of the organization from the store (the latest stored
+    /// snapshot and the events after it; its CPU work runs on the blocking
+    /// pool), so no command, read or sign-in ever waits for it; while it
+    /// runs it holds a second copy of the organization in memory. At most
+    /// one snapshot write per organization is in flight in a service (a
+    /// boundary crossed meanwhile makes it go once more, with everything
+    /// stored by then). A failed or slow write never fails or delays a
+    /// command: events are the source of truth, and a missing snapshot
+    /// only makes the next cold load read more events.
+    /// [`AccountService::snapshots_written`] waits for the writes in
+    /// flight (before a host shuts its runtime down, say). Polled without a
+    /// tokio runtime, the service writes the snapshot before the command
+    /// returns, having nowhere else to run it.
     pub fn with_snapshot_every(mut self, every: Option<u64>) -> Self {
         self.snapshot_every = every.filter(|n| *n > 0);
         self
@@ -204,115 +225,6 @@ pub struct Delivery {
     pub result: Result<(), MailError>,
 }
 
-/// An organization as last seen, and how far its sign-ins were read.
-struct Entry {
-    org: Organization,
-    activity: u64,
-}
-
-/// One organization's place in the cache.
-///
-/// `writer` serializes this process's writers and refreshes of the
-/// organization (other organizations go on); it is held across store
-/// calls. `state` is only ever locked briefly, never across an `.await`,
-/// so readers and sign-ins never wait for a running append. `sending`
-/// bounds the organization's deliveries in flight.
-struct Slot {
-    writer: tokio::sync::Mutex<()>,
-    state: RwLock<Option<Entry>>,
-    sending: Arc<Semaphore>,
-}
-
-impl Slot {
-    fn new(config: &ServiceConfig) -> Slot {
-        Slot {
-            writer: tokio::sync::Mutex::new(()),
-            state: RwLock::new(None),
-            sending: Arc::new(Semaphore::new(config.deliveries_per_organization)),
-        }
-    }
-    /// Whether the organization is loaded and exists (has events).
-    fn exists(&self) -> bool {
-        self.read().as_ref().is_some_and(|e| e.org.version() > 0)
-    }
-    fn read(&self) -> RwLockReadGuard<'_, Option<Entry>> {
-        // A poisoned lock means a panic while applying events; the state is
-        // then dropped below and rebuilt from the store.
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-    fn write(&self) -> RwLockWriteGuard<'_, Option<Entry>> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-    /// Drops the cached state: after a store error nobody knows what was
-    /// stored, so it is rebuilt from the store on next use.
-    fn forget(&self) {
-        *self.write() = None;
-    }
-}
-
-/// The organizations kept in memory: at most `capacity` (plus those in use
-/// by running calls), the least recently used dropped first.
-///
-/// Hand-written rather than a crate: a map and an ordered index of last
-/// uses are all it takes, and the one twist (never evict a slot a running
-/// call holds) needs a look at each candidate that LRU crates do not
-/// offer.
-struct Cache {
-    slots: HashMap<OrganizationId, (Arc<Slot>, u64)>,
-    /// Last use -> organization, oldest first.
-    uses: BTreeMap<u64, OrganizationId>,
-    clock: u64,
-    capacity: usize,
-}
-
-impl Cache {
-    fn new(capacity: usize) -> Cache {
-        Cache {
-            slots: HashMap::new(),
-            uses: BTreeMap::new(),
-            clock: 0,
-            capacity,
-        }
-    }
-
-    /// The organization's slot, marked as just used.
-    fn get(&mut self, id: &OrganizationId) -> Option<Arc<Slot>> {
-        self.clock = self.clock.wrapping_add(1);
-        let (slot, used) = self.slots.get_mut(id)?;
-        self.uses.remove(used);
-        *used = self.clock;
-        self.uses.insert(self.clock, id.clone());
-        Some(Arc::clone(slot))
-    }
-
-    /// Keeps `slot` for `id` unless one is kept already; evicts past the
-    /// capacity.
-    fn insert(&mut self, id: &OrganizationId, slot: &Arc<Slot>) {
-        if self.get(id).is_some() {
-            return;
-        }
-        self.slots
-            .insert(id.clone(), (Arc::clone(slot), self.clock));
-        self.uses.insert(self.clock, id.clone());
-        while self.slots.len() > self.capacity {
-            // The least recently used slot nobody holds: a running call
-            // keeps its slot (and its writer lock and delivery permits).
-            let idle = self.uses.iter().find_map(|(used, id)| {
-                let (slot, _) = self.slots.get(id)?;
-                (Arc::strong_count(slot) == 1).then_some(*used)
-            });
-            let Some(used) = idle else { break };
-            if let Some(id) = self.uses.remove(&used) {
-                self.slots.remove(&id);
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.slots.len()
-    }
-}
-
 /// What one attempt at storing events came to.
 enum Attempt<T> {
     Done(T),
@@ -415,14 +327,15 @@ impl<P: MailPolicy> DynPolicy for P {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AccountService<S> {
-    store: S,
+    store: Arc<S>,
     config: ServiceConfig,
     cache: Mutex<Cache>,
+    snapshots: Arc<Snapshots>,
     mailer: Option<Arc<dyn DynMailer>>,
     policy: Option<Arc<dyn DynPolicy>>,
 }
 
-impl<S: Store> AccountService<S> {
+impl<S: Store + 'static> AccountService<S> {
     /// A service over `store` with the default configuration.
     pub fn new(store: S) -> AccountService<S> {
         AccountService::with_config(store, ServiceConfig::default())
@@ -431,9 +344,10 @@ impl<S: Store> AccountService<S> {
     /// A service over `store` configured by `config`.
     pub fn with_config(store: S, config: ServiceConfig) -> AccountService<S> {
         AccountService {
-            store,
+            store: Arc::new(store),
             config,
             cache: Mutex::new(Cache::new(config.cache_capacity)),
+            snapshots: Arc::default(),
             mailer: None,
             policy: None,
         }
@@ -485,6 +399,14 @@ impl<S: Store> AccountService<S> {
         self.config
     }
 
+    /// Waits until the snapshot writes this service has in flight are done
+    /// (see [`ServiceConfig::with_snapshot_every`]): for a host about to
+    /// shut its runtime down, or a test that looks at the stored snapshot.
+    /// Commands never need it.
+    pub async fn snapshots_written(&self) {
+        self.snapshots.idle().await;
+    }
+
     /// Runs `query` on the organization's latest state (see
     /// [`Organization::members_page`]). Costs what the query costs plus
     /// reading what is new in the store. While a command of this process is
@@ -503,11 +425,11 @@ impl<S: Store> AccountService<S> {
         let slot = self.slot(id);
         let loaded = slot.read().is_some();
         match slot.writer.try_lock() {
-            Ok(_writer) => self.refresh(id, &slot).await?,
+            Ok(_writer) => self.refresh(id, &slot, Reading::All).await?,
             Err(_) if loaded => {}
             Err(_) => {
                 let _writer = slot.writer.lock().await;
-                self.refresh(id, &slot).await?;
+                self.refresh(id, &slot, Reading::All).await?;
             }
         }
         self.remember(id, &slot);
@@ -516,11 +438,21 @@ impl<S: Store> AccountService<S> {
         Ok(query(&entry.org))
     }
 
-    /// A copy of the organization's latest state. Convenient, but it copies
-    /// the whole organization: prefer [`read`](AccountService::read).
+    /// A copy of the organization's latest state.
+    ///
+    /// Deprecated: it copies the whole organization (at a million members,
+    /// about half a second and half a gigabyte), which no request path
+    /// should do. Use [`read`](AccountService::read) with a closure that
+    /// takes what it needs (a page of [`Organization::members_page`], a
+    /// count); a test that really wants a copy writes
+    /// `service.read(&id, Organization::clone)`.
     ///
     /// # Errors
     /// [`ServiceError::Store`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "copies the whole organization; use `read` with a closure (or `read(id, Organization::clone)` where a copy is really wanted)"
+    )]
     pub async fn organization(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
         self.read(id, Organization::clone).await
     }
@@ -645,7 +577,7 @@ impl<S: Store> AccountService<S> {
             _ => {
                 {
                     let _writer = slot.writer.lock().await;
-                    self.refresh(id, &slot).await?;
+                    self.refresh(id, &slot, Reading::All).await?;
                 }
                 self.remember(id, &slot);
                 check(&slot).ok_or_else(not_loaded)?
@@ -785,7 +717,17 @@ impl<S: Store> AccountService<S> {
     ) -> Result<Attempt<(Vec<Event>, Version, X)>, ServiceError> {
         let slot = self.slot(id);
         let _writer = slot.writer.lock().await;
-        self.refresh(id, &slot).await?;
+        // A state this process keeps current needs no read of the event
+        // stream: if another writer appended since, the append below
+        // conflicts and the next attempt reads what is new. Sign-ins, which
+        // no version guards, are read every time.
+        let current = slot.read().as_ref().is_some_and(|entry| !entry.stale);
+        let reading = if current {
+            Reading::SignIns
+        } else {
+            Reading::All
+        };
+        self.refresh(id, &slot, reading).await?;
         self.remember(id, &slot);
         let ((events, extra), before) = {
             let state = slot.read();
@@ -797,31 +739,34 @@ impl<S: Store> AccountService<S> {
         }
         let version = match self.store.append(id, before, &events).await {
             Ok(version) => version,
-            Err(StoreError::Conflict(_)) => return Ok(Attempt::Conflict),
+            Err(StoreError::Conflict(_)) => {
+                if let Some(entry) = slot.write().as_mut() {
+                    entry.stale = true;
+                }
+                return Ok(Attempt::Conflict);
+            }
             Err(e) => {
                 // The events may or may not be stored: reload next time.
                 slot.forget();
                 return Err(e.into());
             }
         };
-        let snapshot = {
+        {
             let mut state = slot.write();
             let entry = state.as_mut().ok_or_else(not_loaded)?;
             for event in &events {
                 entry.org.apply(event);
             }
-            let due = self
-                .config
-                .snapshot_every
-                .is_some_and(|every| version / every > before / every);
-            due.then(|| entry.org.snapshot())
-        };
+        }
         // A new organization is kept from its first event on.
         self.remember(id, &slot);
-        if let Some(snapshot) = snapshot {
-            // Best effort: events are the source of truth, a missing
-            // snapshot only makes the next cold load slower.
-            let _ = self.store.save_snapshot(id, &snapshot).await;
+        let due = self
+            .config
+            .snapshot_every
+            .is_some_and(|every| version / every > before / every);
+        if due {
+            // Not awaited (see `ServiceConfig::with_snapshot_every`).
+            self.snapshots.request(&self.store, id).await;
         }
         Ok(Attempt::Done((events, version, extra)))
     }
@@ -852,30 +797,63 @@ impl<S: Store> AccountService<S> {
     /// are read before events, so a sign-in is never read before the
     /// acceptance it depends on. A store error drops the cached state, to
     /// be rebuilt next time.
-    async fn refresh(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
-        let result = self.refresh_inner(id, slot).await;
+    ///
+    /// With [`Reading::SignIns`], events are read only when a sign-in
+    /// names a member the cached state does not know as active (the
+    /// acceptance or invitation it follows is then newer than the cache).
+    async fn refresh(
+        &self,
+        id: &OrganizationId,
+        slot: &Slot,
+        reading: Reading,
+    ) -> Result<(), ServiceError> {
+        let result = self.refresh_inner(id, slot, reading).await;
         if result.is_err() {
             slot.forget();
         }
         result
     }
 
-    async fn refresh_inner(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
+    async fn refresh_inner(
+        &self,
+        id: &OrganizationId,
+        slot: &Slot,
+        reading: Reading,
+    ) -> Result<(), ServiceError> {
         let known = slot
             .read()
             .as_ref()
             .map(|entry| (entry.org.version(), entry.activity));
-        let (version, activity) = match known {
-            Some(known) => known,
+        let (version, activity, reading) = match known {
+            Some((version, activity)) => (version, activity, reading),
             None => {
                 let org = self.load_base(id).await?;
                 let version = org.version();
-                *slot.write() = Some(Entry { org, activity: 0 });
-                (version, 0)
+                *slot.write() = Some(Entry::new(org));
+                // Just loaded: the snapshot's tail was read with it, but a
+                // writer may have appended since.
+                (version, 0, Reading::All)
             }
         };
         let (sign_ins, next_activity) = self.store.sign_ins_after(id, activity).await?;
-        let events = self.store.read(id, version).await?;
+        let read_events = match reading {
+            Reading::All => true,
+            Reading::SignIns => {
+                let state = slot.read();
+                let entry = state.as_ref().ok_or_else(not_loaded)?;
+                sign_ins.iter().any(|s| {
+                    entry
+                        .org
+                        .member_by_id(s.user)
+                        .is_none_or(|m| m.status().last_active().is_none())
+                })
+            }
+        };
+        let events = if read_events {
+            self.store.read(id, version).await?
+        } else {
+            Vec::new()
+        };
         let mut state = slot.write();
         let entry = state.as_mut().ok_or_else(not_loaded)?;
         for event in &events {
@@ -885,6 +863,9 @@ impl<S: Store> AccountService<S> {
             entry.org.observe_sign_in(s.user, s.at);
         }
         entry.activity = next_activity;
+        if read_events {
+            entry.stale = false;
+        }
         Ok(())
     }
 
@@ -919,6 +900,15 @@ impl<S: Store> AccountService<S> {
         }
         Ok(org)
     }
+}
+
+/// What a refresh reads from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Sign-ins, then the events after the cached version.
+    All,
+    /// Sign-ins only (events only if a sign-in needs them).
+    SignIns,
 }
 
 fn not_loaded() -> ServiceError {
