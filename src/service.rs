@@ -286,7 +286,12 @@ impl<P: MailPolicy> DynPolicy for P {
 /// organization take turns; across processes and nodes, the store's
 /// optimistic concurrency decides. The service keeps each organization it
 /// has seen in memory and brings it up to date by reading only what is
-/// newer, applying events in place.
+/// newer, applying events in place. A command on an organization this
+/// service holds reads no events before deciding (only the sign-ins, which
+/// no version guards): if another writer appended meanwhile, the append
+/// conflicts and the command is decided again after reading what is new.
+/// Snapshots are written in the background, never by a command (see
+/// [`ServiceConfig::with_snapshot_every`]).
 ///
 /// Sign-ins go to the [`ActivityStore`](crate::ActivityStore), never the
 /// event stream, and never wait for an administrator's command. Invitation
@@ -397,6 +402,38 @@ impl<S: Store + 'static> AccountService<S> {
     /// The configuration.
     pub fn config(&self) -> ServiceConfig {
         self.config
+    }
+
+    /// Writes a snapshot of the organization as this service holds it,
+    /// now, and returns its version (`None` for an organization with no
+    /// events). For the host to call where a copy costs nobody a wait: a
+    /// command-line process about to exit, whose next run loads the
+    /// snapshot (rebuilding the state from the store, as the background
+    /// writes of [`ServiceConfig::with_snapshot_every`] do, would load it
+    /// twice), or a maintenance task. Not for a request path: it takes
+    /// its turn among this process's writers of the organization, and
+    /// commands of the organization wait while it copies the state.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] when the organization cannot be loaded or
+    /// the snapshot cannot be saved.
+    pub async fn write_snapshot(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Version>, ServiceError> {
+        let slot = self.slot(id);
+        let _writer = slot.writer.lock().await;
+        self.refresh(id, &slot, Reading::All).await?;
+        let snapshot = {
+            let state = slot.read();
+            let entry = state.as_ref().ok_or_else(not_loaded)?;
+            (entry.org.version() > 0).then(|| entry.org.snapshot())
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
+        self.store.save_snapshot(id, &snapshot).await?;
+        Ok(Some(snapshot.version()))
     }
 
     /// Waits until the snapshot writes this service has in flight are done
