@@ -37,6 +37,7 @@ pub const DEFAULT_DELIVERIES_PER_ORGANIZATION: usize = 2;
 pub struct ServiceConfig {
     max_attempts: u32,
     snapshot_every: Option<u64>,
+    background_snapshots: bool,
     claim_lease: SignedDuration,
     cache_capacity: usize,
     deliveries_per_organization: usize,
@@ -47,6 +48,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             max_attempts: 8,
             snapshot_every: Some(500),
+            background_snapshots: true,
             claim_lease: DEFAULT_CLAIM_LEASE,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             deliveries_per_organization: DEFAULT_DELIVERIES_PER_ORGANIZATION,
@@ -62,21 +64,32 @@ impl ServiceConfig {
         self.max_attempts = attempts.max(1);
         self
     }
-    /// Save a snapshot each time the version crosses a multiple of this
-    /// many events; `None` (or `Some(0)`) never snapshots. Default 500.
+    /// Save a snapshot once this many events were appended since the last
+    /// one this service loaded or asked for, or a 32nd of the
+    /// organization's member count if that is more; `None` (or `Some(0)`)
+    /// never snapshots. Default 500.
     ///
-    /// Snapshots are written **off the command path**: the command whose
-    /// append crosses the boundary returns without waiting, and a task
+    /// Why the member count: a snapshot costs in proportion to the
+    /// organization, a cold load replays the events after it at a few
+    /// microseconds each. At a million members a snapshot every 500
+    /// events would have a busy organization rebuilt and rewritten (about
+    /// five seconds of one core with today's JSON snapshot) nearly
+    /// without pause; every 31,250 events, a cold load replays at most
+    /// about a tenth of a second of events.
+    ///
+    /// Snapshots are written **off the command path**: the command that
+    /// makes one due returns without waiting, and a task
     /// spawned on the tokio runtime writes the snapshot. That task builds
     /// its own copy of the organization from the store (the latest stored
     /// snapshot and the events after it; its CPU work runs on the blocking
     /// pool), so no command, read or sign-in ever waits for it; while it
     /// runs it holds a second copy of the organization in memory. At most
-    /// one snapshot write per organization is in flight in a service (a
-    /// boundary crossed meanwhile makes it go once more, with everything
-    /// stored by then). A failed or slow write never fails or delays a
-    /// command: events are the source of truth, and a missing snapshot
-    /// only makes the next cold load read more events.
+    /// one snapshot write per organization is in flight in a service (one
+    /// made due meanwhile makes it go once more, with everything stored by
+    /// then). A failed or slow write never fails or delays a command:
+    /// events are the source of truth, a missing snapshot only makes the
+    /// next cold load read more events, and the next one is due an
+    /// interval later.
     /// [`AccountService::snapshots_written`] waits for the writes in
     /// flight (before a host shuts its runtime down, say). Polled without a
     /// tokio runtime, the service writes the snapshot before the command
@@ -84,6 +97,22 @@ impl ServiceConfig {
     pub fn with_snapshot_every(mut self, every: Option<u64>) -> Self {
         self.snapshot_every = every.filter(|n| *n > 0);
         self
+    }
+    /// Whether due snapshots are written in the background (the default;
+    /// see [`with_snapshot_every`](ServiceConfig::with_snapshot_every)).
+    /// With `false`, the service only notes that one is due and the host
+    /// writes it with [`AccountService::write_due_snapshot`], from the
+    /// state in memory: for a command-line process that writes it after
+    /// its output, just before it exits (a background write would load the
+    /// organization from the store a second time).
+    pub fn with_background_snapshots(mut self, background: bool) -> Self {
+        self.background_snapshots = background;
+        self
+    }
+    /// See
+    /// [`with_background_snapshots`](ServiceConfig::with_background_snapshots).
+    pub fn background_snapshots(&self) -> bool {
+        self.background_snapshots
     }
     /// How long a delivery worker's claim on a queued email lasts (see
     /// [`AccountService::deliver`]): at least the longest delivery (mail
@@ -405,34 +434,42 @@ impl<S: Store + 'static> AccountService<S> {
     }
 
     /// Writes a snapshot of the organization as this service holds it,
-    /// now, and returns its version (`None` for an organization with no
-    /// events). For the host to call where a copy costs nobody a wait: a
-    /// command-line process about to exit, whose next run loads the
-    /// snapshot (rebuilding the state from the store, as the background
-    /// writes of [`ServiceConfig::with_snapshot_every`] do, would load it
-    /// twice), or a maintenance task. Not for a request path: it takes
-    /// its turn among this process's writers of the organization, and
-    /// commands of the organization wait while it copies the state.
+    /// now, if one is due (see [`ServiceConfig::with_snapshot_every`]), and
+    /// returns its version (`None` when none was due). For a host that
+    /// turned background snapshots off
+    /// ([`ServiceConfig::with_background_snapshots`]), where a copy costs
+    /// nobody a wait: a command-line process after its output, whose next
+    /// run loads the snapshot. Not for a request path: it takes its turn
+    /// among this process's writers of the organization, and commands of
+    /// the organization wait while it copies the state.
     ///
     /// # Errors
     /// [`ServiceError::Store`] when the organization cannot be loaded or
-    /// the snapshot cannot be saved.
-    pub async fn write_snapshot(
+    /// the snapshot cannot be saved (it stays due).
+    pub async fn write_due_snapshot(
         &self,
         id: &OrganizationId,
     ) -> Result<Option<Version>, ServiceError> {
+        let Some(every) = self.config.snapshot_every else {
+            return Ok(None);
+        };
         let slot = self.slot(id);
         let _writer = slot.writer.lock().await;
         self.refresh(id, &slot, Reading::All).await?;
         let snapshot = {
             let state = slot.read();
             let entry = state.as_ref().ok_or_else(not_loaded)?;
-            (entry.org.version() > 0).then(|| entry.org.snapshot())
+            let interval = snapshot_interval(every, entry.org.member_count());
+            let due = entry.org.version().saturating_sub(entry.snapshot_at) >= interval;
+            due.then(|| entry.org.snapshot())
         };
         let Some(snapshot) = snapshot else {
             return Ok(None);
         };
         self.store.save_snapshot(id, &snapshot).await?;
+        if let Some(entry) = slot.write().as_mut() {
+            entry.snapshot_at = entry.snapshot_at.max(snapshot.version());
+        }
         Ok(Some(snapshot.version()))
     }
 
@@ -788,19 +825,25 @@ impl<S: Store + 'static> AccountService<S> {
                 return Err(e.into());
             }
         };
-        {
+        let due = {
             let mut state = slot.write();
             let entry = state.as_mut().ok_or_else(not_loaded)?;
             for event in &events {
                 entry.org.apply(event);
             }
-        }
+            let due = self.config.snapshot_every.is_some_and(|every| {
+                let interval = snapshot_interval(every, entry.org.member_count());
+                version.saturating_sub(entry.snapshot_at) >= interval
+            }) && self.config.background_snapshots;
+            if due {
+                // Asked for now: the next one is due an interval later,
+                // whether this one is written or not.
+                entry.snapshot_at = version;
+            }
+            due
+        };
         // A new organization is kept from its first event on.
         self.remember(id, &slot);
-        let due = self
-            .config
-            .snapshot_every
-            .is_some_and(|every| version / every > before / every);
         if due {
             // Not awaited (see `ServiceConfig::with_snapshot_every`).
             self.snapshots.request(&self.store, id).await;
@@ -864,9 +907,9 @@ impl<S: Store + 'static> AccountService<S> {
         let (version, activity, reading) = match known {
             Some((version, activity)) => (version, activity, reading),
             None => {
-                let org = self.load_base(id).await?;
+                let (org, snapshot_at) = self.load_base(id).await?;
                 let version = org.version();
-                *slot.write() = Some(Entry::new(org));
+                *slot.write() = Some(Entry::new(org, snapshot_at));
                 // Just loaded: the snapshot's tail was read with it, but a
                 // writer may have appended since.
                 (version, 0, Reading::All)
@@ -913,31 +956,51 @@ impl<S: Store + 'static> AccountService<S> {
     /// that claims more events than the store holds (damaged, or written
     /// for a stream that was since restored from an older backup): its
     /// last event must be in the store, or every append would conflict.
-    async fn load_base(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
+    ///
+    /// Returns the organization and the version of the snapshot it was
+    /// loaded from (0 without one).
+    async fn load_base(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<(Organization, Version), ServiceError> {
         let snapshot = match self.store.load_snapshot(id).await {
             Ok(s) => s,
             Err(StoreError::Corrupt(_)) => None,
             Err(e) => return Err(e.into()),
         };
         let Some(org) = snapshot.and_then(|s| Organization::from_snapshot(&s).ok()) else {
-            return Ok(Organization::default());
+            return Ok((Organization::default(), 0));
         };
         let Some(before_last) = org.version().checked_sub(1) else {
-            return Ok(org);
+            return Ok((org, 0));
         };
         let tail = self.store.read(id, before_last).await?;
         if tail.is_empty() {
-            return Ok(Organization::default());
+            return Ok((Organization::default(), 0));
         }
         // The read brought the events after the snapshot too: apply them
         // here rather than read them again.
+        let snapshot_at = org.version();
         let mut org = org;
         for event in tail.iter().skip(1) {
             org.apply(event);
         }
-        Ok(org)
+        Ok((org, snapshot_at))
     }
 }
+
+/// How many events apart snapshots of an organization of `members` members
+/// are written: `every`, or `members / 32` if that is more (see
+/// [`ServiceConfig::with_snapshot_every`]). Never 0.
+fn snapshot_interval(every: u64, members: usize) -> u64 {
+    u64::try_from(members / SNAPSHOT_MEMBERS_PER_EVENT)
+        .unwrap_or(u64::MAX)
+        .max(every)
+        .max(1)
+}
+
+/// See [`snapshot_interval`].
+const SNAPSHOT_MEMBERS_PER_EVENT: usize = 32;
 
 /// What a refresh reads from the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -961,4 +1024,19 @@ fn queued_in(events: &[Event]) -> Vec<NotificationId> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_interval;
+
+    #[test]
+    fn large_organizations_are_snapshotted_less_often() {
+        assert_eq!(snapshot_interval(500, 0), 500);
+        assert_eq!(snapshot_interval(500, 16_000), 500);
+        assert_eq!(snapshot_interval(500, 100_000), 3_125);
+        assert_eq!(snapshot_interval(500, 1_000_000), 31_250);
+        assert_eq!(snapshot_interval(100_000, 1_000_000), 100_000);
+        assert_eq!(snapshot_interval(0, 0), 1, "never a division by zero");
+    }
 }

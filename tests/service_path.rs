@@ -375,3 +375,45 @@ async fn a_sign_in_from_another_process_is_seen_by_the_next_command() {
         .unwrap();
     assert_eq!(last, Some(at(30)));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_background_snapshots_the_host_writes_the_due_one_from_memory() {
+    let store = Arc::new(Watched::default());
+    let service = AccountService::with_config(
+        Arc::clone(&store),
+        ServiceConfig::default()
+            .with_snapshot_every(Some(5))
+            .with_background_snapshots(false),
+    );
+    create(&service).await;
+    assert_eq!(invite_n(&service, "a", 3).await, 4);
+    assert_eq!(service.write_due_snapshot(&id()).await.unwrap(), None);
+    assert_eq!(invite_n(&service, "b", 3).await, 7);
+    service.snapshots_written().await;
+    assert_eq!(
+        store.saves_started.load(Ordering::SeqCst),
+        0,
+        "nothing is written in the background"
+    );
+    store.lowest_read_after.store(usize::MAX, Ordering::SeqCst);
+    assert_eq!(service.write_due_snapshot(&id()).await.unwrap(), Some(7));
+    assert_eq!(
+        store.lowest_read_after.load(Ordering::SeqCst),
+        7,
+        "written from the state in memory (only what is newer is read), not rebuilt from the store"
+    );
+    assert_eq!(service.write_due_snapshot(&id()).await.unwrap(), None);
+    let snapshot = store.inner.load_snapshot(&id()).await.unwrap().unwrap();
+    assert_eq!(snapshot.version(), 7);
+    // A cold service counts from the snapshot it loaded.
+    let cold = AccountService::with_config(
+        Arc::clone(&store),
+        ServiceConfig::default()
+            .with_snapshot_every(Some(5))
+            .with_background_snapshots(false),
+    );
+    assert_eq!(invite_n(&cold, "c", 4).await, 11);
+    assert_eq!(cold.write_due_snapshot(&id()).await.unwrap(), None);
+    assert_eq!(invite_n(&cold, "d", 1).await, 12);
+    assert_eq!(cold.write_due_snapshot(&id()).await.unwrap(), Some(12));
+}

@@ -549,15 +549,15 @@ const ALLOW_MAIL_HOSTS_ENV: &str = "ORG_ACCOUNTS_ALLOW_MAIL_HOSTS";
 impl<S: Store + 'static> App<S> {
     fn new(store: S, org: OrganizationId, db: Option<PathBuf>, not_created: String) -> App<S> {
         // Several `admin` processes may share the database: retry
-        // generously. Snapshots are written by `run` once the output is
-        // out, from the state in memory (a process about to exit copies it
-        // at no one's expense; the service's background writes would load
-        // it from the database again).
+        // generously. A due snapshot is written by `run` once the output
+        // is out, from the state in memory (a process about to exit copies
+        // it at no one's expense; a background write would load the
+        // organization from the database again).
         let service = AccountService::with_config(
             store,
             ServiceConfig::default()
                 .with_max_attempts(100)
-                .with_snapshot_every(None),
+                .with_background_snapshots(false),
         );
         // The mailer is also the mail policy: settings naming an internal
         // host, or a credential this host does not hold for the
@@ -578,24 +578,13 @@ impl<S: Store + 'static> App<S> {
     }
 
     /// Runs `command`; returns its outcome and, to run after the output,
-    /// the snapshot write it made due: one each time the organization's
-    /// version crosses a multiple of [`snapshot_interval`].
+    /// the snapshot write it made due (see `ServiceConfig::with_snapshot_every`).
     async fn run(self, command: Cmd) -> (Result<Output, Failure>, Background) {
-        let before = self
-            .service
-            .read(&self.org, |org| (org.version(), org.member_count()))
-            .await
-            .unwrap_or((0, 0));
         let outcome = self.dispatch(command).await;
         let background = Box::pin(async move {
-            let (version, members) = before;
-            let every = snapshot_interval(members);
-            let after = self.service.read(&self.org, |org| org.version()).await;
-            if after.is_ok_and(|after| after / every > version / every) {
-                // Best effort: a missing snapshot only makes the next run
-                // read more events.
-                let _ = self.service.write_snapshot(&self.org).await;
-            }
+            // Best effort: a missing snapshot only makes the next run read
+            // more events.
+            let _ = self.service.write_due_snapshot(&self.org).await;
         });
         (outcome, background)
     }
@@ -782,23 +771,6 @@ impl<S: Store + 'static> App<S> {
     fn refusal_not_created(&self) -> Failure {
         Failure::refused("not_created", &self.not_created)
     }
-}
-
-/// How many events apart `admin` writes snapshots of an organization of
-/// `members` members: the library's default (500), or `members / 32` if
-/// that is more. Each run loads the snapshot and replays the events after
-/// it; a snapshot costs in proportion to the organization, a replayed
-/// event a few microseconds. Writing one every `members / 32` events keeps
-/// both shares small at any size (at a million members, a snapshot every
-/// 31,250 events: a run replays about 16,000 events on average, and pays
-/// its share of the next snapshot, each some tens of milliseconds), where
-/// a snapshot every 500 events would make nearly every 1000-row upload
-/// write the whole organization.
-fn snapshot_interval(members: usize) -> u64 {
-    let default = ServiceConfig::default()
-        .snapshot_every()
-        .unwrap_or(u64::MAX);
-    u64::try_from(members / 32).unwrap_or(u64::MAX).max(default)
 }
 
 /// A line saying how many invitation emails a command queued, and how to

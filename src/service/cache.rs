@@ -18,14 +18,18 @@ pub(super) struct Entry {
     /// Another writer appended since `org` was read (an append
     /// conflicted): read the store before deciding again.
     pub(super) stale: bool,
+    /// The version of the last snapshot this service loaded, asked for
+    /// or wrote (0: none): the next is due an interval after it.
+    pub(super) snapshot_at: u64,
 }
 
 impl Entry {
-    pub(super) fn new(org: Organization) -> Entry {
+    pub(super) fn new(org: Organization, snapshot_at: u64) -> Entry {
         Entry {
             org,
             activity: 0,
             stale: false,
+            snapshot_at,
         }
     }
 }
