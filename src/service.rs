@@ -787,7 +787,7 @@ impl<S: Store + 'static> AccountService<S> {
     async fn attempt<X>(
         &self,
         id: &OrganizationId,
-        decide: impl FnOnce(&Organization) -> Result<(Vec<Event>, X), ServiceError>,
+        mut decide: impl FnMut(&Organization) -> Result<(Vec<Event>, X), ServiceError>,
     ) -> Result<Attempt<(Vec<Event>, Version, X)>, ServiceError> {
         let slot = self.slot(id);
         let _writer = slot.writer.lock().await;
@@ -796,17 +796,31 @@ impl<S: Store + 'static> AccountService<S> {
         // conflicts and the next attempt reads what is new. Sign-ins, which
         // no version guards, are read every time.
         let current = slot.read().as_ref().is_some_and(|entry| !entry.stale);
-        let reading = if current {
+        let mut reading = if current {
             Reading::SignIns
         } else {
             Reading::All
         };
-        self.refresh(id, &slot, reading).await?;
-        self.remember(id, &slot);
-        let ((events, extra), before) = {
-            let state = slot.read();
-            let entry = state.as_ref().ok_or_else(not_loaded)?;
-            (decide(&entry.org)?, entry.org.version())
+        let ((events, extra), before) = loop {
+            self.refresh(id, &slot, reading).await?;
+            self.remember(id, &slot);
+            let (decided, before) = {
+                let state = slot.read();
+                let entry = state.as_ref().ok_or_else(not_loaded)?;
+                (decide(&entry.org), entry.org.version())
+            };
+            // A refusal, or a decision to store nothing, has no append to
+            // catch a stale state: taken on a state not read from the store
+            // just now, it is decided again on one that is.
+            let unguarded = match &decided {
+                Ok((events, _)) => events.is_empty(),
+                Err(_) => true,
+            };
+            if unguarded && reading == Reading::SignIns {
+                reading = Reading::All;
+                continue;
+            }
+            break (decided?, before);
         };
         if events.is_empty() {
             return Ok(Attempt::Done((events, before, extra)));

@@ -417,3 +417,32 @@ async fn without_background_snapshots_the_host_writes_the_due_one_from_memory() 
     assert_eq!(invite_n(&cold, "d", 1).await, 12);
     assert_eq!(cold.write_due_snapshot(&id()).await.unwrap(), Some(12));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_is_never_decided_on_a_state_the_store_has_moved_past() {
+    // A refusal stores nothing, so no append would catch a stale cache:
+    // the service reads what is new before it refuses.
+    let store = Arc::new(Watched::default());
+    let a = service(&store, 1000);
+    let b = service(&store, 1000);
+    create(&a).await;
+    a.execute(&id(), &invite(&["bob@example.com"], &[]), &ctx(ADMIN, 1))
+        .await
+        .unwrap();
+    b.execute(
+        &id(),
+        &Command::RemoveUsers {
+            emails: emails(&["bob@example.com"]),
+        },
+        &ctx(ADMIN, 2),
+    )
+    .await
+    .unwrap();
+    // a still holds bob as a member; inviting him again is right.
+    let done = a
+        .execute(&id(), &invite(&["bob@example.com"], &[]), &ctx(ADMIN, 3))
+        .await
+        .unwrap();
+    assert_eq!(done.events.len(), 1);
+    assert_eq!(done.version, 4);
+}
