@@ -365,9 +365,17 @@ pub struct AccountService<S> {
     config: ServiceConfig,
     cache: Mutex<Cache>,
     snapshots: Arc<Snapshots>,
+    /// Asks for a background snapshot of an organization (see
+    /// [`Snapshots::request`]); built where the store is known to be
+    /// `'static`, so the other methods need no such bound.
+    request_snapshot: RequestSnapshot,
     mailer: Option<Arc<dyn DynMailer>>,
     policy: Option<Arc<dyn DynPolicy>>,
 }
+
+/// See [`AccountService::request_snapshot`](AccountService).
+type RequestSnapshot =
+    Arc<dyn Fn(&OrganizationId) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 impl<S: Store + 'static> AccountService<S> {
     /// A service over `store` with the default configuration.
@@ -377,16 +385,29 @@ impl<S: Store + 'static> AccountService<S> {
 
     /// A service over `store` configured by `config`.
     pub fn with_config(store: S, config: ServiceConfig) -> AccountService<S> {
+        let store = Arc::new(store);
+        let snapshots = Arc::new(Snapshots::default());
+        let request_snapshot: RequestSnapshot = {
+            let (store, snapshots) = (Arc::clone(&store), Arc::clone(&snapshots));
+            Arc::new(move |id: &OrganizationId| {
+                let (store, snapshots, id) =
+                    (Arc::clone(&store), Arc::clone(&snapshots), id.clone());
+                Box::pin(async move { snapshots.request(&store, &id).await })
+            })
+        };
         AccountService {
-            store: Arc::new(store),
+            store,
             config,
             cache: Mutex::new(Cache::new(config.cache_capacity)),
-            snapshots: Arc::default(),
+            snapshots,
+            request_snapshot,
             mailer: None,
             policy: None,
         }
     }
+}
 
+impl<S: Store> AccountService<S> {
     /// Delivers invitation emails through `mailer` (see
     /// [`deliver`](AccountService::deliver)). Without a mailer, queued
     /// emails stay queued.
@@ -860,7 +881,7 @@ impl<S: Store + 'static> AccountService<S> {
         self.remember(id, &slot);
         if due {
             // Not awaited (see `ServiceConfig::with_snapshot_every`).
-            self.snapshots.request(&self.store, id).await;
+            (self.request_snapshot)(id).await;
         }
         Ok(Attempt::Done((events, version, extra)))
     }

@@ -23,7 +23,7 @@ fn id() -> OrganizationId {
     OrganizationId::new("acme").unwrap()
 }
 
-async fn create<S: org_accounts::Store + 'static>(service: &AccountService<S>) {
+async fn create<S: org_accounts::Store>(service: &AccountService<S>) {
     service
         .execute(
             &id(),
@@ -756,10 +756,7 @@ fn organization_ids_are_what_a_host_derives_from_a_slug_or_a_uuid() {
     }
 }
 
-async fn create_org<S: org_accounts::Store + 'static>(
-    service: &AccountService<S>,
-    id: &OrganizationId,
-) {
+async fn create_org<S: org_accounts::Store>(service: &AccountService<S>, id: &OrganizationId) {
     service
         .execute(
             id,

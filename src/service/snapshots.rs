@@ -1,8 +1,8 @@
 //! Snapshots written off the command path.
 //!
-//! A command whose append crosses a multiple of
-//! [`ServiceConfig::snapshot_every`](super::ServiceConfig::snapshot_every)
-//! only asks for a snapshot ([`Snapshots::request`]) and returns. The
+//! A command whose append makes a snapshot due (see
+//! [`ServiceConfig::with_snapshot_every`](super::ServiceConfig::with_snapshot_every))
+//! only asks for one ([`Snapshots::request`]) and returns. The
 //! snapshot is written by a task spawned on the tokio runtime, which builds
 //! its own copy of the organization from the store (the latest stored
 //! snapshot and the events after it) rather than copying the cached one:
@@ -20,7 +20,7 @@
 //! request that arrives while one runs makes it go once more when it ends
 //! (it then picks up everything stored so far). A write that fails is
 //! dropped: events are the source of truth, a missing snapshot only makes a
-//! cold load slower, and the next boundary asks again.
+//! cold load slower, and the next one is due an interval later.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
