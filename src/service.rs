@@ -1,16 +1,19 @@
 //! The application service: load -> decide -> append -> (retry on
 //! conflict), over any [`Store`], async end to end.
 
+mod cache;
 mod leases;
+mod snapshots;
 
-use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Semaphore;
 
+use self::cache::{Cache, Entry, Slot};
+use self::snapshots::Snapshots;
 use crate::ports::{MailPolicy, MailRefusal, Mailer, OrganizationId, Store, StoreError, Version};
 use crate::{
     BulkInvite, Command, Context, DomainError, Email, Event, EventKind, ImportReport,
@@ -35,6 +38,7 @@ pub const DEFAULT_DELIVERIES_PER_ORGANIZATION: usize = 2;
 pub struct ServiceConfig {
     max_attempts: u32,
     snapshot_every: Option<u64>,
+    background_snapshots: bool,
     claim_lease: SignedDuration,
     cache_capacity: usize,
     deliveries_per_organization: usize,
@@ -45,6 +49,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             max_attempts: 8,
             snapshot_every: Some(500),
+            background_snapshots: true,
             claim_lease: DEFAULT_CLAIM_LEASE,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             deliveries_per_organization: DEFAULT_DELIVERIES_PER_ORGANIZATION,
@@ -62,11 +67,55 @@ impl ServiceConfig {
         self.max_attempts = attempts.max(1);
         self
     }
-    /// Save a snapshot each time the version crosses a multiple of this
-    /// many events; `None` (or `Some(0)`) never snapshots. Default 500.
+    /// Save a snapshot once this many events were appended since the last
+    /// one this service loaded or asked for, or a 32nd of the
+    /// organization's member count if that is more; `None` (or `Some(0)`)
+    /// never snapshots. Default 500.
+    ///
+    /// Why the member count: a snapshot costs in proportion to the
+    /// organization, a cold load replays the events after it at a few
+    /// microseconds each. At a million members a snapshot every 500
+    /// events would have a busy organization rebuilt and rewritten (about
+    /// five seconds of one core with today's JSON snapshot) nearly
+    /// without pause; every 31,250 events, a cold load replays at most
+    /// about a tenth of a second of events.
+    ///
+    /// Snapshots are written **off the command path**: the command that
+    /// makes one due returns without waiting, and a task
+    /// spawned on the tokio runtime writes the snapshot. That task builds
+    /// its own copy of the organization from the store (the latest stored
+    /// snapshot and the events after it; its CPU work runs on the blocking
+    /// pool), so no command, read or sign-in ever waits for it; while it
+    /// runs it holds a second copy of the organization in memory. At most
+    /// one snapshot write per organization is in flight in a service (one
+    /// made due meanwhile makes it go once more, with everything stored by
+    /// then). A failed or slow write never fails or delays a command:
+    /// events are the source of truth, a missing snapshot only makes the
+    /// next cold load read more events, and the next one is due an
+    /// interval later.
+    /// [`AccountService::snapshots_written`] waits for the writes in
+    /// flight (before a host shuts its runtime down, say). Polled without a
+    /// tokio runtime, the service writes the snapshot before the command
+    /// returns, having nowhere else to run it.
     pub fn with_snapshot_every(mut self, every: Option<u64>) -> Self {
         self.snapshot_every = every.filter(|n| *n > 0);
         self
+    }
+    /// Whether due snapshots are written in the background (the default;
+    /// see [`with_snapshot_every`](ServiceConfig::with_snapshot_every)).
+    /// With `false`, the service only notes that one is due and the host
+    /// writes it with [`AccountService::write_due_snapshot`], from the
+    /// state in memory: for a command-line process that writes it after
+    /// its output, just before it exits (a background write would load the
+    /// organization from the store a second time).
+    pub fn with_background_snapshots(mut self, background: bool) -> Self {
+        self.background_snapshots = background;
+        self
+    }
+    /// See
+    /// [`with_background_snapshots`](ServiceConfig::with_background_snapshots).
+    pub fn background_snapshots(&self) -> bool {
+        self.background_snapshots
     }
     /// How long a delivery worker's claim on a queued email lasts (see
     /// [`AccountService::deliver`]): at least the longest delivery (mail
@@ -219,115 +268,6 @@ pub struct Delivery {
     pub result: Result<(), MailError>,
 }
 
-/// An organization as last seen, and how far its sign-ins were read.
-struct Entry {
-    org: Organization,
-    activity: u64,
-}
-
-/// One organization's place in the cache.
-///
-/// `writer` serializes this process's writers and refreshes of the
-/// organization (other organizations go on); it is held across store
-/// calls. `state` is only ever locked briefly, never across an `.await`,
-/// so readers and sign-ins never wait for a running append. `sending`
-/// bounds the organization's deliveries in flight.
-struct Slot {
-    writer: tokio::sync::Mutex<()>,
-    state: RwLock<Option<Entry>>,
-    sending: Arc<Semaphore>,
-}
-
-impl Slot {
-    fn new(config: &ServiceConfig) -> Slot {
-        Slot {
-            writer: tokio::sync::Mutex::new(()),
-            state: RwLock::new(None),
-            sending: Arc::new(Semaphore::new(config.deliveries_per_organization)),
-        }
-    }
-    /// Whether the organization is loaded and exists (has events).
-    fn exists(&self) -> bool {
-        self.read().as_ref().is_some_and(|e| e.org.version() > 0)
-    }
-    fn read(&self) -> RwLockReadGuard<'_, Option<Entry>> {
-        // A poisoned lock means a panic while applying events; the state is
-        // then dropped below and rebuilt from the store.
-        self.state.read().unwrap_or_else(PoisonError::into_inner)
-    }
-    fn write(&self) -> RwLockWriteGuard<'_, Option<Entry>> {
-        self.state.write().unwrap_or_else(PoisonError::into_inner)
-    }
-    /// Drops the cached state: after a store error nobody knows what was
-    /// stored, so it is rebuilt from the store on next use.
-    fn forget(&self) {
-        *self.write() = None;
-    }
-}
-
-/// The organizations kept in memory: at most `capacity` (plus those in use
-/// by running calls), the least recently used dropped first.
-///
-/// Hand-written rather than a crate: a map and an ordered index of last
-/// uses are all it takes, and the one twist (never evict a slot a running
-/// call holds) needs a look at each candidate that LRU crates do not
-/// offer.
-struct Cache {
-    slots: HashMap<OrganizationId, (Arc<Slot>, u64)>,
-    /// Last use -> organization, oldest first.
-    uses: BTreeMap<u64, OrganizationId>,
-    clock: u64,
-    capacity: usize,
-}
-
-impl Cache {
-    fn new(capacity: usize) -> Cache {
-        Cache {
-            slots: HashMap::new(),
-            uses: BTreeMap::new(),
-            clock: 0,
-            capacity,
-        }
-    }
-
-    /// The organization's slot, marked as just used.
-    fn get(&mut self, id: &OrganizationId) -> Option<Arc<Slot>> {
-        self.clock = self.clock.wrapping_add(1);
-        let (slot, used) = self.slots.get_mut(id)?;
-        self.uses.remove(used);
-        *used = self.clock;
-        self.uses.insert(self.clock, id.clone());
-        Some(Arc::clone(slot))
-    }
-
-    /// Keeps `slot` for `id` unless one is kept already; evicts past the
-    /// capacity.
-    fn insert(&mut self, id: &OrganizationId, slot: &Arc<Slot>) {
-        if self.get(id).is_some() {
-            return;
-        }
-        self.slots
-            .insert(id.clone(), (Arc::clone(slot), self.clock));
-        self.uses.insert(self.clock, id.clone());
-        while self.slots.len() > self.capacity {
-            // The least recently used slot nobody holds: a running call
-            // keeps its slot (and its writer lock and delivery permits).
-            let idle = self.uses.iter().find_map(|(used, id)| {
-                let (slot, _) = self.slots.get(id)?;
-                (Arc::strong_count(slot) == 1).then_some(*used)
-            });
-            let Some(used) = idle else { break };
-            if let Some(id) = self.uses.remove(&used) {
-                self.slots.remove(&id);
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.slots.len()
-    }
-}
-
 /// What one attempt at storing events came to.
 enum Attempt<T> {
     Done(T),
@@ -389,7 +329,12 @@ impl<P: MailPolicy> DynPolicy for P {
 /// organization take turns; across processes and nodes, the store's
 /// optimistic concurrency decides. The service keeps each organization it
 /// has seen in memory and brings it up to date by reading only what is
-/// newer, applying events in place.
+/// newer, applying events in place. A command on an organization this
+/// service holds reads no events before deciding (only the sign-ins, which
+/// no version guards): if another writer appended meanwhile, the append
+/// conflicts and the command is decided again after reading what is new.
+/// Snapshots are written in the background, never by a command (see
+/// [`ServiceConfig::with_snapshot_every`]).
 ///
 /// Sign-ins go to the [`ActivityStore`](crate::ActivityStore), never the
 /// event stream, and never wait for an administrator's command. Invitation
@@ -430,16 +375,25 @@ impl<P: MailPolicy> DynPolicy for P {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AccountService<S> {
-    store: S,
+    store: Arc<S>,
     config: ServiceConfig,
     cache: Mutex<Cache>,
+    snapshots: Arc<Snapshots>,
+    /// Asks for a background snapshot of an organization (see
+    /// [`Snapshots::request`]); built where the store is known to be
+    /// `'static`, so the other methods need no such bound.
+    request_snapshot: RequestSnapshot,
     mailer: Option<Arc<dyn DynMailer>>,
     policy: Option<Arc<dyn DynPolicy>>,
     /// Members due a license lease after a sign-in (see `leases.rs`).
     due: Mutex<leases::DueLeases>,
 }
 
-impl<S: Store> AccountService<S> {
+/// See [`AccountService::request_snapshot`](AccountService).
+type RequestSnapshot =
+    Arc<dyn Fn(&OrganizationId) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+impl<S: Store + 'static> AccountService<S> {
     /// A service over `store` with the default configuration.
     pub fn new(store: S) -> AccountService<S> {
         AccountService::with_config(store, ServiceConfig::default())
@@ -447,16 +401,30 @@ impl<S: Store> AccountService<S> {
 
     /// A service over `store` configured by `config`.
     pub fn with_config(store: S, config: ServiceConfig) -> AccountService<S> {
+        let store = Arc::new(store);
+        let snapshots = Arc::new(Snapshots::default());
+        let request_snapshot: RequestSnapshot = {
+            let (store, snapshots) = (Arc::clone(&store), Arc::clone(&snapshots));
+            Arc::new(move |id: &OrganizationId| {
+                let (store, snapshots, id) =
+                    (Arc::clone(&store), Arc::clone(&snapshots), id.clone());
+                Box::pin(async move { snapshots.request(&store, &id).await })
+            })
+        };
         AccountService {
             store,
             config,
             cache: Mutex::new(Cache::new(config.cache_capacity)),
+            snapshots,
+            request_snapshot,
             mailer: None,
             policy: None,
             due: Mutex::default(),
         }
     }
+}
 
+impl<S: Store> AccountService<S> {
     /// Delivers invitation emails through `mailer` (see
     /// [`deliver`](AccountService::deliver)). Without a mailer, queued
     /// emails stay queued.
@@ -503,6 +471,54 @@ impl<S: Store> AccountService<S> {
         self.config
     }
 
+    /// Writes a snapshot of the organization as this service holds it,
+    /// now, if one is due (see [`ServiceConfig::with_snapshot_every`]), and
+    /// returns its version (`None` when none was due). For a host that
+    /// turned background snapshots off
+    /// ([`ServiceConfig::with_background_snapshots`]), where a copy costs
+    /// nobody a wait: a command-line process after its output, whose next
+    /// run loads the snapshot. Not for a request path: it takes its turn
+    /// among this process's writers of the organization, and commands of
+    /// the organization wait while it copies the state.
+    ///
+    /// # Errors
+    /// [`ServiceError::Store`] when the organization cannot be loaded or
+    /// the snapshot cannot be saved (it stays due).
+    pub async fn write_due_snapshot(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<Option<Version>, ServiceError> {
+        let Some(every) = self.config.snapshot_every else {
+            return Ok(None);
+        };
+        let slot = self.slot(id);
+        let _writer = slot.writer.lock().await;
+        self.refresh(id, &slot, Reading::All).await?;
+        let snapshot = {
+            let state = slot.read();
+            let entry = state.as_ref().ok_or_else(not_loaded)?;
+            let interval = snapshot_interval(every, entry.org.member_count());
+            let due = entry.org.version().saturating_sub(entry.snapshot_at) >= interval;
+            due.then(|| entry.org.snapshot())
+        };
+        let Some(snapshot) = snapshot else {
+            return Ok(None);
+        };
+        self.store.save_snapshot(id, &snapshot).await?;
+        if let Some(entry) = slot.write().as_mut() {
+            entry.snapshot_at = entry.snapshot_at.max(snapshot.version());
+        }
+        Ok(Some(snapshot.version()))
+    }
+
+    /// Waits until the snapshot writes this service has in flight are done
+    /// (see [`ServiceConfig::with_snapshot_every`]): for a host about to
+    /// shut its runtime down, or a test that looks at the stored snapshot.
+    /// Commands never need it.
+    pub async fn snapshots_written(&self) {
+        self.snapshots.idle().await;
+    }
+
     /// Runs `query` on the organization's latest state (see
     /// [`Organization::members_page`]). Costs what the query costs plus
     /// reading what is new in the store. While a command of this process is
@@ -521,11 +537,11 @@ impl<S: Store> AccountService<S> {
         let slot = self.slot(id);
         let loaded = slot.read().is_some();
         match slot.writer.try_lock() {
-            Ok(_writer) => self.refresh(id, &slot).await?,
+            Ok(_writer) => self.refresh(id, &slot, Reading::All).await?,
             Err(_) if loaded => {}
             Err(_) => {
                 let _writer = slot.writer.lock().await;
-                self.refresh(id, &slot).await?;
+                self.refresh(id, &slot, Reading::All).await?;
             }
         }
         self.remember(id, &slot);
@@ -534,11 +550,21 @@ impl<S: Store> AccountService<S> {
         Ok(query(&entry.org))
     }
 
-    /// A copy of the organization's latest state. Convenient, but it copies
-    /// the whole organization: prefer [`read`](AccountService::read).
+    /// A copy of the organization's latest state.
+    ///
+    /// Deprecated: it copies the whole organization (at a million members,
+    /// about half a second and half a gigabyte), which no request path
+    /// should do. Use [`read`](AccountService::read) with a closure that
+    /// takes what it needs (a page of [`Organization::members_page`], a
+    /// count); a test that really wants a copy writes
+    /// `service.read(&id, Organization::clone)`.
     ///
     /// # Errors
     /// [`ServiceError::Store`].
+    #[deprecated(
+        since = "0.1.0",
+        note = "copies the whole organization; use `read` with a closure (or `read(id, Organization::clone)` where a copy is really wanted)"
+    )]
     pub async fn organization(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
         self.read(id, Organization::clone).await
     }
@@ -677,7 +703,7 @@ impl<S: Store> AccountService<S> {
             _ => {
                 {
                     let _writer = slot.writer.lock().await;
-                    self.refresh(id, &slot).await?;
+                    self.refresh(id, &slot, Reading::All).await?;
                 }
                 self.remember(id, &slot);
                 check(&slot).ok_or_else(not_loaded)?
@@ -836,47 +862,80 @@ impl<S: Store> AccountService<S> {
     async fn attempt<X>(
         &self,
         id: &OrganizationId,
-        decide: impl FnOnce(&Organization) -> Result<(Vec<Event>, X), ServiceError>,
+        mut decide: impl FnMut(&Organization) -> Result<(Vec<Event>, X), ServiceError>,
     ) -> Result<Attempt<(Vec<Event>, Version, X)>, ServiceError> {
         let slot = self.slot(id);
         let _writer = slot.writer.lock().await;
-        self.refresh(id, &slot).await?;
-        self.remember(id, &slot);
-        let ((events, extra), before) = {
-            let state = slot.read();
-            let entry = state.as_ref().ok_or_else(not_loaded)?;
-            (decide(&entry.org)?, entry.org.version())
+        // A state this process keeps current needs no read of the event
+        // stream: if another writer appended since, the append below
+        // conflicts and the next attempt reads what is new. Sign-ins, which
+        // no version guards, are read every time.
+        let current = slot.read().as_ref().is_some_and(|entry| !entry.stale);
+        let mut reading = if current {
+            Reading::SignIns
+        } else {
+            Reading::All
+        };
+        let ((events, extra), before) = loop {
+            self.refresh(id, &slot, reading).await?;
+            self.remember(id, &slot);
+            let (decided, before) = {
+                let state = slot.read();
+                let entry = state.as_ref().ok_or_else(not_loaded)?;
+                (decide(&entry.org), entry.org.version())
+            };
+            // A refusal, or a decision to store nothing, has no append to
+            // catch a stale state: taken on a state not read from the store
+            // just now, it is decided again on one that is.
+            let unguarded = match &decided {
+                Ok((events, _)) => events.is_empty(),
+                Err(_) => true,
+            };
+            if unguarded && reading == Reading::SignIns {
+                reading = Reading::All;
+                continue;
+            }
+            break (decided?, before);
         };
         if events.is_empty() {
             return Ok(Attempt::Done((events, before, extra)));
         }
         let version = match self.store.append(id, before, &events).await {
             Ok(version) => version,
-            Err(StoreError::Conflict(_)) => return Ok(Attempt::Conflict),
+            Err(StoreError::Conflict(_)) => {
+                if let Some(entry) = slot.write().as_mut() {
+                    entry.stale = true;
+                }
+                return Ok(Attempt::Conflict);
+            }
             Err(e) => {
                 // The events may or may not be stored: reload next time.
                 slot.forget();
                 return Err(e.into());
             }
         };
-        let snapshot = {
+        let due = {
             let mut state = slot.write();
             let entry = state.as_mut().ok_or_else(not_loaded)?;
             for event in &events {
                 entry.org.apply(event);
             }
-            let due = self
-                .config
-                .snapshot_every
-                .is_some_and(|every| version / every > before / every);
-            due.then(|| entry.org.snapshot())
+            let due = self.config.snapshot_every.is_some_and(|every| {
+                let interval = snapshot_interval(every, entry.org.member_count());
+                version.saturating_sub(entry.snapshot_at) >= interval
+            }) && self.config.background_snapshots;
+            if due {
+                // Asked for now: the next one is due an interval later,
+                // whether this one is written or not.
+                entry.snapshot_at = version;
+            }
+            due
         };
         // A new organization is kept from its first event on.
         self.remember(id, &slot);
-        if let Some(snapshot) = snapshot {
-            // Best effort: events are the source of truth, a missing
-            // snapshot only makes the next cold load slower.
-            let _ = self.store.save_snapshot(id, &snapshot).await;
+        if due {
+            // Not awaited (see `ServiceConfig::with_snapshot_every`).
+            (self.request_snapshot)(id).await;
         }
         Ok(Attempt::Done((events, version, extra)))
     }
@@ -907,30 +966,63 @@ impl<S: Store> AccountService<S> {
     /// are read before events, so a sign-in is never read before the
     /// acceptance it depends on. A store error drops the cached state, to
     /// be rebuilt next time.
-    async fn refresh(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
-        let result = self.refresh_inner(id, slot).await;
+    ///
+    /// With [`Reading::SignIns`], events are read only when a sign-in
+    /// names a member the cached state does not know as active (the
+    /// acceptance or invitation it follows is then newer than the cache).
+    async fn refresh(
+        &self,
+        id: &OrganizationId,
+        slot: &Slot,
+        reading: Reading,
+    ) -> Result<(), ServiceError> {
+        let result = self.refresh_inner(id, slot, reading).await;
         if result.is_err() {
             slot.forget();
         }
         result
     }
 
-    async fn refresh_inner(&self, id: &OrganizationId, slot: &Slot) -> Result<(), ServiceError> {
+    async fn refresh_inner(
+        &self,
+        id: &OrganizationId,
+        slot: &Slot,
+        reading: Reading,
+    ) -> Result<(), ServiceError> {
         let known = slot
             .read()
             .as_ref()
             .map(|entry| (entry.org.version(), entry.activity));
-        let (version, activity) = match known {
-            Some(known) => known,
+        let (version, activity, reading) = match known {
+            Some((version, activity)) => (version, activity, reading),
             None => {
-                let org = self.load_base(id).await?;
+                let (org, snapshot_at) = self.load_base(id).await?;
                 let version = org.version();
-                *slot.write() = Some(Entry { org, activity: 0 });
-                (version, 0)
+                *slot.write() = Some(Entry::new(org, snapshot_at));
+                // Just loaded: the snapshot's tail was read with it, but a
+                // writer may have appended since.
+                (version, 0, Reading::All)
             }
         };
         let (sign_ins, next_activity) = self.store.sign_ins_after(id, activity).await?;
-        let events = self.store.read(id, version).await?;
+        let read_events = match reading {
+            Reading::All => true,
+            Reading::SignIns => {
+                let state = slot.read();
+                let entry = state.as_ref().ok_or_else(not_loaded)?;
+                sign_ins.iter().any(|s| {
+                    entry
+                        .org
+                        .member_by_id(s.user)
+                        .is_none_or(|m| m.status().last_active().is_none())
+                })
+            }
+        };
+        let events = if read_events {
+            self.store.read(id, version).await?
+        } else {
+            Vec::new()
+        };
         let mut state = slot.write();
         let entry = state.as_mut().ok_or_else(not_loaded)?;
         for event in &events {
@@ -940,6 +1032,9 @@ impl<S: Store> AccountService<S> {
             entry.org.observe_sign_in(s.user, s.at);
         }
         entry.activity = next_activity;
+        if read_events {
+            entry.stale = false;
+        }
         Ok(())
     }
 
@@ -950,30 +1045,59 @@ impl<S: Store> AccountService<S> {
     /// that claims more events than the store holds (damaged, or written
     /// for a stream that was since restored from an older backup): its
     /// last event must be in the store, or every append would conflict.
-    async fn load_base(&self, id: &OrganizationId) -> Result<Organization, ServiceError> {
+    ///
+    /// Returns the organization and the version of the snapshot it was
+    /// loaded from (0 without one).
+    async fn load_base(
+        &self,
+        id: &OrganizationId,
+    ) -> Result<(Organization, Version), ServiceError> {
         let snapshot = match self.store.load_snapshot(id).await {
             Ok(s) => s,
             Err(StoreError::Corrupt(_)) => None,
             Err(e) => return Err(e.into()),
         };
         let Some(org) = snapshot.and_then(|s| Organization::from_snapshot(&s).ok()) else {
-            return Ok(Organization::default());
+            return Ok((Organization::default(), 0));
         };
         let Some(before_last) = org.version().checked_sub(1) else {
-            return Ok(org);
+            return Ok((org, 0));
         };
         let tail = self.store.read(id, before_last).await?;
         if tail.is_empty() {
-            return Ok(Organization::default());
+            return Ok((Organization::default(), 0));
         }
         // The read brought the events after the snapshot too: apply them
         // here rather than read them again.
+        let snapshot_at = org.version();
         let mut org = org;
         for event in tail.iter().skip(1) {
             org.apply(event);
         }
-        Ok(org)
+        Ok((org, snapshot_at))
     }
+}
+
+/// How many events apart snapshots of an organization of `members` members
+/// are written: `every`, or `members / 32` if that is more (see
+/// [`ServiceConfig::with_snapshot_every`]). Never 0.
+fn snapshot_interval(every: u64, members: usize) -> u64 {
+    u64::try_from(members / SNAPSHOT_MEMBERS_PER_EVENT)
+        .unwrap_or(u64::MAX)
+        .max(every)
+        .max(1)
+}
+
+/// See [`snapshot_interval`].
+const SNAPSHOT_MEMBERS_PER_EVENT: usize = 32;
+
+/// What a refresh reads from the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// Sign-ins, then the events after the cached version.
+    All,
+    /// Sign-ins only (events only if a sign-in needs them).
+    SignIns,
 }
 
 fn not_loaded() -> ServiceError {
@@ -989,4 +1113,19 @@ fn queued_in(events: &[Event]) -> Vec<NotificationId> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snapshot_interval;
+
+    #[test]
+    fn large_organizations_are_snapshotted_less_often() {
+        assert_eq!(snapshot_interval(500, 0), 500);
+        assert_eq!(snapshot_interval(500, 16_000), 500);
+        assert_eq!(snapshot_interval(500, 100_000), 3_125);
+        assert_eq!(snapshot_interval(500, 1_000_000), 31_250);
+        assert_eq!(snapshot_interval(100_000, 1_000_000), 100_000);
+        assert_eq!(snapshot_interval(0, 0), 1, "never a division by zero");
+    }
 }

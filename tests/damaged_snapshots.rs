@@ -302,7 +302,10 @@ async fn every_damaged_snapshot_is_refused_and_the_events_rebuild_the_state() {
             .await
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(!done.events.is_empty(), "{what}");
-        let state = cold.organization(&id()).await.unwrap();
+        let state = cold
+            .read(&id(), org_accounts::Organization::clone)
+            .await
+            .unwrap();
         let replayed = Organization::replay(&store.read(&id(), 0).await.unwrap());
         assert_eq!(state, replayed, "{what}: the state is the events' state");
         assert_eq!(

@@ -33,7 +33,7 @@ fn every_future_is_send<S: Store + 'static>(
     assert_send(&service.execute(id, command, ctx));
     assert_send(&service.bulk_invite(id, file, ctx, false));
     assert_send(&service.read(id, |org| org.member_count()));
-    assert_send(&service.organization(id));
+    assert_send(&service.snapshots_written());
     assert_send(&service.record_sign_in(id, ctx));
     assert_send(&service.deliver(id, ctx.now, 10));
 }

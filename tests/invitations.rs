@@ -440,7 +440,10 @@ async fn a_failed_delivery_is_recorded_reported_and_retried_without_undoing_the_
             "connection refused"
         ))
     );
-    let org = service.organization(&id).await.unwrap();
+    let org = service
+        .read(&id, org_accounts::Organization::clone)
+        .await
+        .unwrap();
     assert!(
         org.member(&email("cy@example.com")).is_some(),
         "the invitation stands"

@@ -130,7 +130,10 @@ async fn commands_are_stored_and_a_new_service_sees_them() {
     let events = store.read(&id(), 0).await.unwrap();
     let fresh = AccountService::new(InMemoryStore::new());
     fresh.store().append(&id(), 0, &events).await.unwrap();
-    let org = fresh.organization(&id()).await.unwrap();
+    let org = fresh
+        .read(&id(), org_accounts::Organization::clone)
+        .await
+        .unwrap();
     assert!(org.member(&email("bob@example.com")).is_some());
 }
 
@@ -140,7 +143,9 @@ async fn a_stale_service_reloads_and_decides_again_on_conflict() {
     let a = AccountService::new(store.clone());
     let b = AccountService::new(store.clone());
     create(&a).await;
-    a.organization(&id()).await.unwrap(); // a caches version 1
+    a.read(&id(), org_accounts::Organization::clone)
+        .await
+        .unwrap(); // a caches version 1
     b.execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 1))
         .await
         .unwrap();
@@ -156,7 +161,13 @@ async fn a_stale_service_reloads_and_decides_again_on_conflict() {
     a.execute(&id(), &invite(&["cy@example.com"]), &ctx(ADMIN, 3))
         .await
         .unwrap();
-    assert_eq!(a.organization(&id()).await.unwrap().member_count(), 3);
+    assert_eq!(
+        a.read(&id(), org_accounts::Organization::clone)
+            .await
+            .unwrap()
+            .member_count(),
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,7 +199,10 @@ async fn concurrent_administrators_never_lose_or_duplicate_an_invitation() {
     for task in tasks {
         task.await.unwrap();
     }
-    let org = service.organization(&id()).await.unwrap();
+    let org = service
+        .read(&id(), org_accounts::Organization::clone)
+        .await
+        .unwrap();
     assert_eq!(org.member_count(), 1 + 60 + 1);
     let events = store.inner.read(&id(), 0).await.unwrap();
     assert_eq!(
@@ -253,7 +267,10 @@ async fn sign_ins_never_make_administrators_retry() {
         "sign-ins must not append events"
     );
     assert_eq!(store.inner.read(&id(), 0).await.unwrap().len(), before + 20);
-    let org = service.organization(&id()).await.unwrap();
+    let org = service
+        .read(&id(), org_accounts::Organization::clone)
+        .await
+        .unwrap();
     for p in &people {
         assert_eq!(
             org.member(&email(p)).unwrap().status().last_active(),
@@ -262,7 +279,10 @@ async fn sign_ins_never_make_administrators_retry() {
     }
     // A fresh service (another process) sees the same Last active.
     let fresh = AccountService::new(store.clone());
-    let seen = fresh.organization(&id()).await.unwrap();
+    let seen = fresh
+        .read(&id(), org_accounts::Organization::clone)
+        .await
+        .unwrap();
     assert_eq!(
         seen.member(&email("p3@example.com"))
             .unwrap()
@@ -277,7 +297,7 @@ async fn sign_ins_never_make_administrators_retry() {
         .unwrap();
     assert_eq!(
         service
-            .organization(&id())
+            .read(&id(), org_accounts::Organization::clone)
             .await
             .unwrap()
             .member(&email("p3@example.com"))
@@ -310,6 +330,9 @@ async fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() 
             .execute(&id(), &invite(&refs), &ctx(ADMIN, 1))
             .await
             .unwrap();
+        // Snapshots are written in the background: wait for each, so
+        // the one stored is the one of the boundary crossed.
+        service.snapshots_written().await;
     }
     assert_eq!(store.appended_events.load(Ordering::SeqCst), 26);
     let appends = store.appends.load(Ordering::SeqCst);
@@ -317,6 +340,7 @@ async fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() 
         .execute(&id(), &invite(&["one.more@example.com"]), &ctx(ADMIN, 2))
         .await
         .unwrap();
+    service.snapshots_written().await;
     assert_eq!(store.appends.load(Ordering::SeqCst), appends + 1);
     assert_eq!(
         store.appended_events.load(Ordering::SeqCst),
@@ -339,7 +363,10 @@ async fn a_command_writes_only_its_own_events_and_snapshots_follow_the_policy() 
     // not ahead of the store), never from the start.
     store.lowest_read_after.store(usize::MAX, Ordering::SeqCst);
     let cold = AccountService::new(store.clone());
-    let org = cold.organization(&id()).await.unwrap();
+    let org = cold
+        .read(&id(), org_accounts::Organization::clone)
+        .await
+        .unwrap();
     assert_eq!(
         store.lowest_read_after.load(Ordering::SeqCst),
         20,
@@ -383,7 +410,14 @@ mod faults {
             .execute(&id(), &invite(&["bob@example.com"]), &ctx(ADMIN, 2))
             .await
             .unwrap();
-        assert_eq!(service.organization(&id()).await.unwrap().member_count(), 2);
+        assert_eq!(
+            service
+                .read(&id(), org_accounts::Organization::clone)
+                .await
+                .unwrap()
+                .member_count(),
+            2
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
@@ -410,7 +444,7 @@ mod faults {
         // Everything stored before the failure is still there.
         assert!(
             service
-                .organization(&id())
+                .read(&id(), org_accounts::Organization::clone)
                 .await
                 .unwrap()
                 .member(&email(ADMIN))
@@ -436,7 +470,14 @@ mod faults {
             codes,
             [vec!["api_error"], vec!["invalid_email"], vec!["api_error"]]
         );
-        assert_eq!(service.organization(&id()).await.unwrap().member_count(), 1);
+        assert_eq!(
+            service
+                .read(&id(), org_accounts::Organization::clone)
+                .await
+                .unwrap()
+                .member_count(),
+            1
+        );
         let again = service
             .bulk_invite(&id(), &file, &ctx(ADMIN, 2), false)
             .await

@@ -166,6 +166,54 @@ async fn appends_and_reads_keep_the_rules() {
     store.drop_schema().await.unwrap();
 }
 
+/// Each statement is prepared once per connection and reused: after many
+/// appends and reads over a one-connection pool, the session holds one
+/// prepared statement per kind, and an append is one statement (the
+/// server's own count of prepared statements shows no re-preparing).
+#[tokio::test(flavor = "multi_thread")]
+async fn statements_are_prepared_once_per_connection() {
+    let Some(url) = url() else { return };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let name = schema();
+    let store = PostgresStore::with_schema(pool.clone(), &name)
+        .await
+        .unwrap();
+    let id = org("acme");
+    let events = conformance::sample_events(9);
+    for (n, event) in events.iter().enumerate() {
+        let version = n as u64;
+        store
+            .append(&id, version, std::slice::from_ref(event))
+            .await
+            .unwrap();
+        assert_eq!(store.read(&id, version).await.unwrap().len(), 1);
+    }
+    let prepared: Vec<String> = sqlx::query_scalar(
+        "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%' || $1 || '.events%'",
+    )
+    .bind(&name)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let count = |needle: &str| prepared.iter().filter(|s| s.contains(needle)).count();
+    assert_eq!(
+        count("UNNEST"),
+        1,
+        "the append was prepared again: {prepared:#?}"
+    );
+    assert_eq!(
+        count("SELECT version, data"),
+        1,
+        "the read was prepared again: {prepared:#?}"
+    );
+    store.drop_schema().await.unwrap();
+    pool.close().await;
+}
+
 /// Versions beyond what PostgreSQL stores are refused before anything is
 /// sent, never wrapped.
 #[tokio::test(flavor = "multi_thread")]

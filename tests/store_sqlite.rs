@@ -207,7 +207,13 @@ async fn an_immutable_database_in_an_immutable_folder_is_read_through_open_read_
     let store = SqliteStore::open_read_only(&path).unwrap();
     assert_eq!(store.read(&id, 0).await.unwrap(), events);
     let service = AccountService::new(store);
-    assert!(service.organization(&id).await.unwrap().exists());
+    assert!(
+        service
+            .read(&id, org_accounts::Organization::clone)
+            .await
+            .unwrap()
+            .exists()
+    );
     let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(entries.len(), 1, "nothing was created beside the database");
 }
@@ -279,7 +285,7 @@ async fn damaged_event_versions_are_corruption() {
         }
         // The service reports it too, and refuses to write on top of it.
         let service = AccountService::new(store);
-        match service.organization(&id).await {
+        match service.read(&id, org_accounts::Organization::clone).await {
             Err(ServiceError::Store(StoreError::Corrupt(_))) => {}
             other => panic!("{what}: expected a corrupt store, got {other:?}"),
         }
@@ -344,7 +350,10 @@ async fn a_damaged_snapshot_is_corruption_and_the_service_rebuilds_from_events()
         let store = SqliteStore::open(&path).unwrap();
         corrupt_message(store.load_snapshot(&id).await);
         let service = AccountService::new(store);
-        let org = service.organization(&id).await.unwrap();
+        let org = service
+            .read(&id, org_accounts::Organization::clone)
+            .await
+            .unwrap();
         assert_eq!(org.version(), 5, "{sql}");
         assert_eq!(org, Organization::replay(&events), "{sql}");
     }

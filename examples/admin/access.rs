@@ -28,7 +28,7 @@ fn group_label(org: &Organization, id: org_accounts::GroupId) -> String {
         .map_or_else(|| id.to_string(), |g| g.name().to_string())
 }
 
-impl<S: Store> App<S> {
+impl<S: Store + 'static> App<S> {
     pub(crate) async fn service_add(
         &self,
         actor: &str,

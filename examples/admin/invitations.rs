@@ -55,7 +55,7 @@ fn delivery_lines(deliveries: &[Delivery]) -> String {
         .collect()
 }
 
-impl<S: Store> App<S> {
+impl<S: Store + 'static> App<S> {
     pub(crate) async fn mail_set(&self, actor: &str, args: MailArgs) -> Result<Output, Failure> {
         let actor = email(actor)?;
         let sender = email(&args.sender)?;

@@ -214,6 +214,8 @@ fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().collect();
     // Known before parsing, so that a usage error is JSON too.
     let json = raw.iter().skip(1).any(|a| a == "--json");
+    // Work left after the output: the snapshot a command made due.
+    let mut after_output: Option<(tokio::runtime::Runtime, Background)> = None;
     let outcome = text_args(raw)
         .and_then(|args| Cli::try_parse_from(args).map_err(Failure::from_clap))
         .and_then(|cli| {
@@ -223,7 +225,9 @@ fn main() -> ExitCode {
                 .map_err(|e| {
                     Failure::refused("internal_error", format!("cannot start the runtime: {e}"))
                 })?;
-            runtime.block_on(run(cli))
+            let (outcome, background) = runtime.block_on(run(cli));
+            after_output = background.map(|b| (runtime, b));
+            outcome
         });
     // (text for stdout, text for stderr, exit status)
     let (stdout, stderr, status) = match outcome {
@@ -268,6 +272,23 @@ fn main() -> ExitCode {
         shown::terminal_text(&stdout).into_owned()
     };
     let stderr = shown::terminal_text(&stderr).into_owned();
+    let printed = print(stdout, stderr);
+    // The output is out; the snapshot a command made due is written
+    // before the process ends (it makes the next run's load shorter).
+    if let Some((runtime, background)) = after_output {
+        runtime.block_on(background);
+    }
+    match printed {
+        Some(code) => code,
+        None => ExitCode::from(status),
+    }
+}
+
+/// Work the program finishes after printing its output.
+type Background = std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>;
+
+/// Prints `stdout` and `stderr`; `Some` exit code when printing failed.
+fn print(stdout: String, stderr: String) -> Option<ExitCode> {
     for (text, to_stderr) in [(stdout, false), (stderr, true)] {
         if text.is_empty() {
             continue;
@@ -275,7 +296,7 @@ fn main() -> ExitCode {
         match emit(&text, to_stderr) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-                return ExitCode::from(EXIT_BROKEN_PIPE);
+                return Some(ExitCode::from(EXIT_BROKEN_PIPE));
             }
             Err(e) => {
                 // stdout full or failing: say so where possible.
@@ -285,11 +306,11 @@ fn main() -> ExitCode {
                         true,
                     );
                 }
-                return ExitCode::from(1);
+                return Some(ExitCode::from(1));
             }
         }
     }
-    ExitCode::from(status)
+    None
 }
 
 /// What `--db` names.
@@ -442,7 +463,16 @@ async fn open_postgres(
     store.map_err(|e| Failure::refused("store_error", format!("the PostgreSQL database: {e}")))
 }
 
-async fn run(cli: Cli) -> Result<Output, Failure> {
+/// Runs the command; returns its outcome, and the snapshot write it left
+/// for after the output is printed.
+async fn run(cli: Cli) -> (Result<Output, Failure>, Option<Background>) {
+    match open_and_run(cli).await {
+        Ok((outcome, background)) => (outcome, Some(background)),
+        Err(failure) => (Err(failure), None),
+    }
+}
+
+async fn open_and_run(cli: Cli) -> Result<(Result<Output, Failure>, Background), Failure> {
     let db = Database::from_cli(&cli.db, cli.pg_schema.as_deref())?;
     let org = OrganizationId::new(ORG).map_err(|e| Failure::refused("store_error", e))?;
     let init = matches!(cli.command, Cmd::Init { .. });
@@ -457,9 +487,9 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
                 &format!("the database file {} holds none", shown_path(&path)),
                 &init_hint(&cli.db),
             );
-            App::new(store, org, Some(path), not_created)
-                .dispatch(cli.command)
-                .await
+            Ok(App::new(store, org, Some(path), not_created)
+                .run(cli.command)
+                .await)
         }
         #[cfg(feature = "postgres")]
         Database::Url { url, schema } => {
@@ -473,9 +503,9 @@ async fn run(cli: Cli) -> Result<Output, Failure> {
                     "`admin --db postgres://... --pg-schema {schema_shown} init NAME --admin EMAIL`"
                 ),
             );
-            App::new(store, org, None, not_created)
-                .dispatch(cli.command)
-                .await
+            Ok(App::new(store, org, None, not_created)
+                .run(cli.command)
+                .await)
         }
         #[cfg(not(feature = "postgres"))]
         Database::Url { .. } => Err(Failure::usage(
@@ -516,12 +546,19 @@ fn host_mail_policy() -> org_accounts::DefaultMailPolicy {
 #[cfg(feature = "smtp")]
 const ALLOW_MAIL_HOSTS_ENV: &str = "ORG_ACCOUNTS_ALLOW_MAIL_HOSTS";
 
-impl<S: Store> App<S> {
+impl<S: Store + 'static> App<S> {
     fn new(store: S, org: OrganizationId, db: Option<PathBuf>, not_created: String) -> App<S> {
         // Several `admin` processes may share the database: retry
-        // generously.
-        let service =
-            AccountService::with_config(store, ServiceConfig::default().with_max_attempts(100));
+        // generously. A due snapshot is written by `run` once the output
+        // is out, from the state in memory (a process about to exit copies
+        // it at no one's expense; a background write would load the
+        // organization from the database again).
+        let service = AccountService::with_config(
+            store,
+            ServiceConfig::default()
+                .with_max_attempts(100)
+                .with_background_snapshots(false),
+        );
         // The mailer is also the mail policy: settings naming an internal
         // host, or a credential this host does not hold for the
         // organization, are refused when saved, and checked again at
@@ -538,6 +575,18 @@ impl<S: Store> App<S> {
             db,
             not_created,
         }
+    }
+
+    /// Runs `command`; returns its outcome and, to run after the output,
+    /// the snapshot write it made due (see `ServiceConfig::with_snapshot_every`).
+    async fn run(self, command: Cmd) -> (Result<Output, Failure>, Background) {
+        let outcome = self.dispatch(command).await;
+        let background = Box::pin(async move {
+            // Best effort: a missing snapshot only makes the next run read
+            // more events.
+            let _ = self.service.write_due_snapshot(&self.org).await;
+        });
+        (outcome, background)
     }
 
     async fn dispatch(&self, command: Cmd) -> Result<Output, Failure> {

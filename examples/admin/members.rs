@@ -14,7 +14,7 @@ use crate::failed_rows::FailedRowsOut;
 use crate::shown::shown;
 use crate::{App, Failure, Output, plural};
 
-impl<S: Store> App<S> {
+impl<S: Store + 'static> App<S> {
     pub(crate) async fn init(&self, name: String, admin: &str) -> Result<Output, Failure> {
         let admin = email(admin)?;
         self.execute(&Command::CreateOrganization { name: name.clone() }, &admin)
