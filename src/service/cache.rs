@@ -110,14 +110,15 @@ impl Cache {
     }
 
     /// Keeps `slot` for `id` unless one is kept already; evicts past the
-    /// capacity.
+    /// capacity. Eviction runs on every use, not only when a slot is added:
+    /// slots that were busy when the cache grew past its capacity are let
+    /// go by the next use after their calls end.
     pub(super) fn insert(&mut self, id: &OrganizationId, slot: &Arc<Slot>) {
-        if self.get(id).is_some() {
-            return;
+        if self.get(id).is_none() {
+            self.slots
+                .insert(id.clone(), (Arc::clone(slot), self.clock));
+            self.uses.insert(self.clock, id.clone());
         }
-        self.slots
-            .insert(id.clone(), (Arc::clone(slot), self.clock));
-        self.uses.insert(self.clock, id.clone());
         while self.slots.len() > self.capacity {
             // The least recently used slot nobody holds: a running call
             // keeps its slot (and its writer lock and delivery permits).
