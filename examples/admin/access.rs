@@ -23,6 +23,16 @@ fn kind(text: &str) -> Result<LicenseKind, Failure> {
     LicenseKind::parse(text).map_err(|e| Failure::refused("invalid_name", e))
 }
 
+/// What a member waits for, in words (JSON keeps the code).
+pub(crate) fn wait_words(code: &str) -> &str {
+    match code {
+        "next_sign_in" => "at their next sign-in",
+        "no_free_seat" => "no free seat",
+        "quota_full" => "the group's quota is used up",
+        other => other,
+    }
+}
+
 fn group_label(org: &Organization, id: org_accounts::GroupId) -> String {
     org.group_by_id(id)
         .map_or_else(|| id.to_string(), |g| g.name().to_string())
@@ -293,7 +303,7 @@ impl<S: Store + 'static> App<S> {
                         "  waiting: {} (via {}, {})\n",
                         shown(w["email"].as_str().unwrap_or("")),
                         shown(w["via"].as_str().unwrap_or("")),
-                        w["for"].as_str().unwrap_or("")
+                        wait_words(w["for"].as_str().unwrap_or(""))
                     ));
                 }
                 json!({"kind": u.kind.as_str(), "seats": u.seats, "used": u.used, "free": u.free(), "holders": holders, "waiting": waiting})

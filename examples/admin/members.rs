@@ -351,7 +351,9 @@ impl<S: Store + 'static> App<S> {
                                 "; waiting: {}",
                                 waiting
                                     .iter()
-                                    .map(|(k, why)| format!("{} ({why})", shown(k)))
+                                    .map(|(k, why)| {
+                                        format!("{} ({})", shown(k), crate::access::wait_words(why))
+                                    })
                                     .collect::<Vec<_>>()
                                     .join(", ")
                             ));
