@@ -239,19 +239,14 @@ impl Organization {
             .filter(|(_, kind)| !rule.contains_key(*kind))
             .map(|(user, kind)| (user, kind.clone()))
             .collect();
-        let mut events: Vec<EventKind> = lost
-            .iter()
-            .map(|(user, kind)| EventKind::LicenseReleased {
-                user: *user,
-                kind: kind.clone(),
-            })
-            .collect();
-        events.push(EventKind::GroupLicenseRuleSet {
-            group: group.id,
-            licenses: rule,
-        });
-        events.extend(self.relocate_leases(&lost, group.id));
-        Ok(events)
+        Ok(self.release_around(
+            &lost,
+            EventKind::GroupLicenseRuleSet {
+                group: group.id,
+                licenses: rule,
+            },
+            group.id,
+        ))
     }
 
     /// `RemoveGroupLicenseRule`, the group resolved: one `LicenseReleased`
@@ -266,6 +261,22 @@ impl Organization {
             .granted_by(group.id)
             .map(|(user, kind)| (user, kind.clone()))
             .collect();
+        self.release_around(
+            &lost,
+            EventKind::LicenseRuleRemoved { group: group.id },
+            group.id,
+        )
+    }
+
+    /// A rule change that takes leases from `group`: one `LicenseReleased`
+    /// per lost lease, the change itself, then the leases that another of
+    /// the holder's groups gives move there.
+    fn release_around(
+        &self,
+        lost: &[(UserId, LicenseKind)],
+        change: EventKind,
+        group: GroupId,
+    ) -> Vec<EventKind> {
         let mut events: Vec<EventKind> = lost
             .iter()
             .map(|(user, kind)| EventKind::LicenseReleased {
@@ -273,8 +284,8 @@ impl Organization {
                 kind: kind.clone(),
             })
             .collect();
-        events.push(EventKind::LicenseRuleRemoved { group: group.id });
-        events.extend(self.relocate_leases(&lost, group.id));
+        events.push(change);
+        events.extend(self.relocate_leases(lost, group));
         events
     }
 }
