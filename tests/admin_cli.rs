@@ -2018,3 +2018,81 @@ fn an_upload_whose_failing_cells_carry_escapes_reaches_the_terminal_escaped() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_no_raw("a refusal quoting a group name", &out);
 }
+
+/// Deallocating a member's last direct license leaves them on user-level
+/// allocation with nothing selected: the users page says so (not just
+/// "none", which reads like a member waiting for nothing), and
+/// `license use-groups` switches them back, so they lease at their next
+/// sign-in.
+#[test]
+fn a_member_with_nothing_selected_is_shown_so_and_switched_back_to_groups() {
+    let db = Db::initialized();
+    let ok = |args: &[&str]| {
+        let out = db.run(args);
+        assert_eq!(code_of(&out), 0, "{args:?}: {}", stderr_of(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(&["group", "create", "--as", "ada@example.com", "Sales"]);
+    ok(&["license", "pool", "--as", "ada@example.com", "Pro", "2"]);
+    ok(&["license", "rule", "--as", "ada@example.com", "Sales", "Pro"]);
+    ok(&[
+        "invite",
+        "--as",
+        "ada@example.com",
+        "--group",
+        "Sales",
+        "bob@example.com",
+    ]);
+    ok(&["accept", "bob@example.com"]);
+    ok(&[
+        "license",
+        "allocate",
+        "--as",
+        "ada@example.com",
+        "Pro",
+        "bob@example.com",
+    ]);
+    ok(&[
+        "license",
+        "deallocate",
+        "--as",
+        "ada@example.com",
+        "Pro",
+        "bob@example.com",
+    ]);
+    let users = ok(&["users"]);
+    let bob = users
+        .lines()
+        .find(|l| l.contains("bob@example.com"))
+        .unwrap();
+    assert!(
+        bob.contains("licenses: none (user-level allocation, nothing selected)"),
+        "{bob}"
+    );
+    ok(&["sign-in", "bob@example.com"]);
+    let users = ok(&["users"]);
+    let bob = users
+        .lines()
+        .find(|l| l.contains("bob@example.com"))
+        .unwrap();
+    assert!(
+        bob.contains("nothing selected"),
+        "signing in changes nothing: {bob}"
+    );
+    let back = ok(&[
+        "license",
+        "use-groups",
+        "--as",
+        "ada@example.com",
+        "bob@example.com",
+    ]);
+    assert!(back.contains("group-based allocation"), "{back}");
+    let signed_in = ok(&["sign-in", "bob@example.com"]);
+    assert!(signed_in.contains("leased: Pro"), "{signed_in}");
+    let users = ok(&["users"]);
+    let bob = users
+        .lines()
+        .find(|l| l.contains("bob@example.com"))
+        .unwrap();
+    assert!(bob.contains("licenses: Pro (Sales)"), "{bob}");
+}

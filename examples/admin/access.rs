@@ -262,6 +262,24 @@ impl<S: Store + 'static> App<S> {
         })
     }
 
+    /// Back to group-based allocation: the member's direct licenses are
+    /// released, and their groups' licenses leased at their next sign-in.
+    pub(crate) async fn license_use_groups(
+        &self,
+        actor: &str,
+        user: &str,
+    ) -> Result<Output, Failure> {
+        let (actor, user) = (email(actor)?, email(user)?);
+        self.execute(&Command::UseGroupLicenses { user: user.clone() }, &actor)
+            .await?;
+        Ok(Output {
+            text: format!(
+                "{user} is on group-based allocation: their groups' licenses are leased at their next sign-in\n"
+            ),
+            json: json!({"group_based": user.as_str()}),
+        })
+    }
+
     pub(crate) async fn licenses(&self) -> Result<Output, Failure> {
         self.query(|org| {
         let mut text = String::new();

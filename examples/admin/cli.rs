@@ -334,6 +334,13 @@ pub(crate) enum LicenseCmd {
         /// The member
         email: String,
     },
+    /// Switch a member back to group-based allocation (after allocate or deallocate): their direct licenses are released and their groups' licenses leased at their next sign-in
+    UseGroups {
+        #[command(flatten)]
+        actor: Actor,
+        /// The member
+        email: String,
+    },
     /// Add a license kind to a group's rule: its members lease it at sign-in
     Rule {
         #[command(flatten)]

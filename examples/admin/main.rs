@@ -668,6 +668,9 @@ impl<S: Store + 'static> App<S> {
             Cmd::License(LicenseCmd::Release { actor, kind, email }) => {
                 self.license_release(&actor.actor, &kind, &email).await
             }
+            Cmd::License(LicenseCmd::UseGroups { actor, email }) => {
+                self.license_use_groups(&actor.actor, &email).await
+            }
             Cmd::License(LicenseCmd::Rule {
                 actor,
                 group,

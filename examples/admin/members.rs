@@ -338,7 +338,12 @@ impl<S: Store + 'static> App<S> {
                     );
                     let shown_groups = if with_licenses {
                         let mut cell = format!("{shown_groups}  |  licenses: ");
-                        cell.push_str(&if held.is_empty() {
+                        let user_level = status.as_ref().is_some_and(|s| s.user_level);
+                        cell.push_str(&if held.is_empty() && user_level {
+                            // Nothing selected: their groups give nothing
+                            // until `license use-groups`.
+                            "none (user-level allocation, nothing selected)".to_owned()
+                        } else if held.is_empty() {
                             "none".to_owned()
                         } else {
                             held.iter()

@@ -117,44 +117,66 @@ impl Organization {
     }
 
     fn waits_of(&self, member: &Member) -> Vec<LicenseWait> {
-        let licenses = &self.licenses;
-        let user = member.id();
+        let groups = self.rule_groups(member);
         let mut waits: Vec<LicenseWait> = Vec::new();
         let mut seen: BTreeSet<&LicenseKind> = BTreeSet::new();
-        let groups: Vec<(GroupId, &LicenseRule)> = member
-            .group_ids()
-            .filter_map(|g| licenses.rule(g).map(|r| (g, r)))
-            .collect();
         for (_, rule) in &groups {
             for kind in rule.licenses.keys() {
-                if licenses.source(user, kind).is_some() || !seen.insert(kind) {
-                    continue;
+                if seen.insert(kind)
+                    && let Some(wait) = self.wait_for(member.id(), &groups, kind)
+                {
+                    waits.push(wait);
                 }
-                let with_room = groups
-                    .iter()
-                    .find(|(g, r)| r.gives(kind) && licenses.rule_has_room(*g, kind, 0));
-                let first = groups.iter().find(|(_, r)| r.gives(kind));
-                let (group, reason) = match (with_room, first) {
-                    (Some((g, _)), _) if licenses.free(kind) > 0 => (*g, WaitReason::SignIn),
-                    (Some((g, _)), _) => (*g, WaitReason::NoFreeSeat),
-                    (None, Some((g, _))) => (*g, WaitReason::QuotaFull),
-                    (None, None) => continue,
-                };
-                waits.push(LicenseWait {
-                    kind: kind.clone(),
-                    group,
-                    reason,
-                });
             }
         }
         waits.sort_by(|a, b| a.kind.cmp(&b.kind));
         waits
     }
 
+    /// The member's groups that have a license rule, with it.
+    fn rule_groups(&self, member: &Member) -> Vec<(GroupId, &LicenseRule)> {
+        member
+            .group_ids()
+            .filter_map(|g| self.licenses.rule(g).map(|r| (g, r)))
+            .collect()
+    }
+
+    /// What `user`, in `groups` (those with a rule), waits for of `kind`:
+    /// nothing if they hold it or no group of theirs gives it. Costs
+    /// O(groups), whatever the number of kinds.
+    fn wait_for(
+        &self,
+        user: UserId,
+        groups: &[(GroupId, &LicenseRule)],
+        kind: &LicenseKind,
+    ) -> Option<LicenseWait> {
+        let licenses = &self.licenses;
+        if licenses.source(user, kind).is_some() {
+            return None;
+        }
+        let with_room = groups
+            .iter()
+            .find(|(g, r)| r.gives(kind) && licenses.rule_has_room(*g, kind, 0));
+        let (first, rule) = groups.iter().find(|(_, r)| r.gives(kind))?;
+        let (group, reason) = match with_room {
+            Some((g, _)) if licenses.free(kind) > 0 => (*g, WaitReason::SignIn),
+            Some((g, _)) => (*g, WaitReason::NoFreeSeat),
+            None => (*first, WaitReason::QuotaFull),
+        };
+        // The rule's own spelling of the kind.
+        let (kind, _) = rule.licenses.get_key_value(kind)?;
+        Some(LicenseWait {
+            kind: kind.clone(),
+            group,
+            reason,
+        })
+    }
+
     /// Who is eligible for `kind` through a group but does not hold it,
     /// in user-id order, with what they wait for: the "waiting for a seat"
     /// list of the licenses page. Members on user-level allocation are not
-    /// listed. Costs O(members of the groups giving `kind`).
+    /// listed. Costs O(members of the groups giving `kind`, times their
+    /// groups), whatever the number of kinds their rules give.
     pub fn license_waiting(&self, kind: &LicenseKind) -> Vec<(UserId, LicenseWait)> {
         let mut users: BTreeSet<UserId> = BTreeSet::new();
         for (group, rule) in self.licenses.rules() {
@@ -169,10 +191,7 @@ impl Organization {
             .filter(|u| !self.licenses.is_user_level(*u))
             .filter_map(|u| {
                 let member = self.members.get(u)?;
-                let wait = self
-                    .waits_of(member)
-                    .into_iter()
-                    .find(|w| w.kind == *kind)?;
+                let wait = self.wait_for(u, &self.rule_groups(member), kind)?;
                 Some((u, wait))
             })
             .collect()
