@@ -604,7 +604,7 @@ impl<S: Store> AccountService<S> {
             .await?;
         if matches!(command, Command::AcceptInvitation) {
             // Accepting is the first sign-in: group leases become due.
-            self.note_due_lease(id, &self.slot(id), ctx);
+            self.note_due_lease(id, ctx);
         }
         let queued = queued_in(&events);
         Ok(Executed {
@@ -711,7 +711,7 @@ impl<S: Store> AccountService<S> {
         };
         let Some(event) = decided?.into_iter().next() else {
             // Not newer than Last active: a lease may still be due.
-            self.note_due_lease(id, &slot, ctx);
+            self.note_due_lease(id, ctx);
             return Ok(());
         };
         self.store
@@ -721,23 +721,19 @@ impl<S: Store> AccountService<S> {
         if let Some(entry) = slot.write().as_mut() {
             entry.org.observe_sign_in(event.actor, ctx.now);
         }
-        self.note_due_lease(id, &slot, ctx);
+        self.note_due_lease(id, ctx);
         Ok(())
     }
 
-    /// Notes the actor as due a lease if the cached state says so (see
-    /// `leases.rs`): a look at the cached state, no store call.
-    fn note_due_lease(&self, id: &OrganizationId, slot: &Slot, ctx: &Context) {
-        let due = slot
-            .read()
-            .as_ref()
-            .is_some_and(|entry| leases::is_due(&entry.org, ctx));
-        if due {
-            self.due
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .note(id, &ctx.actor, ctx.now);
-        }
+    /// Notes the actor's sign-in for `grant_due_leases`, which decides on
+    /// a state read from the store whether a lease is due (see
+    /// `leases.rs`: this process's cached state may predate a rule made on
+    /// another node). No store call here.
+    fn note_due_lease(&self, id: &OrganizationId, ctx: &Context) {
+        self.due
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(id, &ctx.actor, ctx.now);
     }
 
     /// Sends up to `limit` queued invitation emails through the mailer, and

@@ -112,6 +112,11 @@ async fn given(store: &Arc<InMemoryStore>, seats: u32) -> Service {
             .execute(&id(), &command, &ctx(who, minute))
             .await
             .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+        // As a host does after every sign-in: before the rule, an
+        // acceptance leases nothing.
+        if matches!(command, Command::AcceptInvitation) {
+            assert!(service.grant_due_leases(&id()).await.unwrap().is_empty());
+        }
     }
     service
 }
@@ -423,13 +428,12 @@ async fn the_node_that_loses_the_race_for_the_last_seat_decides_again_and_finds_
     assert_eq!((used, cy_holds), (1, 0));
 }
 
-/// Defect found in review (not fixed): a node whose cached state is behind
-/// the event stream decides "due" on that state alone, and a node that only
-/// serves sign-ins never reads the stream again. A rule (or a freed seat,
-/// or a new group membership) made on another node is never leased through
-/// it: Bob signs in five days running and holds nothing.
+/// Found in review: a node whose cached state is behind the event stream
+/// decided "due" on that state alone, and a node that only serves sign-ins
+/// never read the stream again, so a rule (or a freed seat, or a new group
+/// membership) made on another node was never leased through it. Every
+/// sign-in is now noted and `grant_due_leases` decides on a fresh read.
 #[tokio::test]
-#[ignore = "defect: record_sign_in notes leases on a cached state that a sign-in-only node never refreshes"]
 async fn a_node_that_only_records_sign_ins_leases_under_a_rule_made_on_another_node() {
     let store = Arc::new(InMemoryStore::new());
     let a = given(&store, 5).await;

@@ -4,8 +4,11 @@
 //!
 //! A sign-in never waits for a lease. [`AccountService::record_sign_in`]
 //! (and an accepted invitation) only notes, in this process's memory, that
-//! the member is due a lease when the cached state says a seat and quota
-//! are free for them; the lease itself is a separate command,
+//! the member signed in and may be due a lease. Every sign-in is noted,
+//! whatever this process's cached state says: on a node that only serves
+//! sign-ins that state may predate a rule, a freed seat or a new group
+//! membership made on another node, and the lease must not be missed. The
+//! lease itself is a separate command,
 //! [`Command::LeaseLicenses`], appended later by
 //! [`AccountService::grant_due_leases`] with the same optimistic
 //! concurrency as any command: of two nodes racing for the last seat, the
@@ -83,8 +86,9 @@ impl DueLeases {
 
 /// Whether `org` says the actor of `ctx`, signing in, is due a lease: a
 /// rule of one of their groups gives a kind they do not hold, with a free
-/// seat and quota. An organization without rules answers at once.
-pub(super) fn is_due(org: &Organization, ctx: &Context) -> bool {
+/// seat and quota. An organization without rules answers at once. Asked
+/// of a state just read from the store.
+fn is_due(org: &Organization, ctx: &Context) -> bool {
     org.has_license_rules()
         && org
             .decide(&Command::LeaseLicenses, ctx)
@@ -93,12 +97,15 @@ pub(super) fn is_due(org: &Organization, ctx: &Context) -> bool {
 
 impl<S: Store> AccountService<S> {
     /// Appends the leases this process's sign-ins made due in `id`, in
-    /// sign-in order: for each member, [`Command::LeaseLicenses`] as of
-    /// their sign-in, decided against the latest state (first come, first
-    /// served while seats and quota last) and appended with optimistic
-    /// concurrency, retried on conflict like any command. A member who
-    /// finds no seat any more, or was removed since, gets nothing. Returns
-    /// the events stored.
+    /// sign-in order. The organization is read from the store once (so a
+    /// rule or a seat another node made is seen), and the members who
+    /// signed in are checked against it; for each one due a lease,
+    /// [`Command::LeaseLicenses`] as of their sign-in, decided against the
+    /// latest state (first come, first served while seats and quota last)
+    /// and appended with optimistic concurrency, retried on conflict like
+    /// any command. A member who finds no seat any more, or was removed
+    /// since, gets nothing. In an organization without license rules this
+    /// costs that one read. Returns the events stored.
     ///
     /// # Errors
     /// [`ServiceError::Store`] or [`ServiceError::Contention`]; the leases
@@ -109,6 +116,30 @@ impl<S: Store> AccountService<S> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take(id);
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One read of what other nodes stored, then only the members that
+        // state says are due go on to an append.
+        let slot = self.slot(id);
+        let refreshed = {
+            let _writer = slot.writer.lock().await;
+            self.refresh(id, &slot, super::Reading::All).await
+        };
+        if let Err(e) = refreshed {
+            self.due
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .put_back(id, due);
+            return Err(e);
+        }
+        self.remember(id, &slot);
+        due.retain(|(who, at)| {
+            slot.read()
+                .as_ref()
+                .is_some_and(|entry| is_due(&entry.org, &Context::new(who.clone(), *at)))
+        });
+        drop(slot);
         let mut stored = Vec::new();
         while let Some((who, at)) = due.pop_front() {
             let ctx = Context::new(who.clone(), at);
