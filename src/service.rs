@@ -676,11 +676,12 @@ impl<S: Store> AccountService<S> {
     /// cached state without waiting for a running append (only a member
     /// the cache does not know yet makes it reload first).
     ///
-    /// When the cached state says the member is due a group license lease
-    /// (a rule of their groups gives a kind they do not hold, with a free
-    /// seat and quota), the lease is noted and appended later, never
-    /// waited for here: call [`grant_due_leases`](AccountService::grant_due_leases)
-    /// after this returns (or [`spawn_due_leases`](AccountService::spawn_due_leases)).
+    /// The sign-in is noted for the group license lease it may make due
+    /// (a rule of the member's groups gives a kind they do not hold, with
+    /// a free seat and quota); the lease is decided on the stored state
+    /// and appended later, never waited for here: call
+    /// [`grant_due_leases`](AccountService::grant_due_leases) after this
+    /// returns (or [`spawn_due_leases`](AccountService::spawn_due_leases)).
     ///
     /// # Errors
     /// [`ServiceError::Refused`] with [`DomainError::NotAMember`] or
