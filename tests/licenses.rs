@@ -350,6 +350,23 @@ fn a_pool_cannot_shrink_below_the_seats_in_use() {
         .then_events(|e| assert_eq!(e.len(), 1));
     assert_eq!(seats(&org, "studio"), (2, 2));
     check(&org);
+    // The message counts in words that agree with the number.
+    let message = |used| {
+        DomainError::SeatsInUse {
+            kind: kind("studio"),
+            used,
+            seats: 0,
+        }
+        .to_string()
+    };
+    assert_eq!(
+        message(1),
+        "1 studio license is in use; free it before shrinking the pool to 0"
+    );
+    assert_eq!(
+        message(2),
+        "2 studio licenses are in use; free them before shrinking the pool to 0"
+    );
 }
 
 #[test]

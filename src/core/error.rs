@@ -231,7 +231,11 @@ pub enum DomainError {
     },
     /// A pool cannot shrink below, or be removed with, seats in use. Handle:
     /// free seats first.
-    #[error("{used} {kind} licenses are in use; free them before shrinking the pool to {seats}")]
+    #[error(
+        "{used} {kind} {} in use; free {} before shrinking the pool to {seats}",
+        if *used == 1 { "license is" } else { "licenses are" },
+        if *used == 1 { "it" } else { "them" }
+    )]
     SeatsInUse {
         /// The license kind.
         kind: LicenseKind,

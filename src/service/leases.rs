@@ -18,7 +18,8 @@
 //! [`AccountService::spawn_due_leases`] does that), or from a periodic task.
 //! A lease noted by a process that stops before granting it is not lost for
 //! good: the member leases at their next sign-in. At most [`MAX_DUE`]
-//! leases are kept due at once per process.
+//! sign-ins are kept noted at once per process, and at most
+//! [`MAX_DUE_PER_ORGANIZATION`] per organization.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, PoisonError};
@@ -34,6 +35,11 @@ use crate::{Command, Context, Email, Event, Organization, ServiceError};
 /// the service grow without bound. A sign-in past it is not noted; the
 /// member leases at a later sign-in.
 const MAX_DUE: usize = 100_000;
+
+/// The most sign-ins one organization keeps noted at once, so that one
+/// busy tenant (or one whose grants keep failing) cannot take the whole of
+/// [`MAX_DUE`] from the others.
+const MAX_DUE_PER_ORGANIZATION: usize = 10_000;
 
 /// Members due a lease, per organization, in sign-in order (each member
 /// once), at most [`MAX_DUE`] in all.
@@ -57,6 +63,9 @@ impl DueLeases {
             return;
         }
         let queue = self.queues.entry(id.clone()).or_default();
+        if queue.order.len() >= MAX_DUE_PER_ORGANIZATION {
+            return;
+        }
         if queue.queued.insert(who.clone()) {
             queue.order.push_back((who.clone(), at));
             self.total = self.total.saturating_add(1);
@@ -203,5 +212,37 @@ impl<S: Store> AccountService<S> {
         let service = Arc::clone(self);
         let id = id.clone();
         Some(handle.spawn(async move { service.grant_due_leases(&id).await }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn one_organization_cannot_take_every_due_note() {
+        let mut due = DueLeases::default();
+        let [busy, other] = ["busy", "other"].map(|id| OrganizationId::new(id).unwrap());
+        let at = Timestamp::UNIX_EPOCH;
+        for i in 0..=MAX_DUE_PER_ORGANIZATION {
+            due.note(
+                &busy,
+                &Email::parse(&format!("u{i}@example.com")).unwrap(),
+                at,
+            );
+        }
+        assert_eq!(due.take(&busy).len(), MAX_DUE_PER_ORGANIZATION);
+        for i in 0..=MAX_DUE_PER_ORGANIZATION {
+            due.note(
+                &busy,
+                &Email::parse(&format!("u{i}@example.com")).unwrap(),
+                at,
+            );
+        }
+        due.note(&other, &Email::parse("ada@example.com").unwrap(), at);
+        assert_eq!(due.take(&other).len(), 1, "another tenant is still noted");
+        assert_eq!(due.total, MAX_DUE_PER_ORGANIZATION);
     }
 }
