@@ -6,6 +6,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use email_address::{EmailAddress, Options};
+
+use crate::core::names::preview;
 use idna::AsciiDenyList;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use unicode_normalization::{UnicodeNormalization, is_nfc};
@@ -471,18 +473,6 @@ const FOLD_EXCEPTIONS: &[(char, char)] = &[
     ('\u{1FE3}', '\u{03B0}'),
     ('\u{FB05}', '\u{FB06}'),
 ];
-
-/// At most 80 characters of `text`, quoted, for error messages.
-fn preview(text: &str) -> String {
-    const SHOWN: usize = 80;
-    match text.char_indices().nth(SHOWN) {
-        None => format!("{text:?}"),
-        Some((end, _)) => {
-            let head = text.get(..end).unwrap_or_default();
-            format!("{head:?}… ({} bytes)", text.len())
-        }
-    }
-}
 
 /// Why a text is not an acceptable email address.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

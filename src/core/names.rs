@@ -201,9 +201,9 @@ fn describe(code: u32) -> &'static str {
     }
 }
 
-/// At most 80 characters of `text`, quoted, for error messages (a name
-/// typed by an attacker can be megabytes long).
-fn preview(text: &str) -> String {
+/// At most 80 characters of `text`, quoted, for error messages (a name or
+/// address typed by an attacker can be megabytes long).
+pub(crate) fn preview(text: &str) -> String {
     const SHOWN: usize = 80;
     match text.char_indices().nth(SHOWN) {
         None => format!("{text:?}"),
