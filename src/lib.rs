@@ -197,7 +197,8 @@ pub mod testing;
 
 pub use crate::core::bulk::{
     BulkInvite, CsvError, CsvOptions, CsvRow, DEFAULT_MAX_FILE_BYTES, ImportReport, ImportTotals,
-    InviteFile, MAX_CSV_ROWS, RowError, RowOutcome, RowReport, SkipReason, read_invite_csv,
+    InviteFile, MAX_CSV_ROWS, RowError, RowOutcome, RowReport, SkipReason, inert_csv_cell,
+    read_invite_csv,
 };
 pub use crate::core::command::{
     Command, Context, Limits, MAX_INVITE_GROUPS, MAX_INVITEES, MAX_ORGANIZATION_NAME_CHARS,

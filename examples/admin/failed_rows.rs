@@ -121,38 +121,10 @@ fn excel_sep_line_end(text: &str) -> usize {
     text.len() - after.len()
 }
 
-/// Characters that make a spreadsheet evaluate a cell (with their
-/// full-width forms), as the library's writer and reader know them.
-fn triggers_formula(c: char) -> bool {
-    matches!(
-        c,
-        '=' | '+' | '-' | '@' | '\t' | '\r' | '\u{FF1D}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}'
-    )
-}
-
-fn escaped_shape(rest: &str) -> bool {
-    rest.chars()
-        .next()
-        .is_some_and(|c| triggers_formula(c) || c == '\'')
-}
-
-/// The cell as it must be written: its value as the library reads it (an
-/// escaping apostrophe removed), then made inert again. Writing it twice
-/// gives the same cell, so a file that goes round many times stays as is.
+/// The cell as it must be written: the library's own rule, so a file that
+/// goes round many times stays as it is.
 fn inert(cell: &str) -> String {
-    let value = match cell.strip_prefix('\'') {
-        Some(rest) if escaped_shape(rest) => rest,
-        _ => cell,
-    };
-    let needs = match value.strip_prefix('\'') {
-        Some(rest) => escaped_shape(rest),
-        None => value.chars().next().is_some_and(triggers_formula),
-    };
-    if needs {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    }
+    org_accounts::inert_csv_cell(cell).into_owned()
 }
 
 /// Where `--failed-rows OUT` goes: a temporary file in the folder of the

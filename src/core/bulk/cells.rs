@@ -39,6 +39,23 @@ pub(crate) fn escape_cell(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A cell of an uploaded file, made ready to be written into a file the
+/// administrator will open in a spreadsheet and upload again: its value as
+/// the reader reads it (an escaping apostrophe removed), made inert again
+/// the way the library's failed-rows CSV writes every cell. Writing a cell
+/// twice gives the same cell, so a file that goes round many times stays
+/// as it is. For hosts that write their own CSV beside the library's, for
+/// example keeping columns of the upload the library ignores.
+///
+/// ```
+/// assert_eq!(org_accounts::inert_csv_cell("=SUM(A1)"), "'=SUM(A1)");
+/// assert_eq!(org_accounts::inert_csv_cell("'=SUM(A1)"), "'=SUM(A1)");
+/// assert_eq!(org_accounts::inert_csv_cell("Finance"), "Finance");
+/// ```
+pub fn inert_csv_cell(cell: &str) -> std::borrow::Cow<'_, str> {
+    escape_cell(unescape_cell(cell))
+}
+
 /// The cell's value as read back (the inverse of [`escape_cell`]).
 pub(crate) fn unescape_cell(cell: &str) -> &str {
     match cell.strip_prefix('\'') {

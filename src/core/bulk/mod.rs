@@ -13,6 +13,7 @@ mod fast_hash;
 mod reader;
 mod report;
 
+pub use cells::inert_csv_cell;
 pub use decide::BulkInvite;
 pub use error::CsvError;
 pub use reader::{
