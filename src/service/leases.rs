@@ -143,11 +143,13 @@ impl<S: Store> AccountService<S> {
             return Err(e);
         }
         self.remember(id, &slot);
-        due.retain(|(who, at)| {
-            slot.read()
-                .as_ref()
-                .is_some_and(|entry| is_due(&entry.org, &Context::new(who.clone(), *at)))
-        });
+        {
+            let state = slot.read();
+            let org = state.as_ref().map(|entry| &entry.org);
+            due.retain(|(who, at)| {
+                org.is_some_and(|org| is_due(org, &Context::new(who.clone(), *at)))
+            });
+        }
         drop(slot);
         let mut stored = Vec::new();
         while let Some((who, at)) = due.pop_front() {
