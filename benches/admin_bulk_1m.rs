@@ -36,62 +36,34 @@
 )]
 
 #[cfg(feature = "sqlite")]
+#[path = "common/mod.rs"]
+mod common;
+
+#[cfg(feature = "sqlite")]
 mod bench {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
+    use super::common::{ADMIN, ctx, grow, median};
+
     use org_accounts::{
-        AccountService, Command, Context, CsvOptions, Email, EventStore, Organization,
-        OrganizationId, ServiceConfig, SnapshotStore, SqliteStore, Timestamp, read_invite_csv_file,
+        AccountService, CsvOptions, EventStore, OrganizationId, ServiceConfig, SnapshotStore,
+        SqliteStore, read_invite_csv_file,
     };
 
     const RUNS: usize = 3;
     const ROWS: usize = 1_000;
-    const ADMIN: &str = "ada@example.com";
-
-    fn ctx() -> Context {
-        let now: Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
-        Context::new(Email::parse(ADMIN).unwrap(), now)
-    }
-
-    fn median(mut values: Vec<Duration>) -> Duration {
-        values.sort();
-        values[values.len() / 2]
-    }
 
     /// The database `admin` would hold after inviting `members - 1`
     /// people: events, and a snapshot at the last one.
     async fn build(db: &Path, id: &OrganizationId, members: usize) {
         let store = SqliteStore::open(db).unwrap();
-        let mut org = Organization::new();
-        let admin = ctx();
-        let mut events = org
-            .execute(&Command::CreateOrganization { name: "Big".into() }, &admin)
-            .unwrap();
+        let mut events = Vec::new();
+        let org = grow(members, |batch| events.extend(batch));
         let mut version = 0;
-        let mut next = 1;
-        while next < members {
-            let batch = (members - next).min(20);
-            let emails = (next..next + batch)
-                .map(|i| Email::parse(&format!("member{i}@example.com")).unwrap())
-                .collect();
-            events.extend(
-                org.execute(
-                    &Command::InviteUsers {
-                        emails,
-                        groups: vec![],
-                    },
-                    &admin,
-                )
-                .unwrap(),
-            );
-            next += batch;
-            if events.len() >= 20_000 {
-                version = store.append(id, version, &events).await.unwrap();
-                events.clear();
-            }
+        for chunk in events.chunks(20_000) {
+            version = store.append(id, version, chunk).await.unwrap();
         }
-        store.append(id, version, &events).await.unwrap();
         store.save_snapshot(id, &org.snapshot()).await.unwrap();
     }
 

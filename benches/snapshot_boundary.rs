@@ -29,17 +29,22 @@
 )]
 
 #[cfg(feature = "sqlite")]
+#[path = "common/mod.rs"]
+mod common;
+
+#[cfg(feature = "sqlite")]
 mod bench {
     use std::alloc::System;
     use std::time::{Duration, Instant};
 
     use cap::Cap;
+
+    use super::common::{ctx, grow, median};
     use std::sync::Mutex;
 
     use org_accounts::{
-        AccountService, ActivityStore, Command, Context, Email, Event, EventStore, Organization,
-        OrganizationId, SignIn, Snapshot, SnapshotStore, SqliteStore, StoreError, Timestamp,
-        UserId, Version,
+        AccountService, ActivityStore, Command, Email, Event, EventStore, OrganizationId, SignIn,
+        Snapshot, SnapshotStore, SqliteStore, StoreError, Timestamp, UserId, Version,
     };
 
     /// The SQLite store, noting when its snapshot calls run.
@@ -127,51 +132,13 @@ mod bench {
     const CROSSINGS: usize = 10;
     const MIB: f64 = 1024.0 * 1024.0;
 
-    fn ctx() -> Context {
-        let now: Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
-        Context::new(Email::parse("ada@example.com").unwrap(), now)
-    }
-
-    fn median(mut values: Vec<Duration>) -> Duration {
-        values.sort();
-        values[values.len() / 2]
-    }
-
-    /// The events of an organization of `members` members (the creator
-    /// included), invited 20 at a time, decided in memory.
-    pub fn events(members: usize) -> (Organization, Vec<Event>) {
-        let mut org = Organization::new();
-        let admin = ctx();
-        let mut events = org
-            .execute(&Command::CreateOrganization { name: "Big".into() }, &admin)
-            .unwrap();
-        let mut next = 1;
-        while next < members {
-            let batch = (members - next).min(20);
-            let emails = (next..next + batch)
-                .map(|i| Email::parse(&format!("member{i}@example.com")).unwrap())
-                .collect();
-            events.extend(
-                org.execute(
-                    &Command::InviteUsers {
-                        emails,
-                        groups: vec![],
-                    },
-                    &admin,
-                )
-                .unwrap(),
-            );
-            next += batch;
-        }
-        (org, events)
-    }
-
     pub async fn run(members: usize) {
         let dir = tempfile::tempdir().unwrap();
         let id = OrganizationId::new("big").unwrap();
         let store = SqliteStore::open(dir.path().join("big.sqlite")).unwrap();
         {
-            let (org, events) = events(members);
+            let mut events = Vec::new();
+            let org = grow(members, |batch| events.extend(batch));
             let mut version = 0;
             for chunk in events.chunks(5_000) {
                 version = store.append(&id, version, chunk).await.unwrap();
