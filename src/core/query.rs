@@ -5,7 +5,7 @@ use std::iter::Peekable;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::core::organization::index::{ActivityKey, EmailKey, Keys, ScopeIndex};
+use crate::core::organization::index::{ActivityKey, EmailKey, Keys, MemberIndex, ScopeIndex};
 use crate::{Email, GroupName, Member, MemberStatus, Organization, UserId};
 
 /// The page size when none is set.
@@ -218,6 +218,12 @@ type KeyedIds<'a> = Box<dyn Iterator<Item = (CursorKey, UserId)> + 'a>;
 impl Organization {
     /// One page of the users page. See [`MemberQuery`] for the cost.
     pub fn members_page(&self, query: &MemberQuery) -> MemberPage<'_> {
+        self.members_state()
+            .with_index(|index| self.members_page_from(index, query))
+    }
+
+    /// [`members_page`](Organization::members_page) over the indexes.
+    fn members_page_from<'a>(&'a self, index: &MemberIndex, query: &MemberQuery) -> MemberPage<'a> {
         let (sort, order) = query
             .after
             .as_ref()
@@ -226,17 +232,11 @@ impl Organization {
         let mut status_filter = query.status;
         let scopes = match &query.group {
             Some(name) => match self.group(name) {
-                Some(g) if g.is_everyone() => self.status_scopes(&mut status_filter),
-                Some(g) => Scopes::One(
-                    self.members_state()
-                        .index()
-                        .groups
-                        .get(&g.id)
-                        .unwrap_or(&empty),
-                ),
+                Some(g) if g.is_everyone() => status_scopes(index, &mut status_filter),
+                Some(g) => Scopes::One(index.groups.get(&g.id).unwrap_or(&empty)),
                 None => Scopes::One(&empty),
             },
-            None => self.status_scopes(&mut status_filter),
+            None => status_scopes(index, &mut status_filter),
         };
         let ids = keyed_ids(scopes, sort, order, query.after.as_ref().map(|c| &c.key));
         let mut rows = Vec::new();
@@ -286,16 +286,15 @@ impl Organization {
                 .collect(),
         }
     }
+}
 
-    /// The indexes serving a status filter (both statuses' without one);
-    /// consumes the filter.
-    fn status_scopes(&self, status: &mut Option<StatusFilter>) -> Scopes<'_> {
-        let index = self.members_state().index();
-        match status.take() {
-            Some(StatusFilter::Pending) => Scopes::One(&index.pending),
-            Some(StatusFilter::Active) => Scopes::One(&index.active),
-            None => Scopes::Two(&index.pending, &index.active),
-        }
+/// The indexes serving a status filter (both statuses' without one);
+/// consumes the filter.
+fn status_scopes<'a>(index: &'a MemberIndex, status: &mut Option<StatusFilter>) -> Scopes<'a> {
+    match status.take() {
+        Some(StatusFilter::Pending) => Scopes::One(&index.pending),
+        Some(StatusFilter::Active) => Scopes::One(&index.active),
+        None => Scopes::Two(&index.pending, &index.active),
     }
 }
 

@@ -140,11 +140,6 @@ impl Organization {
             created_at: at,
         });
         self.groups.apply_defaults();
-        for group in self.groups.iter() {
-            if !group.is_everyone() {
-                self.members.open_group(group.id);
-            }
-        }
         self.insert_member(Member {
             id: user,
             email: email.clone(),
@@ -206,7 +201,6 @@ impl Organization {
             .groups
             .insert(group, name.clone(), crate::GroupKind::Custom)
         {
-            self.members.open_group(group);
             self.join(group, members);
         }
     }

@@ -1,4 +1,10 @@
-//! Sorted indexes behind the users page, kept up to date by `apply`.
+//! Sorted indexes behind the users page, kept off the command path.
+//!
+//! [`PageIndex`] builds them on the first page request. After that a
+//! command only notes which member it changed (and how that member was
+//! indexed before); the next page request folds those changes in. So a
+//! command costs the same whether or not anyone reads the users page, and
+//! an organization nobody pages holds no indexes at all.
 //!
 //! One [`ScopeIndex`] per status (pending, active) and per group holds the
 //! scope's members sorted by address and by Last active, so a page
@@ -20,6 +26,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use jiff::Timestamp;
 
@@ -45,18 +52,23 @@ pub(crate) struct EmailKey {
 
 impl EmailKey {
     pub(crate) fn new(email: Email, id: UserId) -> EmailKey {
-        let mut first = [0u8; 8];
-        for (to, from) in first.iter_mut().zip(email.key().bytes()) {
-            *to = from;
-        }
-        // Big-endian: the number orders as the bytes do; a shorter key's
-        // zero padding orders it first, or ties and falls through.
         EmailKey {
-            prefix: u64::from_be_bytes(first),
+            prefix: email_prefix(&email),
             email,
             id,
         }
     }
+}
+
+/// An address's canonical key's first 8 bytes as a number, ordered as the
+/// keys are where the numbers differ (big-endian; a shorter key's zero
+/// padding orders it first, or ties and falls through to the whole key).
+pub(crate) fn email_prefix(email: &Email) -> u64 {
+    let mut first = [0u8; 8];
+    for (to, from) in first.iter_mut().zip(email.key().bytes()) {
+        *to = from;
+    }
+    u64::from_be_bytes(first)
 }
 
 /// One listing scope: its members by address and by activity.
@@ -90,10 +102,6 @@ impl ScopeIndex {
             MemberStatus::Pending => self.pending.remove(&member.id),
             MemberStatus::Active { last_active } => self.active.remove(&(last_active, member.id)),
         };
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.by_email.len()
     }
 
     /// The scope's (address, id) keys after `after` (exclusive), ascending
@@ -178,12 +186,9 @@ impl ScopeBuilder {
         }
     }
 
-    /// Each set built from a sorted list (linear once sorted; lists that
-    /// came sorted are only checked).
-    fn finish(mut self, by_email_sorted: bool) -> ScopeIndex {
-        if !by_email_sorted {
-            self.by_email.sort_unstable();
-        }
+    /// Each set built from a sorted list (linear once sorted).
+    fn finish(mut self) -> ScopeIndex {
+        self.by_email.sort_unstable();
         self.pending.sort_unstable();
         self.active.sort_unstable();
         ScopeIndex {
@@ -228,23 +233,17 @@ pub(crate) struct MemberIndex {
 }
 
 impl MemberIndex {
-    /// The indexes of `members` at once, with a (possibly empty) scope for
-    /// each of `groups`. `sorted` says whether `members` are in (address,
-    /// id) order, as a snapshot lists them; the address indexes are then
-    /// built without sorting.
-    pub(crate) fn build(
-        members: &[Member],
-        sorted: bool,
-        groups: impl IntoIterator<Item = GroupId>,
-    ) -> MemberIndex {
+    /// The indexes of `members` at once (a group nobody is in has no
+    /// scope; listings read that as empty).
+    fn build(members: &[Member]) -> MemberIndex {
         let pending = members.iter().filter(|m| m.status.is_pending()).count();
         let active = members.len().saturating_sub(pending);
         let mut builder = IndexBuilder {
             pending: ScopeBuilder::with_capacity(pending, pending, 0),
             active: ScopeBuilder::with_capacity(active, 0, active),
-            groups: groups
-                .into_iter()
-                .chain(members.iter().flat_map(|m| m.groups.iter().copied()))
+            groups: members
+                .iter()
+                .flat_map(|m| m.groups.iter().copied())
                 .map(|g| (g, ScopeBuilder::default()))
                 .collect(),
         };
@@ -252,26 +251,26 @@ impl MemberIndex {
             builder.each_scope(m, ScopeBuilder::push);
         }
         MemberIndex {
-            pending: builder.pending.finish(sorted),
-            active: builder.active.finish(sorted),
+            pending: builder.pending.finish(),
+            active: builder.active.finish(),
             groups: builder
                 .groups
                 .into_iter()
-                .map(|(g, scope)| (g, scope.finish(sorted)))
+                .map(|(g, scope)| (g, scope.finish()))
                 .collect(),
         }
     }
 
     /// Adds `member` to every scope it belongs to.
-    pub(crate) fn insert(&mut self, member: &Member) {
+    fn insert(&mut self, member: &Member) {
         self.status_scope(&member.status).insert(member);
         for group in &member.groups {
             self.groups.entry(*group).or_default().insert(member);
         }
     }
 
-    /// Removes `member` (as it is now) from every scope.
-    pub(crate) fn remove(&mut self, member: &Member) {
+    /// Removes `member` (as it is given) from every scope.
+    fn remove(&mut self, member: &Member) {
         self.status_scope(&member.status).remove(member);
         for group in &member.groups {
             if let Some(scope) = self.groups.get_mut(group) {
@@ -280,18 +279,26 @@ impl MemberIndex {
         }
     }
 
-    pub(crate) fn join(&mut self, group: GroupId, member: &Member) {
-        self.groups.entry(group).or_default().insert(member);
-    }
-
-    pub(crate) fn leave(&mut self, group: GroupId, member: &Member) {
-        if let Some(scope) = self.groups.get_mut(&group) {
-            scope.remove(member);
-        }
-    }
-
-    pub(crate) fn drop_group(&mut self, group: GroupId) {
-        self.groups.remove(&group);
+    /// Every scope's keys, in order (groups nobody is in left out): what
+    /// the listings can see, for tests comparing two indexes.
+    #[cfg(test)]
+    pub(crate) fn listed(&self) -> Vec<(Option<GroupId>, Vec<UserId>, Vec<ActivityKey>)> {
+        let scope = |g: Option<GroupId>, s: &ScopeIndex| {
+            (
+                g,
+                s.emails(None, false).map(|k| k.id).collect(),
+                s.activity(None, false).collect(),
+            )
+        };
+        [scope(None, &self.pending), scope(None, &self.active)]
+            .into_iter()
+            .chain(
+                self.groups
+                    .iter()
+                    .filter(|(_, s)| !s.by_email.is_empty())
+                    .map(|(g, s)| scope(Some(*g), s)),
+            )
+            .collect()
     }
 
     fn status_scope(&mut self, status: &MemberStatus) -> &mut ScopeIndex {
@@ -299,5 +306,125 @@ impl MemberIndex {
             MemberStatus::Pending => &mut self.pending,
             MemberStatus::Active { .. } => &mut self.active,
         }
+    }
+}
+
+/// The users-page indexes of an organization, built on the first page
+/// request and then brought up to date on each, from the changes commands
+/// noted since. Commands reach it through `&mut` and take no lock; page
+/// requests (through `&`, possibly several at once) take its lock while
+/// they read.
+#[derive(Debug, Default)]
+pub(crate) struct PageIndex {
+    state: Mutex<Lazy>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Lazy {
+    /// `None` until a page asks for it, and again after more changes went
+    /// unread than rebuilding costs.
+    built: Option<MemberIndex>,
+    /// Members changed since `built` was last brought up to date, each
+    /// with how it was indexed before the change (`None` for a member who
+    /// is new since).
+    changed: Vec<(UserId, Option<Member>)>,
+}
+
+impl Clone for PageIndex {
+    fn clone(&self) -> PageIndex {
+        PageIndex {
+            state: Mutex::new(self.lock().clone()),
+        }
+    }
+}
+
+/// Changes noted before the indexes are dropped instead (and rebuilt by
+/// the next page request): past a quarter of the members, folding them in
+/// costs about what a rebuild does, and the notes would outweigh it.
+fn change_limit(members: usize) -> usize {
+    (members / 4).max(4096)
+}
+
+impl PageIndex {
+    /// The state, whatever a panic elsewhere left: a poisoned lock drops
+    /// the indexes (they are rebuilt from the members), never the caller.
+    fn lock(&self) -> MutexGuard<'_, Lazy> {
+        self.state.lock().unwrap_or_else(|poisoned| {
+            self.state.clear_poison();
+            let mut state = poisoned.into_inner();
+            *state = Lazy::default();
+            state
+        })
+    }
+
+    fn state_mut(&mut self) -> &mut Lazy {
+        self.state.get_mut().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Notes that the member `id` is about to change, is new (`before` is
+    /// `None`) or is about to go, with `members` members in all. Costs
+    /// nothing while no page has asked for the indexes.
+    pub(crate) fn note(&mut self, id: UserId, before: Option<&Member>, members: usize) {
+        let state = self.state_mut();
+        if state.built.is_none() {
+            return;
+        }
+        if state.changed.len() >= change_limit(members) {
+            *state = Lazy::default();
+            return;
+        }
+        state.changed.push((id, before.cloned()));
+    }
+
+    /// Whether the indexes exist now (tests).
+    #[cfg(test)]
+    pub(crate) fn is_built(&self) -> bool {
+        self.lock().built.is_some()
+    }
+
+    /// A deleted group's scope goes (its members are not noted one by
+    /// one: no other scope depends on their groups).
+    pub(crate) fn drop_group(&mut self, group: GroupId) {
+        if let Some(built) = &mut self.state_mut().built {
+            built.groups.remove(&group);
+        }
+    }
+
+    /// Calls `read` with the indexes of `members` (every member, in any
+    /// order), found by id through `get`: built if no page asked before,
+    /// otherwise brought up to date with the changes noted since.
+    pub(crate) fn read<'m, R>(
+        &self,
+        members: &'m [Member],
+        get: impl Fn(UserId) -> Option<&'m Member>,
+        read: impl FnOnce(&MemberIndex) -> R,
+    ) -> R {
+        let mut state = self.lock();
+        let Lazy { built, changed } = &mut *state;
+        let index = match built {
+            Some(index) => {
+                // Every entry as it was goes first, then each changed
+                // member goes back in as it is now: a member changed
+                // twice has two old entries, of which the index holds at
+                // most the first, and removing an absent key is nothing.
+                for (_, before) in changed.iter() {
+                    if let Some(before) = before {
+                        index.remove(before);
+                    }
+                }
+                for (id, _) in changed.iter() {
+                    if let Some(member) = get(*id) {
+                        index.insert(member);
+                    }
+                }
+                changed.clear();
+                if changed.capacity() > 4096 {
+                    changed.shrink_to(4096);
+                }
+                index
+            }
+            None => built.insert(MemberIndex::build(members)),
+        };
+        read(index)
     }
 }

@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use jiff::Timestamp;
 
-use super::index::MemberIndex;
+use super::index::{MemberIndex, PageIndex};
 use crate::{Email, GroupId, UserId};
 
 /// The highest user id an organization hands out: `i64::MAX`, so every id
@@ -140,7 +140,10 @@ pub(crate) struct Members {
     /// Empty unless a store written under older identity rules holds such
     /// members.
     shared: BTreeMap<Email, BTreeSet<UserId>>,
-    index: MemberIndex,
+    /// The users-page indexes, kept off the command path.
+    index: PageIndex,
+    /// How many members are pending.
+    pending: usize,
     /// The next free user id.
     next: u64,
 }
@@ -155,13 +158,16 @@ impl PartialEq for Members {
 
 impl Eq for Members {}
 
-/// The slot of each id: a dense table for ids up to a little past the
-/// highest so far (ids are handed out one by one, so this is nearly every
-/// id), and a sorted map for ids far past it (only a damaged store makes
-/// them). The table grows only to twice the number of members (plus
-/// 1024), so no id, nor any sequence of ids, makes it large for the
-/// members it holds. Every id in `sparse` is at or past `dense.len()`, so
-/// `dense` then `sparse` is id order.
+/// The slot of each id: a dense table for ids handed out one by one, and
+/// a sorted map for ids far past them (only a damaged store makes those).
+/// The table grows to cover an id that extends it by one (the next id
+/// handed out, however many came and went before: four bytes per id ever
+/// handed out, at most one per event), or one within eight ids per member
+/// (plus 1024). So no id, nor any sequence of ids, makes it larger than
+/// the events or the members that made it; and an organization whose
+/// members come and go keeps every id in the table, where a look-up is
+/// one memory access rather than a walk down a tree. Every id in `sparse`
+/// is at or past `dense.len()`, so `dense` then `sparse` is id order.
 #[derive(Debug, Clone, Default)]
 struct SlotIds {
     dense: Vec<u32>,
@@ -183,7 +189,7 @@ impl SlotIds {
                 *entry = slot;
                 return;
             }
-            if i < population.saturating_mul(2).saturating_add(1024) {
+            if i == self.dense.len() || i < population.saturating_mul(8).saturating_add(1024) {
                 let new_len = i.saturating_add(1);
                 self.dense.resize(new_len, NO_SLOT);
                 // Ids that were far past the table and now fall in it move in.
@@ -237,9 +243,10 @@ fn at(slot: u32) -> usize {
 
 impl Members {
     /// Members restored from a snapshot, each listed once, in any order
-    /// (snapshots list them by address, so the address indexes are built
-    /// without sorting), with the members of each group and the next free
-    /// id. The indexes are built at once rather than one insert at a time.
+    /// (snapshots list them by address, which makes finding members who
+    /// share an address a walk), with the members of each group and the
+    /// next free id. The look-ups are built at once rather than one insert
+    /// at a time; the users-page indexes wait for the first page request.
     ///
     /// # Errors
     /// Why the snapshot is inconsistent: an id listed twice, or a group
@@ -247,7 +254,6 @@ impl Members {
     pub(crate) fn restore<'a>(
         members: Vec<Member>,
         groups: impl IntoIterator<Item = (GroupId, &'a [UserId])>,
-        open: impl IntoIterator<Item = GroupId>,
         next: u64,
     ) -> Result<Members, String> {
         let mut restored = Members {
@@ -259,6 +265,17 @@ impl Members {
             return Err("it lists more members than an organization can hold".into());
         }
         let population = restored.slots.len();
+        restored.pending = restored
+            .slots
+            .iter()
+            .filter(|m| m.status.is_pending())
+            .count();
+        // The table covers every id handed out so far (so the next ones
+        // extend it), unless that is more than 64 per member: a history
+        // that long, or a damaged counter, leaves the farthest in `sparse`.
+        let handed_out = usize::try_from(next).unwrap_or(usize::MAX);
+        let reach = population.saturating_mul(16).saturating_add(1024);
+        restored.ids.dense = vec![NO_SLOT; handed_out.min(reach)];
         for (slot, member) in (0u32..).zip(&restored.slots) {
             if restored.ids.get(member.id).is_some() {
                 return Err(format!("member {} is listed twice", member.id));
@@ -282,12 +299,11 @@ impl Members {
             lookup,
             hasher,
             shared,
-            index,
             ..
         } = &mut restored;
         // Snapshots list members by (address, id): members sharing an
-        // address are then neighbours, and the address indexes need no
-        // sorting. Any other order is still loaded, looking each up.
+        // address are then neighbours. Any other order is still loaded,
+        // looking each up.
         let sorted = slots.is_sorted_by(|a, b| (&a.email, a.id) <= (&b.email, b.id));
         let mut share = |a: &Member, b: &Member| {
             let ids = shared.entry(a.email.clone()).or_default();
@@ -343,7 +359,6 @@ impl Members {
                 }
             }
         }
-        *index = MemberIndex::build(slots, sorted, open);
         Ok(restored)
     }
 
@@ -366,15 +381,21 @@ impl Members {
         self.ids.iter().filter_map(|slot| self.slots.get(at(slot)))
     }
 
-    /// Every member, in (address, id) order: the users page's order.
-    pub(crate) fn iter_by_email(&self) -> impl Iterator<Item = &Member> {
-        let (pending, active) = (&self.index.pending, &self.index.active);
-        crate::core::query::merge(
-            pending.emails(None, false),
-            active.emails(None, false),
-            false,
-        )
-        .filter_map(|key| self.get(key.id))
+    /// Every member, in (address, id) order: the users page's order, and
+    /// a snapshot's. Sorted here (by each address's first bytes as a
+    /// number, falling through to the whole address only where those tie)
+    /// rather than read from the users-page indexes, which may not exist.
+    pub(crate) fn by_email_order(&self) -> Vec<&Member> {
+        let mut keyed: Vec<(u64, &Member)> = self
+            .slots
+            .iter()
+            .map(|m| (super::index::email_prefix(&m.email), m))
+            .collect();
+        keyed.sort_unstable_by(|(pa, a), (pb, b)| {
+            pa.cmp(pb)
+                .then_with(|| (&a.email, a.id).cmp(&(&b.email, b.id)))
+        });
+        keyed.into_iter().map(|(_, m)| m).collect()
     }
 
     /// The number of members.
@@ -382,9 +403,15 @@ impl Members {
         self.slots.len()
     }
 
-    /// The indexes behind the users page.
-    pub(crate) fn index(&self) -> &MemberIndex {
-        &self.index
+    /// Calls `read` with the indexes behind the users page, built or
+    /// brought up to date first (see [`PageIndex`]).
+    pub(crate) fn with_index<R>(&self, read: impl FnOnce(&MemberIndex) -> R) -> R {
+        self.index.read(&self.slots, |id| self.get(id), read)
+    }
+
+    /// The number of pending members.
+    pub(crate) fn pending_count(&self) -> usize {
+        self.pending
     }
 
     /// The counter as stored: the next free id (0 before anyone joined).
@@ -460,9 +487,12 @@ impl Members {
             ids.insert(other.id);
             ids.insert(member.id);
         }
-        self.index.insert(&member);
-        self.ids
-            .set(member.id, slot, self.slots.len().saturating_add(1));
+        let population = self.slots.len().saturating_add(1);
+        self.index.note(member.id, None, population);
+        if member.status.is_pending() {
+            self.pending = self.pending.saturating_add(1);
+        }
+        self.ids.set(member.id, slot, population);
         self.slots.push(member);
         let Members {
             slots,
@@ -490,7 +520,10 @@ impl Members {
                 self.shared.remove(&member.email);
             }
         }
-        self.index.remove(member);
+        self.index.note(user, Some(member), self.slots.len());
+        if member.status.is_pending() {
+            self.pending = self.pending.saturating_sub(1);
+        }
         self.ids.clear(user);
         let member = self.slots.swap_remove(at(slot));
         // The last member moved into the freed slot: its look-ups follow.
@@ -510,10 +543,16 @@ impl Members {
         let Some(slot) = self.ids.get(id) else {
             return;
         };
+        let population = self.slots.len();
         if let Some(member) = self.slots.get_mut(at(slot)) {
-            self.index.remove(member);
+            self.index.note(id, Some(member), population);
+            let was_pending = member.status.is_pending();
             change(member);
-            self.index.insert(member);
+            match (was_pending, member.status.is_pending()) {
+                (true, false) => self.pending = self.pending.saturating_sub(1),
+                (false, true) => self.pending = self.pending.saturating_add(1),
+                _ => {}
+            }
         }
     }
 
@@ -551,33 +590,20 @@ impl Members {
         }
     }
 
-    /// Starts an (empty) users-page scope for a new group.
-    pub(crate) fn open_group(&mut self, group: GroupId) {
-        self.index.groups.entry(group).or_default();
-    }
-
     /// `user` joins `group`; returns whether they were a member.
     pub(crate) fn join(&mut self, user: UserId, group: GroupId) -> bool {
-        let Some(slot) = self.ids.get(user) else {
+        if !self.contains(user) {
             return false;
-        };
-        let Some(m) = self.slots.get_mut(at(slot)) else {
-            return false;
-        };
-        m.add_group(group);
-        self.index.join(group, m);
+        }
+        self.update(user, |m| {
+            m.add_group(group);
+        });
         true
     }
 
     /// `user` leaves `group`.
     pub(crate) fn leave(&mut self, user: UserId, group: GroupId) {
-        let Some(slot) = self.ids.get(user) else {
-            return;
-        };
-        if let Some(m) = self.slots.get_mut(at(slot)) {
-            m.drop_group(group);
-            self.index.leave(group, m);
-        }
+        self.update(user, |m| m.drop_group(group));
     }
 
     /// A deleted group's members leave it, and its scope goes.
@@ -642,7 +668,7 @@ mod tests {
         assert_eq!(members.len(), 4 + 2994);
 
         // Ids each just inside the table's reach do not double it again
-        // and again: it stays within twice the members (plus 1024).
+        // and again: it stays within eight ids per member (plus 1024).
         let mut members = Members::default();
         let mut id = 1u64;
         for n in 0..50 {
@@ -653,12 +679,40 @@ mod tests {
                 .min(MAX_USER_ID - 1);
         }
         assert!(
-            members.ids.dense.len() <= 2 * 50 + 1024,
+            members.ids.dense.len() <= 8 * 50 + 1024,
             "{}",
             members.ids.dense.len()
         );
         assert_eq!(members.iter().count(), 50);
         assert!(members.iter().map(|m| m.id).is_sorted());
+    }
+
+    #[test]
+    fn members_who_come_and_go_keep_every_id_in_the_table() {
+        // A small organization with a long history: ids run far past
+        // eight per member, each handed out as the next.
+        let mut members = Members::default();
+        members.insert(member(1, "stays@example.com"));
+        for id in 2..50_000 {
+            assert!(members.insert(member(id, "passing@example.com")));
+            assert!(members.remove(UserId(id)).is_some());
+        }
+        assert!(members.insert(member(50_000, "last@example.com")));
+        assert!(
+            members.ids.sparse.is_empty(),
+            "{:?}",
+            members.ids.sparse.len()
+        );
+        assert_eq!(members.ids.dense.len(), 50_001);
+        assert_eq!(
+            members.get(UserId(50_000)).unwrap().email.as_str(),
+            "last@example.com"
+        );
+        // A jump far ahead is still kept aside, and the ids after it too.
+        assert!(members.insert(member(1 << 40, "far@example.com")));
+        assert!(members.insert(member((1 << 40) + 1, "next@example.com")));
+        assert_eq!(members.ids.sparse.len(), 2);
+        assert_eq!(members.ids.dense.len(), 50_001);
     }
 
     #[test]
@@ -679,6 +733,35 @@ mod tests {
         let other = Email::parse("other@example.com").unwrap();
         assert_eq!(members.by_email(&other).unwrap().id, UserId(1));
         assert_eq!(members.get(UserId(1)).unwrap().email, other);
+    }
+
+    #[test]
+    fn page_indexes_are_built_on_the_first_read_and_dropped_when_changes_outgrow_them() {
+        let mut members = Members::default();
+        for id in 1..=10 {
+            members.insert(member(id, &format!("m{id}@example.com")));
+            members.apply_accepted(UserId(id), Timestamp::UNIX_EPOCH);
+        }
+        assert!(!members.index.is_built(), "no page asked yet");
+        let listed = |m: &Members| m.with_index(|i| i.listed());
+        let before = listed(&members);
+        assert!(members.index.is_built());
+        // More sign-ins than a rebuild costs: the indexes go, and the
+        // next page builds them again from the members as they are.
+        for s in 1..=5000 {
+            members.apply_signed_in(
+                UserId(s % 10 + 1),
+                Timestamp::from_second(s as i64).unwrap(),
+            );
+        }
+        assert!(!members.index.is_built());
+        let after = listed(&members);
+        assert_ne!(before, after, "Last active moved");
+        let fresh = PageIndex::default();
+        assert_eq!(
+            after,
+            fresh.read(&members.slots, |id| members.get(id), |i| i.listed())
+        );
     }
 
     proptest! {
@@ -717,14 +800,53 @@ mod tests {
                 }
             }
             let restored = Members::restore(
-                members.iter_by_email().cloned().collect(),
-                [],
+                members.by_email_order().into_iter().cloned().collect(),
                 [],
                 members.counter(),
             )
             .unwrap();
             prop_assert_eq!(&restored, &members);
             prop_assert_eq!(restored.sharing_an_address(), members.sharing_an_address());
+        }
+
+        /// The users-page indexes, read at any points of any history of
+        /// invitations, removals, acceptances, sign-ins and group changes,
+        /// are those built afresh from the members as they are then.
+        #[test]
+        fn page_indexes_brought_up_to_date_equal_ones_built_afresh(
+            steps in proptest::collection::vec((0u8..7, 0u64..30, 0u8..3, any::<bool>()), 1..200),
+        ) {
+            let mut members = Members::default();
+            for (step, id, group, read) in steps {
+                let (user, group) = (UserId(id), GroupId::new(u32::from(group) + 4));
+                let at = Timestamp::from_second(i64::try_from(id).unwrap() * 7 % 11).unwrap();
+                match step {
+                    0 | 1 => {
+                        members.insert(member(id, &format!("p{}@example.com", id % 9)));
+                    }
+                    2 => {
+                        members.remove(user);
+                    }
+                    3 => members.apply_accepted(user, at),
+                    4 => {
+                        members.apply_signed_in(user, at);
+                    }
+                    5 => {
+                        members.join(user, group);
+                    }
+                    _ => members.leave(user, group),
+                }
+                if read {
+                    let fresh = PageIndex::default();
+                    let expected = fresh.read(&members.slots, |id| members.get(id), |i| i.listed());
+                    prop_assert_eq!(members.with_index(|i| i.listed()), expected);
+                    let pending = members.iter().filter(|m| m.status.is_pending()).count();
+                    prop_assert_eq!(members.pending_count(), pending);
+                }
+            }
+            let fresh = PageIndex::default();
+            let expected = fresh.read(&members.slots, |id| members.get(id), |i| i.listed());
+            prop_assert_eq!(members.with_index(|i| i.listed()), expected);
         }
     }
 }

@@ -134,7 +134,7 @@ impl Organization {
 
     /// The number of pending members.
     pub fn pending_count(&self) -> usize {
-        self.members.index().pending.len()
+        self.members.pending_count()
     }
 
     /// The member with this address, in O(1). Addresses compare by

@@ -137,7 +137,11 @@ impl Organization {
             created_at: self.created_at(),
             next_user: members.counter(),
             next_group: groups.counter(),
-            members: members.iter_by_email().map(SnapshotMember::of).collect(),
+            members: members
+                .by_email_order()
+                .into_iter()
+                .map(SnapshotMember::of)
+                .collect(),
             groups: groups.iter().map(SnapshotGroup::of).collect(),
             next_service: access.counter(),
             services: access.iter().cloned().collect(),
@@ -374,7 +378,6 @@ impl Snapshot {
         let members = Members::restore(
             self.members.iter().map(SnapshotMember::to_member).collect(),
             self.groups.iter().map(|g| (g.id, g.members.as_slice())),
-            groups.iter().filter(|g| !g.is_everyone()).map(|g| g.id),
             next_user,
         )?;
         Ok((groups, members))
