@@ -271,7 +271,7 @@ impl Members {
             .filter(|m| m.status.is_pending())
             .count();
         // The table covers every id handed out so far (so the next ones
-        // extend it), unless that is more than 64 per member: a history
+        // extend it), unless that is more than 16 per member: a history
         // that long, or a damaged counter, leaves the farthest in `sparse`.
         let handed_out = usize::try_from(next).unwrap_or(usize::MAX);
         let reach = population.saturating_mul(16).saturating_add(1024);
