@@ -9,6 +9,12 @@
 //! - snapshot load (decode + `from_snapshot`) / decode alone, 1M: target
 //!   <= 1.5.
 //!
+//! Reported beside them: the users-page indexes are built by the first
+//! page request and brought up to date by later ones (never by a
+//! command), so the bench also prints what the first page costs at 1M,
+//! the live heap once it is built, and an invitation followed by a page
+//! request (the fold of that one change plus 50 rows), 1M / 1k.
+//!
 //! Run with `cargo bench --bench org_scale`; the last lines print each
 //! figure. The organizations are built by applying events in bulk (no
 //! decisions), so a 1M organization takes seconds, not minutes.
@@ -28,8 +34,8 @@ use std::time::{Duration, Instant};
 use cap::Cap;
 use criterion::Criterion;
 use org_accounts::{
-    Command, Context, Email, EventKind, GroupId, GroupName, Organization, Snapshot, Timestamp,
-    UserId,
+    Command, Context, Email, EventKind, GroupId, GroupName, MemberQuery, Organization, Snapshot,
+    Timestamp, UserId,
 };
 
 #[global_allocator]
@@ -146,6 +152,19 @@ fn timed_remove(org: &mut Organization, ctx: &Context, members: u64, pick: u64) 
     took
 }
 
+/// One invitation and the users page's first 50 rows after it, timed
+/// together (the page brings its indexes up to date with the invitation);
+/// removed again untimed.
+fn timed_invite_and_page(org: &mut Organization, ctx: &Context, fresh: u64) -> Duration {
+    let email = address(fresh);
+    let t = Instant::now();
+    invite(org, ctx, &email);
+    black_box(org.members_page(&MemberQuery::new()).rows.len());
+    let took = t.elapsed();
+    remove(org, ctx, &email);
+    took
+}
+
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
@@ -177,6 +196,12 @@ fn main() {
     let mut large = org(LARGE);
     let built_in = t.elapsed();
     let heap_built = ALLOCATOR.allocated() - before;
+    // The first page builds the users-page indexes.
+    let before = ALLOCATOR.allocated();
+    let t = Instant::now();
+    black_box(large.members_page(&MemberQuery::new()).rows.len());
+    let first_page = t.elapsed();
+    let heap_indexes = ALLOCATOR.allocated() - before;
     let bytes = encode(&large.snapshot());
     let before = ALLOCATOR.allocated();
     let loaded = Organization::from_snapshot(&decode(&bytes)).expect("loads");
@@ -232,6 +257,16 @@ fn main() {
         fresh += 1;
         remove_large.push(timed_remove(&mut large, &ctx, LARGE, fresh));
     }
+    // With the users page in use: every command followed by a page
+    // request, which folds that command's change into the indexes.
+    let (mut paged_small, mut paged_large) = (Vec::new(), Vec::new());
+    small.members_page(&MemberQuery::new());
+    for _ in 0..2001 {
+        fresh += 1;
+        paged_small.push(timed_invite_and_page(&mut small, &ctx, fresh));
+        fresh += 1;
+        paged_large.push(timed_invite_and_page(&mut large, &ctx, fresh));
+    }
     let (mut parse, mut load) = (Vec::new(), Vec::new());
     // Timed without dropping what was built (freeing is not loading).
     for _ in 0..7 {
@@ -254,6 +289,11 @@ fn main() {
     };
     report("invite one address", invite_small, invite_large, 1.3);
     report("remove one member", remove_small, remove_large, 1.3);
+    let (s, l) = (median(paged_small), median(paged_large));
+    println!(
+        "invite one address and read the first users page (not judged): 1k median {s:?}, 1M median {l:?}, ratio 1M/1k = {:.2}",
+        l.as_secs_f64() / s.as_secs_f64()
+    );
     let (p, l) = (median(parse), median(load));
     println!(
         "snapshot at 1M ({} bytes): decode median {p:?}, load median {l:?}, ratio load/decode = {:.2} (target <= 1.50)",
@@ -264,5 +304,9 @@ fn main() {
         "live heap of a 1M-member organization: {:.1} MiB built from events (in {built_in:?}), {:.1} MiB loaded from its snapshot (target <= 256 MiB)",
         mib(heap_built),
         mib(heap_loaded)
+    );
+    println!(
+        "users-page indexes at 1M, built by the first page request: {first_page:?}, +{:.1} MiB",
+        mib(heap_indexes)
     );
 }
