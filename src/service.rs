@@ -1054,7 +1054,7 @@ impl<S: Store> AccountService<S> {
             Err(StoreError::Corrupt(_)) => None,
             Err(e) => return Err(e.into()),
         };
-        let Some(org) = snapshot.and_then(|s| Organization::from_snapshot(&s).ok()) else {
+        let Some(org) = snapshot.and_then(|s| Organization::try_from(s).ok()) else {
             return Ok((Organization::default(), 0));
         };
         let Some(before_last) = org.version().checked_sub(1) else {

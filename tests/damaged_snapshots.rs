@@ -281,6 +281,11 @@ async fn every_damaged_snapshot_is_refused_and_the_events_rebuild_the_state() {
             .unwrap_or_else(|e| panic!("{what}: the damaged JSON must still parse: {e}"));
         let refused = Organization::from_snapshot(&damaged);
         assert!(refused.is_err(), "{what}: loaded");
+        assert_eq!(
+            Organization::try_from(damaged.clone()).err(),
+            refused.err(),
+            "{what}: moved into a state, refused for the same reason"
+        );
         store.save_snapshot(&id(), &damaged).await.unwrap();
         assert_eq!(
             store.load_snapshot(&id()).await.unwrap().as_ref(),

@@ -238,7 +238,7 @@ impl Email {
     /// ever written, so longer text is refused as damage.
     pub(crate) fn from_stored(stored: &str) -> Result<Email, String> {
         let text = stored.trim();
-        let why = match Email::strict(text) {
+        let why = match Email::parse_kind(text) {
             Ok(email) => return Ok(email),
             Err(kind) => kind,
         };

@@ -162,7 +162,7 @@ async fn write_latest<S: Store>(store: &S, id: &OrganizationId) -> Result<(), St
         Err(e) => return Err(e),
     };
     let base = match stored {
-        Some(snapshot) => off_executor(move || Organization::from_snapshot(&snapshot).ok()).await?,
+        Some(snapshot) => off_executor(move || Organization::try_from(snapshot).ok()).await?,
         None => None,
     };
     // The events to apply, and how many of them the base already holds.

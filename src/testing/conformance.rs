@@ -481,14 +481,27 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
                 (event, result)
             }));
         }
-        let mut winners = Vec::new();
+        let mut results = Vec::new();
         for handle in handles {
-            let (event, result) = handle.await.expect("an appender panicked");
+            results.push(handle.await.expect("an appender panicked"));
+        }
+        // How many won is checked first: a store that lets two win also
+        // makes a loser see a version past the first winner's, and the
+        // failure should name the cause, whichever task ran last.
+        let winners: Vec<Event> = results
+            .iter()
+            .filter(|(_, result)| result.is_ok())
+            .map(|(event, _)| event.clone())
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: {} appends at version {version} succeeded; exactly one may",
+            winners.len()
+        );
+        for (_, result) in results {
             match result {
-                Ok(v) => {
-                    assert_eq!(v, version + 1, "a winning append returns the new version");
-                    winners.push(event);
-                }
+                Ok(v) => assert_eq!(v, version + 1, "a winning append returns the new version"),
                 Err(StoreError::Conflict(c)) => assert_eq!(
                     (c.expected, c.actual),
                     (version, version + 1),
@@ -497,12 +510,6 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
                 Err(e) => panic!("append failed: {e}"),
             }
         }
-        assert_eq!(
-            winners.len(),
-            1,
-            "round {round}: {} appends at version {version} succeeded; exactly one may",
-            winners.len()
-        );
         let stored = store.read(&id, version).await.expect("read");
         assert_eq!(stored, winners, "the stored event is the winner's");
     }

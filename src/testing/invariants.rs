@@ -610,6 +610,14 @@ fn snapshot(org: &Organization, report: &mut Report) {
             format!("the snapshot does not load: {e}")
         }),
     }
+    match Organization::try_from(snapshot.clone()) {
+        Ok(back) => report.check(back == *org, "snapshot", || {
+            "the snapshot, moved into a state, restores another state".into()
+        }),
+        Err(e) => report.check(false, "snapshot", || {
+            format!("the snapshot, moved into a state, does not load: {e}")
+        }),
+    }
     let value = match serde_json::to_value(&snapshot) {
         Ok(value) => value,
         Err(e) => {
