@@ -22,10 +22,11 @@
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use super::{Snapshot, SnapshotError, SnapshotGroup, SnapshotMember};
+use super::{Snapshot, SnapshotError, SnapshotGroup};
 use crate::core::organization::Licenses;
 use crate::{
-    Email, GroupId, GroupName, MailSettings, NotificationId, QueuedEmail, Service, UserId,
+    Email, GroupId, GroupName, MailSettings, MemberStatus, NotificationId, QueuedEmail, Service,
+    UserId,
 };
 
 /// The first bytes of every binary snapshot.
@@ -131,7 +132,7 @@ pub(crate) fn encode(snapshot: &Snapshot) -> Result<Vec<u8>, String> {
             .map(|m| Member {
                 id: m.id.get(),
                 email: m.email.as_str(),
-                last_active: m.last_active.map(Time::of),
+                last_active: m.status.last_active().map(Time::of),
                 invited_at: Time::of(m.invited_at),
                 invitation_sent_at: Time::of(m.invitation_sent_at),
             })
@@ -194,12 +195,18 @@ fn from_body(body: Body<'_>) -> Result<Snapshot, String> {
         .members
         .iter()
         .map(|m| {
-            Ok(SnapshotMember {
+            Ok(crate::Member {
                 id: UserId(m.id),
                 email: Email::from_stored(m.email)?,
-                last_active: m.last_active.as_ref().map(Time::get).transpose()?,
+                status: match &m.last_active {
+                    None => MemberStatus::Pending,
+                    Some(t) => MemberStatus::Active {
+                        last_active: t.get()?,
+                    },
+                },
                 invited_at: m.invited_at.get()?,
                 invitation_sent_at: m.invitation_sent_at.get()?,
+                groups: Box::default(),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;

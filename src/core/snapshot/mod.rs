@@ -44,7 +44,11 @@ pub struct Snapshot {
     created_at: Option<Timestamp>,
     next_user: u64,
     next_group: u32,
-    members: Vec<SnapshotMember>,
+    /// In the state's own form (their groups empty: the groups list their
+    /// members), so loading moves them rather than converting each;
+    /// serialized in the [`SnapshotMember`] form.
+    #[serde(with = "member_form")]
+    members: Vec<Member>,
     groups: Vec<SnapshotGroup>,
     #[serde(default)]
     next_service: u32,
@@ -140,7 +144,7 @@ impl Organization {
             members: members
                 .by_email_order()
                 .into_iter()
-                .map(SnapshotMember::of)
+                .map(SnapshotMember::stored)
                 .collect(),
             groups: groups.iter().map(SnapshotGroup::of).collect(),
             next_service: access.counter(),
@@ -179,8 +183,7 @@ impl Organization {
     /// it and replays the events, as
     /// [`AccountService`](crate::AccountService) does.
     pub fn from_snapshot(snapshot: &Snapshot) -> Result<Organization, SnapshotError> {
-        let members = snapshot.members.iter().map(SnapshotMember::to_member);
-        Organization::load(snapshot, members.collect())
+        Organization::load(snapshot, snapshot.members.clone())
     }
 
     /// [`from_snapshot`](Organization::from_snapshot) of `snapshot` with
@@ -400,12 +403,19 @@ impl TryFrom<Snapshot> for Organization {
 
     fn try_from(mut snapshot: Snapshot) -> Result<Organization, SnapshotError> {
         let members = std::mem::take(&mut snapshot.members);
-        let members = members.into_iter().map(SnapshotMember::into_member);
-        Organization::load(&snapshot, members.collect())
+        Organization::load(&snapshot, members)
     }
 }
 
 impl SnapshotMember {
+    /// `m` as a snapshot holds it: without its groups.
+    fn stored(m: &Member) -> Member {
+        Member {
+            groups: Box::default(),
+            ..m.clone()
+        }
+    }
+
     fn of(m: &Member) -> SnapshotMember {
         SnapshotMember {
             id: m.id,
@@ -414,10 +424,6 @@ impl SnapshotMember {
             invited_at: m.invited_at,
             invitation_sent_at: m.invitation_sent_at,
         }
-    }
-
-    fn to_member(&self) -> Member {
-        self.clone().into_member()
     }
 
     fn into_member(self) -> Member {
@@ -430,8 +436,28 @@ impl SnapshotMember {
             },
             invited_at: self.invited_at,
             invitation_sent_at: self.invitation_sent_at,
-            groups: Default::default(),
+            groups: Box::default(),
         }
+    }
+}
+
+/// A snapshot's members in their serde form: a list of [`SnapshotMember`].
+mod member_form {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::SnapshotMember;
+    use crate::Member;
+
+    pub(super) fn serialize<S: Serializer>(members: &[Member], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(members.iter().map(SnapshotMember::of))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Member>, D::Error> {
+        let members = Vec::<SnapshotMember>::deserialize(d)?;
+        Ok(members
+            .into_iter()
+            .map(SnapshotMember::into_member)
+            .collect())
     }
 }
 
