@@ -24,6 +24,15 @@ pub const DEFAULT_SCAN_LIMIT: usize = 10_000;
 /// examined per page. A page may then hold fewer rows than `limit` while
 /// still having a [`next`](MemberPage::next) cursor: fetch it to go on.
 ///
+/// The indexes are not kept by commands (a command costs the same whether
+/// or not anyone reads the users page). The first page an organization
+/// serves builds them, in O(n log n): about 0.2 s and 55 MiB at a million
+/// members (`cargo bench --bench org_scale`). Each later page first folds
+/// in the members changed since the page before, O(log n) each. After more
+/// unread changes than a quarter of the members, the indexes are dropped
+/// and the next page builds them again. Pages served at once wait for one
+/// another while they do this.
+///
 /// ```
 /// use org_accounts::{MemberQuery, SortBy, SortOrder, StatusFilter};
 ///
