@@ -333,6 +333,9 @@ fn run_traced(steps: &[Step], trace: &mut Vec<String>) -> Result<(), TestCaseErr
         prop_assert_eq!(&replayed_stored, &org, "step {}: JSON replay differs", i);
         if i % SERVICE_CHECK_EVERY == SERVICE_CHECK_EVERY - 1 {
             service.check(&org, i)?;
+            // Mid-history too: the users-page indexes are brought up to
+            // date by each page request, from the changes since the last.
+            check_listings(&org, &model)?;
         }
     }
     service.check(&org, steps.len())?;
