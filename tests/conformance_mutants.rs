@@ -434,3 +434,14 @@ async fn run_all_alone_cannot_see_a_store_forget() {
     .await;
     assert_eq!(failure, None);
 }
+
+/// A store whose appends all fail (a refused connection, a missing table):
+/// no append wins, and the one-winner check says why, with the store's
+/// error, rather than as a concurrency defect ("0 appends succeeded").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "append failed")]
+async fn a_store_whose_appends_fail_is_reported_with_its_error() {
+    let store = org_accounts::testing::FaultyStore::new(org_accounts::InMemoryStore::new());
+    store.fail_appends([org_accounts::testing::Fault::BeforeWrite; 4]);
+    conformance::exactly_one_append_wins_each_version(Arc::new(store), 4, 1).await;
+}

@@ -483,7 +483,14 @@ pub async fn exactly_one_append_wins_each_version<S: Store + 'static>(
         }
         let mut results = Vec::new();
         for handle in handles {
-            results.push(handle.await.expect("an appender panicked"));
+            let (event, result) = handle.await.expect("an appender panicked");
+            // A store that fails outright says so, before anything else.
+            if let Err(e) = &result
+                && !matches!(e, StoreError::Conflict(_))
+            {
+                panic!("append failed: {e}");
+            }
+            results.push((event, result));
         }
         // How many won is checked first: a store that lets two win also
         // makes a loser see a version past the first winner's, and the

@@ -8,7 +8,7 @@
 use jiff::Timestamp;
 
 use super::{Member, MemberStatus, Organization, OrganizationInfo};
-use crate::{DefaultGroup, Email, Event, EventKind, GroupId, GroupName, Holder, UserId};
+use crate::{DefaultGroup, Email, Event, EventKind, GroupId, GroupKind, GroupName, Holder, UserId};
 
 impl Organization {
     /// Applies one event. Cannot fail; see the module docs.
@@ -140,13 +140,21 @@ impl Organization {
             created_at: at,
         });
         self.groups.apply_defaults();
+        // In Administrators if it could be made: a damaged store may hold
+        // a custom group by that name already, and a member must not name
+        // a group that does not list them.
+        let admins = DefaultGroup::Administrators;
+        let groups: Box<[GroupId]> = match self.groups.get(admins.id()) {
+            Some(g) if g.kind == GroupKind::Default(admins) => Box::new([admins.id()]),
+            _ => Box::default(),
+        };
         self.insert_member(Member {
             id: user,
             email: email.clone(),
             status: MemberStatus::Active { last_active: at },
             invited_at: at,
             invitation_sent_at: at,
-            groups: Box::new([DefaultGroup::Administrators.id()]),
+            groups,
         });
     }
 
@@ -197,10 +205,7 @@ impl Organization {
     /// `GroupCreated`: a custom group with its first members (ignored when
     /// the id or the name is taken).
     fn apply_group_created(&mut self, group: GroupId, name: &GroupName, members: &[UserId]) {
-        if self
-            .groups
-            .insert(group, name.clone(), crate::GroupKind::Custom)
-        {
+        if self.groups.insert(group, name.clone(), GroupKind::Custom) {
             self.join(group, members);
         }
     }

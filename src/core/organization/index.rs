@@ -28,6 +28,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use hashbrown::HashMap;
 use jiff::Timestamp;
 
 use super::{Member, MemberStatus};
@@ -325,9 +326,11 @@ struct Lazy {
     /// unread than rebuilding costs.
     built: Option<MemberIndex>,
     /// Members changed since `built` was last brought up to date, each
-    /// with how it was indexed before the change (`None` for a member who
-    /// is new since).
-    changed: Vec<(UserId, Option<Member>)>,
+    /// once, with how `built` holds them: as they were before their first
+    /// change since (`None` for a member who is new since). Later changes
+    /// to the same member note nothing, so a member who signs in a
+    /// thousand times between two pages costs one note and one fold.
+    changed: HashMap<UserId, Option<Member>>,
 }
 
 impl Clone for PageIndex {
@@ -338,7 +341,7 @@ impl Clone for PageIndex {
     }
 }
 
-/// Changes noted before the indexes are dropped instead (and rebuilt by
+/// Members noted before the indexes are dropped instead (and rebuilt by
 /// the next page request): past a quarter of the members, folding them in
 /// costs about what a rebuild does, and the notes would outweigh it.
 fn change_limit(members: usize) -> usize {
@@ -363,23 +366,36 @@ impl PageIndex {
 
     /// Notes that the member `id` is about to change, is new (`before` is
     /// `None`) or is about to go, with `members` members in all. Costs
-    /// nothing while no page has asked for the indexes.
+    /// nothing while no page has asked for the indexes, nor for a member
+    /// already noted since the last page.
     pub(crate) fn note(&mut self, id: UserId, before: Option<&Member>, members: usize) {
         let state = self.state_mut();
-        if state.built.is_none() {
+        if state.built.is_none() || state.changed.contains_key(&id) {
             return;
         }
         if state.changed.len() >= change_limit(members) {
             *state = Lazy::default();
             return;
         }
-        state.changed.push((id, before.cloned()));
+        state.changed.insert(id, before.cloned());
     }
 
     /// Whether the indexes exist now (tests).
     #[cfg(test)]
     pub(crate) fn is_built(&self) -> bool {
         self.lock().built.is_some()
+    }
+
+    /// How many group ids the notes hold (tests).
+    #[cfg(test)]
+    pub(crate) fn noted_group_ids(&self) -> usize {
+        let state = self.lock();
+        state
+            .changed
+            .values()
+            .flatten()
+            .map(|m| m.groups.len())
+            .sum()
     }
 
     /// A deleted group's scope goes (its members are not noted one by
@@ -403,24 +419,19 @@ impl PageIndex {
         let Lazy { built, changed } = &mut *state;
         let index = match built {
             Some(index) => {
-                // Every entry as it was goes first, then each changed
-                // member goes back in as it is now: a member changed
-                // twice has two old entries, of which the index holds at
-                // most the first, and removing an absent key is nothing.
-                for (_, before) in changed.iter() {
-                    if let Some(before) = before {
-                        index.remove(before);
-                    }
+                // Every changed member's entries as the index holds them
+                // go first, then each goes back in as it is now (keys hold
+                // the id, so one member's entries never touch another's).
+                for before in changed.values().flatten() {
+                    index.remove(before);
                 }
-                for (id, _) in changed.iter() {
+                for id in changed.keys() {
                     if let Some(member) = get(*id) {
                         index.insert(member);
                     }
                 }
                 changed.clear();
-                if changed.capacity() > 4096 {
-                    changed.shrink_to(4096);
-                }
+                changed.shrink_to(4096);
                 index
             }
             None => built.insert(MemberIndex::build(members)),

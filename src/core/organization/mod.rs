@@ -33,6 +33,8 @@ pub(crate) mod index;
 mod invitations;
 mod licenses;
 mod members;
+#[cfg(test)]
+mod page_index_tests;
 mod resolve;
 
 pub(crate) use access::Access;

@@ -411,8 +411,12 @@ impl SnapshotMember {
     /// `m` as a snapshot holds it: without its groups.
     fn stored(m: &Member) -> Member {
         Member {
+            id: m.id,
+            email: m.email.clone(),
+            status: m.status,
+            invited_at: m.invited_at,
+            invitation_sent_at: m.invitation_sent_at,
             groups: Box::default(),
-            ..m.clone()
         }
     }
 
