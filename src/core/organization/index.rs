@@ -208,18 +208,16 @@ struct IndexBuilder {
 }
 
 impl IndexBuilder {
-    /// `add` on every scope `m` belongs to: its status's and its groups'.
-    fn each_scope(&mut self, m: &Member, add: fn(&mut ScopeBuilder, &Member)) {
+    /// Adds `m` to every scope it belongs to: its status's and its groups'.
+    fn push(&mut self, m: &Member) {
         let status = if m.status.is_pending() {
             &mut self.pending
         } else {
             &mut self.active
         };
-        add(status, m);
+        status.push(m);
         for group in &m.groups {
-            if let Some(scope) = self.groups.get_mut(group) {
-                add(scope, m);
-            }
+            self.groups.entry(*group).or_default().push(m);
         }
     }
 }
@@ -242,14 +240,10 @@ impl MemberIndex {
         let mut builder = IndexBuilder {
             pending: ScopeBuilder::with_capacity(pending, pending, 0),
             active: ScopeBuilder::with_capacity(active, 0, active),
-            groups: members
-                .iter()
-                .flat_map(|m| m.groups.iter().copied())
-                .map(|g| (g, ScopeBuilder::default()))
-                .collect(),
+            groups: BTreeMap::new(),
         };
         for m in members {
-            builder.each_scope(m, ScopeBuilder::push);
+            builder.push(m);
         }
         MemberIndex {
             pending: builder.pending.finish(),

@@ -243,6 +243,30 @@ impl SlotIds {
     }
 }
 
+/// The slot among `slots` whose member holds `email` (hashed to `hash`),
+/// found through `lookup`.
+fn find_slot(lookup: &HashTable<u32>, slots: &[Member], hash: u64, email: &Email) -> Option<u32> {
+    lookup
+        .find(hash, |s| {
+            slots.get(at(*s)).is_some_and(|m| m.email == *email)
+        })
+        .copied()
+}
+
+/// Inserts `slot` (its address hashed to `hash`) into `lookup`; the table
+/// rehashes the others from their members' addresses as it grows.
+fn insert_slot(
+    lookup: &mut HashTable<u32>,
+    slots: &[Member],
+    hasher: &DefaultHashBuilder,
+    hash: u64,
+    slot: u32,
+) {
+    lookup.insert_unique(hash, slot, |s| {
+        slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
+    });
+}
+
 fn at(slot: u32) -> usize {
     // u32 always fits usize on the targets this crate builds for (32 and
     // 64 bits); a slot that did not would find nothing.
@@ -338,24 +362,17 @@ impl Members {
                 .collect();
             hashed.sort_unstable_by_key(|(hash, _)| hash.rotate_right(position_bits));
             for (hash, slot) in hashed {
-                lookup.insert_unique(hash, slot, |s| {
-                    slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
-                });
+                insert_slot(lookup, slots, hasher, hash, slot);
             }
         } else {
             for (slot, member) in (0u32..).zip(slots.iter()) {
                 let hash = hasher.hash_one(&member.email);
-                if let Some(other) = lookup
-                    .find(hash, |s| {
-                        slots.get(at(*s)).is_some_and(|m| m.email == member.email)
-                    })
-                    .and_then(|s| slots.get(at(*s)))
+                if let Some(other) =
+                    find_slot(lookup, slots, hash, &member.email).and_then(|s| slots.get(at(s)))
                 {
                     share(other, member);
                 }
-                lookup.insert_unique(hash, slot, |s| {
-                    slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
-                });
+                insert_slot(lookup, slots, hasher, hash, slot);
             }
         }
         if sorted {
@@ -451,12 +468,12 @@ impl Members {
     /// The slot of the member with this address (any of them, when several
     /// share it).
     fn slot_of(&self, email: &Email) -> Option<u32> {
-        let hash = self.hasher.hash_one(email);
-        self.lookup
-            .find(hash, |s| {
-                self.slots.get(at(*s)).is_some_and(|m| m.email == *email)
-            })
-            .copied()
+        find_slot(
+            &self.lookup,
+            &self.slots,
+            self.hasher.hash_one(email),
+            email,
+        )
     }
 
     /// The member with this address; see [`Organization::member`](super::Organization::member).
@@ -500,8 +517,7 @@ impl Members {
         };
         self.next = self.next.max(member.id.0.saturating_add(1));
         let hash = self.hasher.hash_one(&member.email);
-        if let Some(other) = self
-            .slot_of(&member.email)
+        if let Some(other) = find_slot(&self.lookup, &self.slots, hash, &member.email)
             .and_then(|s| self.slots.get(at(s)))
         {
             let ids = self.shared.entry(member.email.clone()).or_default();
@@ -515,15 +531,7 @@ impl Members {
         }
         self.ids.set(member.id, slot, population);
         self.slots.push(member);
-        let Members {
-            slots,
-            lookup,
-            hasher,
-            ..
-        } = self;
-        lookup.insert_unique(hash, slot, |s| {
-            slots.get(at(*s)).map_or(0, |m| hasher.hash_one(&m.email))
-        });
+        insert_slot(&mut self.lookup, &self.slots, &self.hasher, hash, slot);
         true
     }
 
@@ -559,22 +567,25 @@ impl Members {
         Some(member)
     }
 
-    /// Changes a member, keeping the indexes in step.
-    fn update(&mut self, id: UserId, change: impl FnOnce(&mut Member)) {
+    /// Changes a member, keeping the indexes in step; returns whether
+    /// `id` is a member.
+    fn update(&mut self, id: UserId, change: impl FnOnce(&mut Member)) -> bool {
         let Some(slot) = self.ids.get(id) else {
-            return;
+            return false;
         };
         let population = self.slots.len();
-        if let Some(member) = self.slots.get_mut(at(slot)) {
-            self.index.note(id, Some(member), population);
-            let was_pending = member.status.is_pending();
-            change(member);
-            match (was_pending, member.status.is_pending()) {
-                (true, false) => self.pending = self.pending.saturating_sub(1),
-                (false, true) => self.pending = self.pending.saturating_add(1),
-                _ => {}
-            }
+        let Some(member) = self.slots.get_mut(at(slot)) else {
+            return false;
+        };
+        self.index.note(id, Some(member), population);
+        let was_pending = member.status.is_pending();
+        change(member);
+        match (was_pending, member.status.is_pending()) {
+            (true, false) => self.pending = self.pending.saturating_sub(1),
+            (false, true) => self.pending = self.pending.saturating_add(1),
+            _ => {}
         }
+        true
     }
 
     /// `InvitationAccepted`: a pending member becomes active at `at`.
@@ -613,13 +624,9 @@ impl Members {
 
     /// `user` joins `group`; returns whether they were a member.
     pub(crate) fn join(&mut self, user: UserId, group: GroupId) -> bool {
-        if !self.contains(user) {
-            return false;
-        }
         self.update(user, |m| {
             m.add_group(group);
-        });
-        true
+        })
     }
 
     /// `user` leaves `group`.
