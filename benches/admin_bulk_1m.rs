@@ -209,10 +209,7 @@ mod bench {
 fn main() {
     #[cfg(feature = "sqlite")]
     {
-        let members = std::env::var("ORG_ACCOUNTS_BENCH_MEMBERS")
-            .ok()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(1_000_000);
+        let members = common::members_from_env(1_000_000);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

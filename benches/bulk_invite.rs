@@ -18,8 +18,11 @@
     clippy::indexing_slicing
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::Criterion;
 use email_address::{EmailAddress, Options};
@@ -118,11 +121,6 @@ fn ours(org: &Organization, ctx: &Context, bytes: &[u8]) -> usize {
     let file = read_invite_csv(bytes, &CsvOptions::default()).expect("readable");
     let bulk = org.decide_bulk_invite(&file, ctx).expect("allowed");
     bulk.events().len()
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {

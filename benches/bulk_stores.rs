@@ -20,13 +20,17 @@
 //! the SQLite side in a temporary file.
 
 #[cfg(all(feature = "postgres", feature = "sqlite"))]
+#[path = "common/mod.rs"]
+mod common;
+
+#[cfg(all(feature = "postgres", feature = "sqlite"))]
 mod bench {
     use std::time::{Duration, Instant};
 
+    use super::common::{ctx, grow, median};
     use org_accounts::{
-        AccountService, Command, Context, CsvOptions, Email, Event, EventStore, InviteFile,
-        Organization, OrganizationId, PostgresStore, SqliteStore, Store, Timestamp,
-        read_invite_csv,
+        AccountService, Command, CsvOptions, Event, EventStore, InviteFile, OrganizationId,
+        PostgresStore, SqliteStore, Store, Timestamp, read_invite_csv,
     };
 
     const BULK_RUNS: usize = 15;
@@ -34,11 +38,6 @@ mod bench {
     /// 5500 invitations of 20 addresses, one event each, plus the creation.
     const READ_INVITATIONS: usize = 5_500;
     const READ_RUNS: usize = 5;
-
-    fn ctx(who: &str) -> Context {
-        let now: Timestamp = "2026-11-28T09:00:00Z".parse().unwrap();
-        Context::new(Email::parse(who).unwrap(), now)
-    }
 
     fn upload(run: usize) -> InviteFile {
         let mut text = String::from("email,group membership\n");
@@ -51,11 +50,6 @@ mod bench {
             text.push_str(&format!("user{run}-{i}@example.com,{groups}\n"));
         }
         read_invite_csv(text.as_bytes(), &CsvOptions::default()).unwrap()
-    }
-
-    fn median(mut values: Vec<Duration>) -> Duration {
-        values.sort();
-        values[values.len() / 2]
     }
 
     /// Median time of a 1000-row bulk invitation into a fresh organization,
@@ -73,15 +67,12 @@ mod bench {
                     &Command::CreateOrganization {
                         name: format!("Bulk {run}"),
                     },
-                    &ctx("ada@example.com"),
+                    &ctx(),
                 )
                 .await
                 .unwrap();
             let started = Instant::now();
-            let report = service
-                .bulk_invite(&id, file, &ctx("ada@example.com"), false)
-                .await
-                .unwrap();
+            let report = service.bulk_invite(&id, file, &ctx(), false).await.unwrap();
             let took = started.elapsed();
             assert_eq!(report.totals().invited, BULK_ROWS, "run {run}");
             if run > 0 {
@@ -93,26 +84,8 @@ mod bench {
 
     /// 110k events of one organization, decided in memory.
     fn many_events() -> Vec<Event> {
-        let mut org = Organization::new();
-        let admin = ctx("ada@example.com");
-        let mut events = org
-            .execute(&Command::CreateOrganization { name: "Big".into() }, &admin)
-            .unwrap();
-        for i in 0..READ_INVITATIONS {
-            let emails = (0..20)
-                .map(|j| Email::parse(&format!("member{i}-{j}@example.com")).unwrap())
-                .collect();
-            events.extend(
-                org.execute(
-                    &Command::InviteUsers {
-                        emails,
-                        groups: vec![],
-                    },
-                    &admin,
-                )
-                .unwrap(),
-            );
-        }
+        let mut events = Vec::new();
+        grow(1 + READ_INVITATIONS * 20, |batch| events.extend(batch));
         events
     }
 

@@ -13,8 +13,11 @@
 //! lines print the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::Criterion;
 use org_accounts::{
@@ -131,11 +134,6 @@ fn render(report: &ImportReport) -> usize {
     let json = serde_json::to_string(report).unwrap();
     let csv = report.failed_rows_csv();
     text.len() + json.len() + csv.len()
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {

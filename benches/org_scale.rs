@@ -27,6 +27,9 @@
     clippy::indexing_slicing
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
 use std::alloc::System;
 use std::hint::black_box;
 use std::sync::Arc;
@@ -164,11 +167,6 @@ fn timed_invite_and_page(org: &mut Organization, ctx: &Context, fresh: u64) -> D
     let took = t.elapsed();
     remove(org, ctx, &email);
     took
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn encode(snapshot: &Snapshot) -> Vec<u8> {

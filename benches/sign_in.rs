@@ -14,8 +14,11 @@
     clippy::indexing_slicing
 )]
 
+#[path = "common/mod.rs"]
+mod common;
+use common::median;
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::Criterion;
 use jiff::SignedDuration;
@@ -83,11 +86,6 @@ fn sign_in(
     runtime
         .block_on(service.record_sign_in(id, &who))
         .expect("signed in");
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn main() {

@@ -307,10 +307,7 @@ mod bench {
 fn main() {
     #[cfg(feature = "sqlite")]
     {
-        let members = std::env::var("ORG_ACCOUNTS_BENCH_MEMBERS")
-            .ok()
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(100_000);
+        let members = common::members_from_env(100_000);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

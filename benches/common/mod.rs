@@ -17,6 +17,15 @@ pub fn ctx() -> Context {
     Context::new(Email::parse(ADMIN).unwrap(), now)
 }
 
+/// The organization size a bench builds: `ORG_ACCOUNTS_BENCH_MEMBERS`, or
+/// `default`.
+pub fn members_from_env(default: usize) -> usize {
+    std::env::var("ORG_ACCOUNTS_BENCH_MEMBERS")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(default)
+}
+
 /// The median of `values` (the upper one of an even count).
 pub fn median(mut values: Vec<Duration>) -> Duration {
     values.sort();
