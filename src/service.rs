@@ -848,7 +848,11 @@ impl<S: Store> AccountService<S> {
             }
             // Lost to another writer: wait a random while before the next
             // attempt, so two busy nodes do not keep colliding in step.
-            if tried.saturating_add(1) < self.config.max_attempts {
+            // Polled without a tokio runtime (which has the only timer
+            // this crate can use), the next attempt comes at once.
+            if tried.saturating_add(1) < self.config.max_attempts
+                && tokio::runtime::Handle::try_current().is_ok()
+            {
                 tokio::time::sleep(conflict_backoff(tried)).await;
             }
         }

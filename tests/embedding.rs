@@ -152,3 +152,58 @@ async fn postgres_inside_spawned_tasks() {
         .await
         .unwrap();
 }
+
+/// Polls `future` on this thread until it is ready: an executor that is
+/// not tokio, as a host with another runtime has.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Given a service polled without a tokio runtime whose cached state is
+/// behind (another service appended), when a command conflicts, then it
+/// is retried at once instead of panicking on a tokio timer.
+#[test]
+fn a_conflict_is_retried_without_a_tokio_runtime() {
+    let store = Arc::new(InMemoryStore::new());
+    let id = OrganizationId::new("acme").unwrap();
+    let ours = AccountService::new(Arc::clone(&store));
+    let theirs = AccountService::new(Arc::clone(&store));
+    let invite = |who: &str| Command::InviteUsers {
+        emails: vec![Email::parse(who).unwrap()],
+        groups: vec![],
+    };
+    block_on(async {
+        ours.execute(
+            &id,
+            &Command::CreateOrganization {
+                name: "Acme".into(),
+            },
+            &ctx("ada@example.com"),
+        )
+        .await
+        .unwrap();
+        theirs
+            .execute(&id, &invite("bob@example.com"), &ctx("ada@example.com"))
+            .await
+            .unwrap();
+        let done = ours
+            .execute(&id, &invite("cy@example.com"), &ctx("ada@example.com"))
+            .await
+            .unwrap();
+        assert_eq!(done.version, 3, "appended after the other service's event");
+    });
+}
