@@ -881,26 +881,42 @@ impl<S: Store> AccountService<S> {
         } else {
             Reading::All
         };
+        // What a state has taken in: its version and its sign-ins.
+        let seen = |slot: &Slot| {
+            slot.read()
+                .as_ref()
+                .map(|entry| (entry.org.version(), entry.activity))
+        };
+        // Whether the state was read from the store just before deciding.
+        let mut just_read = false;
         let ((events, extra), before) = loop {
-            self.refresh(id, &slot, reading).await?;
-            self.remember(id, &slot);
+            if !just_read {
+                self.refresh(id, &slot, reading).await?;
+                self.remember(id, &slot);
+            }
             let (decided, before) = {
                 let state = slot.read();
                 let entry = state.as_ref().ok_or_else(not_loaded)?;
-                (decide(&entry.org), entry.org.version())
+                (decide(&entry.org), (entry.org.version(), entry.activity))
             };
             // A refusal, or a decision to store nothing, has no append to
             // catch a stale state: taken on a state not read from the store
-            // just now, it is decided again on one that is.
+            // just now, it stands only if reading the store changes
+            // nothing, and is decided again otherwise.
             let unguarded = match &decided {
                 Ok((events, _)) => events.is_empty(),
                 Err(_) => true,
             };
             if unguarded && reading == Reading::SignIns {
                 reading = Reading::All;
-                continue;
+                self.refresh(id, &slot, reading).await?;
+                self.remember(id, &slot);
+                if seen(&slot) != Some(before) {
+                    just_read = true;
+                    continue;
+                }
             }
-            break (decided?, before);
+            break (decided?, before.0);
         };
         if events.is_empty() {
             return Ok(Attempt::Done((events, before, extra)));
