@@ -493,13 +493,17 @@ impl<S: Store> AccountService<S> {
         };
         let slot = self.slot(id);
         let _writer = slot.writer.lock().await;
+        // Nothing held (no command or read loaded it): nothing to write
+        // from memory, and loading it here would cost what the snapshot
+        // saves.
+        if slot.read().is_none() {
+            return Ok(None);
+        }
         self.refresh(id, &slot, Reading::All).await?;
         let snapshot = {
             let state = slot.read();
             let entry = state.as_ref().ok_or_else(not_loaded)?;
-            let interval = snapshot_interval(every, entry.org.member_count());
-            let due = entry.org.version().saturating_sub(entry.snapshot_at) >= interval;
-            due.then(|| entry.org.snapshot())
+            entry.snapshot_due(every).then(|| entry.org.snapshot())
         };
         let Some(snapshot) = snapshot else {
             return Ok(None);
@@ -941,10 +945,11 @@ impl<S: Store> AccountService<S> {
             for event in &events {
                 entry.org.apply(event);
             }
-            let due = self.config.snapshot_every.is_some_and(|every| {
-                let interval = snapshot_interval(every, entry.org.member_count());
-                version.saturating_sub(entry.snapshot_at) >= interval
-            }) && self.config.background_snapshots;
+            let due = self
+                .config
+                .snapshot_every
+                .is_some_and(|every| entry.snapshot_due(every))
+                && self.config.background_snapshots;
             if due {
                 // Asked for now: the next one is due an interval later,
                 // whether this one is written or not.

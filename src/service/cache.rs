@@ -32,6 +32,13 @@ impl Entry {
             snapshot_at,
         }
     }
+
+    /// Whether a snapshot is due: the events since the last one reach
+    /// the interval for `every` (see `ServiceConfig::with_snapshot_every`).
+    pub(super) fn snapshot_due(&self, every: u64) -> bool {
+        let interval = super::snapshot_interval(every, self.org.member_count());
+        self.org.version().saturating_sub(self.snapshot_at) >= interval
+    }
 }
 
 /// One organization's place in the cache.
