@@ -586,7 +586,8 @@ async fn a_damaged_snapshot_never_makes_a_command_report_what_it_did_not_do() {
     }
 }
 
-/// A store whose appends wait at a gate until the test opens it.
+/// A store whose appends each take a permit the test hands out; one that
+/// finds none says so on `waiting` and waits for the next.
 struct Gated {
     inner: InMemoryStore,
     gate: tokio::sync::Semaphore,
@@ -600,8 +601,10 @@ impl EventStore for Gated {
         expected: Version,
         events: &[Event],
     ) -> Result<Version, StoreError> {
-        self.waiting.notify_one();
-        let _pass = self.gate.acquire().await.unwrap();
+        if self.gate.available_permits() == 0 {
+            self.waiting.notify_one();
+        }
+        self.gate.acquire().await.unwrap().forget();
         self.inner.append(org, expected, events).await
     }
     async fn read(&self, org: &OrganizationId, after: Version) -> Result<Vec<Event>, StoreError> {
