@@ -1022,7 +1022,7 @@ impl<S: Store> AccountService<S> {
         let (version, activity, reading) = match known {
             Some((version, activity)) => (version, activity, reading),
             None => {
-                let (org, snapshot_at) = self.load_base(id).await?;
+                let (org, snapshot_at) = snapshots::load_stored(&*self.store, id).await?;
                 let version = org.version();
                 *slot.write() = Some(Entry::new(org, snapshot_at));
                 // Just loaded: the snapshot's tail was read with it, but a
@@ -1062,45 +1062,6 @@ impl<S: Store> AccountService<S> {
             entry.stale = false;
         }
         Ok(())
-    }
-
-    /// The latest snapshot, or an empty organization. A snapshot that
-    /// cannot be loaded (a newer schema, or a state that breaks the
-    /// aggregate's invariants: see `Organization::from_snapshot`) is
-    /// ignored: the events rebuild the state. So is one
-    /// that claims more events than the store holds (damaged, or written
-    /// for a stream that was since restored from an older backup): its
-    /// last event must be in the store, or every append would conflict.
-    ///
-    /// Returns the organization and the version of the snapshot it was
-    /// loaded from (0 without one).
-    async fn load_base(
-        &self,
-        id: &OrganizationId,
-    ) -> Result<(Organization, Version), ServiceError> {
-        let snapshot = match self.store.load_snapshot(id).await {
-            Ok(s) => s,
-            Err(StoreError::Corrupt(_)) => None,
-            Err(e) => return Err(e.into()),
-        };
-        let Some(org) = snapshot.and_then(|s| Organization::try_from(s).ok()) else {
-            return Ok((Organization::default(), 0));
-        };
-        let Some(before_last) = org.version().checked_sub(1) else {
-            return Ok((org, 0));
-        };
-        let tail = self.store.read(id, before_last).await?;
-        if tail.is_empty() {
-            return Ok((Organization::default(), 0));
-        }
-        // The read brought the events after the snapshot too: apply them
-        // here rather than read them again.
-        let snapshot_at = org.version();
-        let mut org = org;
-        for event in tail.iter().skip(1) {
-            org.apply(event);
-        }
-        Ok((org, snapshot_at))
     }
 }
 

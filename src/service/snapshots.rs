@@ -150,12 +150,30 @@ impl Drop for Claim {
     }
 }
 
-/// Builds the organization at the store's latest version from the stored
-/// snapshot and the events after it, and saves its snapshot. Does nothing
-/// when the stored snapshot is already the latest. A stored snapshot that
-/// cannot be loaded, or that claims events the store does not hold, is
-/// ignored as on a cold load (the events rebuild the state).
+/// Writes a snapshot of `id` at the store's latest version, unless the
+/// stored one is already that.
 async fn write_latest<S: Store>(store: &S, id: &OrganizationId) -> Result<(), StoreError> {
+    let (org, snapshot_at) = load_stored(store, id).await?;
+    if org.version() == snapshot_at {
+        return Ok(());
+    }
+    let snapshot = off_executor(move || org.snapshot()).await?;
+    store.save_snapshot(id, &snapshot).await
+}
+
+/// The organization as the store holds it: the latest stored snapshot and
+/// the events after it, applied (the CPU work on the blocking pool), with
+/// the version of the snapshot it started from (0 without one). A stored
+/// snapshot that cannot be loaded (a newer schema, or a state that breaks
+/// the aggregate's invariants: see `Organization::from_snapshot`) is
+/// ignored, and the events rebuild the state. So is one that claims
+/// events the store does not hold (damaged, or written for a stream since
+/// restored from an older backup): its last event must be in the store,
+/// or every append would conflict.
+pub(super) async fn load_stored<S: Store>(
+    store: &S,
+    id: &OrganizationId,
+) -> Result<(Organization, u64), StoreError> {
     let stored = match store.load_snapshot(id).await {
         Ok(stored) => stored,
         Err(StoreError::Corrupt(_)) => None,
@@ -165,35 +183,33 @@ async fn write_latest<S: Store>(store: &S, id: &OrganizationId) -> Result<(), St
         Some(snapshot) => off_executor(move || Organization::try_from(snapshot).ok()).await?,
         None => None,
     };
-    // The events to apply, and how many of them the base already holds.
-    let (base, events, skip) = match base.and_then(|org| {
+    // The events to apply, how many of them the base already holds, and
+    // the base's version.
+    let (base, events, skip, snapshot_at) = match base.and_then(|org| {
         let before_last = org.version().checked_sub(1)?;
         Some((org, before_last))
     }) {
         Some((org, before_last)) => {
             // Read from the snapshot's own last event, to check it is in
-            // the store.
+            // the store; the read brings the events after it too.
             let tail = store.read(id, before_last).await?;
             if tail.is_empty() {
-                (Organization::default(), store.read(id, 0).await?, 0)
+                (Organization::default(), store.read(id, 0).await?, 0, 0)
             } else {
-                (org, tail, 1)
+                let at = org.version();
+                (org, tail, 1, at)
             }
         }
-        None => (Organization::default(), store.read(id, 0).await?, 0),
+        None => (Organization::default(), store.read(id, 0).await?, 0, 0),
     };
-    if events.len() <= skip {
-        return Ok(());
-    }
-    let snapshot = off_executor(move || {
+    off_executor(move || {
         let mut org = base;
         for event in events.iter().skip(skip) {
             org.apply(event);
         }
-        org.snapshot()
+        (org, snapshot_at)
     })
-    .await?;
-    store.save_snapshot(id, &snapshot).await
+    .await
 }
 
 /// Runs CPU work on the runtime's blocking pool (here, without a runtime).
