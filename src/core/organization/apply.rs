@@ -74,14 +74,10 @@ impl Organization {
             EventKind::LicenseRuleSet { group, kind, quota } => {
                 // Written by earlier versions: a rule of one kind.
                 let licenses = std::collections::BTreeMap::from([(kind.clone(), *quota)]);
-                let may_have_rule = self.groups.get(*group).is_some_and(|g| !g.is_everyone());
-                self.licenses
-                    .apply_rule_set(*group, &licenses, may_have_rule);
+                self.apply_rule_set(*group, &licenses);
             }
             EventKind::GroupLicenseRuleSet { group, licenses } => {
-                let may_have_rule = self.groups.get(*group).is_some_and(|g| !g.is_everyone());
-                self.licenses
-                    .apply_rule_set(*group, licenses, may_have_rule);
+                self.apply_rule_set(*group, licenses);
             }
             EventKind::LicenseRuleRemoved { group } => self.licenses.forget_group(*group),
             EventKind::LicenseGranted { user, kind, source } => {
@@ -202,6 +198,17 @@ impl Organization {
         self.invitations.forget_user(user);
     }
 
+    /// A group's license rule, kept only for a group that may have one
+    /// (one that exists and is not `Everyone`).
+    fn apply_rule_set(
+        &mut self,
+        group: GroupId,
+        licenses: &std::collections::BTreeMap<crate::LicenseKind, Option<u32>>,
+    ) {
+        let may_have_rule = self.groups.get(group).is_some_and(|g| !g.is_everyone());
+        self.licenses.apply_rule_set(group, licenses, may_have_rule);
+    }
+
     /// `GroupCreated`: a custom group with its first members (ignored when
     /// the id or the name is taken).
     fn apply_group_created(&mut self, group: GroupId, name: &GroupName, members: &[UserId]) {
@@ -236,7 +243,7 @@ impl Organization {
         for user in users {
             if self.groups.leave(group, *user) && self.members.contains(*user) {
                 self.members.leave(*user, group);
-                self.licenses.left_group(*user, group);
+                self.licenses.release_from_group(*user, group);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! replace whatever their groups give) and an administrator's "Release
 //! license". The model is documented on [`LicenseRule`](crate::LicenseRule).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::Licenses;
 use crate::core::organization::Member;
@@ -70,14 +70,12 @@ impl Licenses {
         if direct == wanted && !leased && (withheld || !wanted.is_empty()) {
             return Ok(Vec::new());
         }
-        let mut needed: BTreeMap<&LicenseKind, u32> = BTreeMap::new();
+        // Each wanted kind not held yet takes a seat (in kind order, so
+        // the first kind short of seats is the one named).
         for kind in &wanted {
             if self.source(user, kind).is_none() {
-                needed.insert(kind, 1);
+                self.require_seats(kind, 1)?;
             }
-        }
-        for (kind, n) in needed {
-            self.require_seats(kind, n)?;
         }
         let mut events: Vec<EventKind> = self.release_leases(user).collect();
         events.extend(direct.iter().filter(|k| !wanted.contains(*k)).map(|kind| {
@@ -187,10 +185,7 @@ impl Licenses {
             return;
         };
         let user = member.id();
-        let leases = self
-            .held_by(user)
-            .any(|(_, s)| matches!(s, LicenseSource::Group(_)));
-        if !leases && !self.has_direct(user) {
+        if self.held_by(user).next().is_none() {
             self.withheld.insert(user);
         }
     }

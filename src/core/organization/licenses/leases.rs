@@ -170,9 +170,8 @@ impl Organization {
             .flat_map(|user| {
                 self.licenses
                     .held_by(*user)
-                    .filter(|(_, source)| *source == LicenseSource::Group(group))
-                    .map(|(kind, _)| (*user, kind.clone()))
-                    .collect::<Vec<_>>()
+                    .filter(move |(_, source)| *source == LicenseSource::Group(group))
+                    .map(move |(kind, _)| (*user, kind.clone()))
             })
             .collect()
     }
@@ -191,13 +190,15 @@ impl Organization {
     /// `DeleteGroup`: what [`leases_after_leaving`](Organization::leases_after_leaving)
     /// gives for every member holding a lease through it.
     pub(crate) fn leases_after_deleting(&self, group: GroupId) -> Vec<EventKind> {
-        let holders: BTreeSet<UserId> = self
+        // The group's own index of its leases, in the order
+        // `leases_through` gives them (member, then kind).
+        let mut leases: Vec<(UserId, LicenseKind)> = self
             .licenses
             .granted_by(group)
-            .map(|(user, _)| user)
+            .map(|(user, kind)| (user, kind.clone()))
             .collect();
-        let holders: Vec<UserId> = holders.into_iter().collect();
-        self.leases_after_leaving(group, &holders)
+        leases.sort_unstable();
+        self.relocate_leases(&leases, group)
     }
 }
 
@@ -291,10 +292,5 @@ impl Licenses {
         for (user, kind) in &pending {
             self.release(*user, kind);
         }
-    }
-
-    /// `user` left `group`: what its rule leased them is released.
-    pub(crate) fn left_group(&mut self, user: UserId, group: GroupId) {
-        self.release_from_group(user, group);
     }
 }

@@ -516,7 +516,7 @@ impl Licenses {
         }
     }
 
-    /// `user` gives back what `group`'s rule leased them.
+    /// `user` gives back what `group`'s rule leased them (they left it).
     pub(crate) fn release_from_group(&mut self, user: UserId, group: GroupId) {
         let kinds: Vec<LicenseKind> = self
             .held_by(user)

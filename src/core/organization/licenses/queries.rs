@@ -246,7 +246,7 @@ impl Organization {
     /// would lease at sign-in (see
     /// [`licenses_at_sign_in`](Organization::licenses_at_sign_in)).
     pub fn with_sign_in_licenses(&self, mut report: ImportReport) -> ImportReport {
-        if self.licenses.rules().next().is_none() {
+        if !self.has_license_rules() {
             return report;
         }
         let sign_in = report
