@@ -62,7 +62,13 @@ impl DueLeases {
         if self.total >= MAX_DUE {
             return;
         }
-        let queue = self.queues.entry(id.clone()).or_default();
+        // The id is copied only for an organization's first sign-in.
+        if !self.queues.contains_key(id) {
+            self.queues.insert(id.clone(), Queue::default());
+        }
+        let Some(queue) = self.queues.get_mut(id) else {
+            return;
+        };
         if queue.order.len() >= MAX_DUE_PER_ORGANIZATION {
             return;
         }
@@ -93,15 +99,14 @@ impl DueLeases {
     }
 }
 
-/// Whether `org` says the actor of `ctx`, signing in, is due a lease: a
-/// rule of one of their groups gives a kind they do not hold, with a free
-/// seat and quota. An organization without rules answers at once. Asked
-/// of a state just read from the store.
-fn is_due(org: &Organization, ctx: &Context) -> bool {
-    org.has_license_rules()
-        && org
-            .decide(&Command::LeaseLicenses, ctx)
-            .is_ok_and(|events| !events.is_empty())
+/// Whether `org` says `who`, signing in at `at`, is due a lease: a rule of
+/// one of their groups gives a kind they do not hold, with a free seat and
+/// quota (what [`Command::LeaseLicenses`] would lease; an organization
+/// without rules answers at once). Asked of a state just read from the
+/// store.
+fn is_due(org: &Organization, who: &Email, at: Timestamp) -> bool {
+    org.member(who)
+        .is_some_and(|member| !org.leases_due(member, at).is_empty())
 }
 
 impl<S: Store> AccountService<S> {
@@ -146,9 +151,7 @@ impl<S: Store> AccountService<S> {
         {
             let state = slot.read();
             let org = state.as_ref().map(|entry| &entry.org);
-            due.retain(|(who, at)| {
-                org.is_some_and(|org| is_due(org, &Context::new(who.clone(), *at)))
-            });
+            due.retain(|(who, at)| org.is_some_and(|org| is_due(org, who, *at)));
         }
         drop(slot);
         let mut stored = Vec::new();
