@@ -331,7 +331,10 @@ impl<S: Store + 'static> App<S> {
                     } else {
                         shown_list.join(", ")
                     };
-                    let status = org.license_status(row.email());
+                    // Only shown once there are licenses at all.
+                    let status = with_licenses
+                        .then(|| org.license_status(row.email()))
+                        .flatten();
                     let (held, waiting) = status.as_ref().map_or_else(
                         || (Vec::new(), Vec::new()),
                         |s| crate::access::license_lines(org, s),
