@@ -187,6 +187,7 @@
 // core pure.
 mod core;
 mod ports;
+mod runtime;
 
 mod adapters;
 mod files;

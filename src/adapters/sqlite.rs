@@ -287,13 +287,9 @@ impl SqliteStore {
         work: impl FnOnce(&Db) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let db = Arc::clone(&self.db);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => runtime
-                .spawn_blocking(move || work(&db))
-                .await
-                .map_err(|e| refused(format!("a SQLite operation did not finish: {e}")))?,
-            Err(_) => work(&db),
-        }
+        crate::runtime::off_executor(move || work(&db))
+            .await
+            .map_err(|e| refused(format!("a SQLite operation did not finish: {e}")))?
     }
 }
 

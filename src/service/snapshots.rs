@@ -216,11 +216,7 @@ pub(super) async fn load_stored<S: Store>(
 async fn off_executor<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, StoreError> {
-    match Handle::try_current() {
-        Ok(runtime) => runtime
-            .spawn_blocking(work)
-            .await
-            .map_err(StoreError::backend),
-        Err(_) => Ok(work()),
-    }
+    crate::runtime::off_executor(work)
+        .await
+        .map_err(StoreError::backend)
 }
