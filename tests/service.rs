@@ -161,13 +161,7 @@ async fn a_stale_service_reloads_and_decides_again_on_conflict() {
     a.execute(&id(), &invite(&["cy@example.com"]), &ctx(ADMIN, 3))
         .await
         .unwrap();
-    assert_eq!(
-        a.read(&id(), org_accounts::Organization::clone)
-            .await
-            .unwrap()
-            .member_count(),
-        3
-    );
+    assert_eq!(a.read(&id(), |org| org.member_count()).await.unwrap(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -411,11 +405,7 @@ mod faults {
             .await
             .unwrap();
         assert_eq!(
-            service
-                .read(&id(), org_accounts::Organization::clone)
-                .await
-                .unwrap()
-                .member_count(),
+            service.read(&id(), |org| org.member_count()).await.unwrap(),
             2
         );
     }
@@ -471,11 +461,7 @@ mod faults {
             [vec!["api_error"], vec!["invalid_email"], vec!["api_error"]]
         );
         assert_eq!(
-            service
-                .read(&id(), org_accounts::Organization::clone)
-                .await
-                .unwrap()
-                .member_count(),
+            service.read(&id(), |org| org.member_count()).await.unwrap(),
             1
         );
         let again = service
